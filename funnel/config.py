@@ -1,0 +1,50 @@
+"""Typed, frozen configs that reject unknown keys.
+
+CLI flags become one of these; trainers save it in the run folder as JSON, the
+exporter copies it into ``manifest.json``. A misspelt key is an error that
+names it, never a silently ignored option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Mapping, Type, TypeVar
+
+T = TypeVar("T")
+
+
+def from_dict(cls: Type[T], values: Mapping[str, Any]) -> T:
+    """Build dataclass ``cls`` from ``values``; unknown keys raise ``ValueError``."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown option(s) {unknown}; valid: {sorted(known)}")
+    return cls(**values)
+
+
+def to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def save(config: Any, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")
+
+
+def load(cls: Type[T], path: str | Path) -> T:
+    raw = json.loads(Path(path).read_text())
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    # JSON has no tuples: restore them where the dataclass declares one.
+    for name, value in list(raw.items()):
+        if name in fields and isinstance(value, list) and "tuple" in str(fields[name].type):
+            raw[name] = tuple(value)
+    return from_dict(cls, raw)
+
+
+def choice(name: str, value: str, registry: Mapping[str, Any]) -> Any:
+    """Look ``value`` up in ``registry``; an unknown name lists the valid ones."""
+    try:
+        return registry[value]
+    except KeyError:
+        raise ValueError(f"{name}: unknown value {value!r}; choose one of {sorted(registry)}") from None
