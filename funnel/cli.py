@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "retrieval.commands",
     "ranking.commands",
     "serving.commands",
+    "serving.service_commands",
 )
 GROUPS = {
     "generate": "write a synthetic dataset (IDW paper, Appendix A)",
@@ -28,7 +29,7 @@ GROUPS = {
     "export": "export SavedModels and a ScaNN index for serving",
     "serve": "run the REST recommend service",
 }
-LEAF_GROUPS = {"generate", "preprocess", "serve"}
+LEAF_GROUPS = {"generate", "preprocess", "export", "serve"}
 """Groups that are commands themselves, without a second word."""
 
 

@@ -1,0 +1,67 @@
+"""Guards funnel/dataset.py: what encode_example writes, the readers parse back."""
+
+import numpy as np
+import pytest
+
+from funnel import dataset, schema
+
+
+def _write(path, records):
+    import tensorflow as tf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in records:
+            writer.write(dataset.encode_example(record))
+
+
+def _retrieval_record(user, target, negatives=None):
+    history = [0] * (schema.MAX_SEQUENCE_LENGTH - 2) + [2, 3]
+    record = {schema.USER_ID: user, schema.HISTORY: history, schema.HISTORY_LENGTH: 2,
+              schema.TARGET_ITEM: target}
+    if negatives is not None:
+        record[schema.NEGATIVES] = negatives
+    return record
+
+
+def test_retrieval_examples_round_trip_with_negatives(tmp_path):
+    layout = schema.Layout(tmp_path)
+    _write(layout.root / layout.RETRIEVAL_DIR / "test-00000-of-00001.tfrecord",
+           [_retrieval_record(2, 4, [5, 6, 7]), _retrieval_record(3, 5, [2, 4, 6])])
+    arrays = dataset.load_arrays(dataset.retrieval_dataset(tmp_path, schema.TEST, batch_size=1,
+                                                           num_negatives=3))
+    np.testing.assert_array_equal(arrays[schema.TARGET_ITEM], [4, 5])
+    np.testing.assert_array_equal(arrays[schema.NEGATIVES], [[5, 6, 7], [2, 4, 6]])
+    assert arrays[schema.HISTORY].shape == (2, schema.MAX_SEQUENCE_LENGTH)
+    assert arrays[schema.HISTORY][0, -1] == 3
+
+
+def test_ranking_examples_round_trip_with_float_labels(tmp_path):
+    record = {f.name: ([0] * schema.MAX_SEQUENCE_LENGTH if f.kind is schema.Kind.SEQUENCE else 2)
+              for f in schema.RANKING_FEATURES}
+    record[schema.HISTORY_LENGTH] = 0
+    record[schema.LABEL] = 1.0
+    layout = schema.Layout(tmp_path)
+    _write(layout.root / layout.RANKING_DIR / "train-00000-of-00001.tfrecord", [record])
+    arrays = dataset.load_arrays(dataset.ranking_dataset(tmp_path, schema.TRAIN))
+    assert arrays[schema.LABEL].dtype == np.float32 and arrays[schema.LABEL][0] == 1.0
+    assert arrays[schema.ITEM_CATEGORY][0] == 2
+
+
+def test_missing_split_files_raise_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="funnel preprocess"):
+        dataset.ranking_dataset(tmp_path, schema.TRAIN)
+
+
+def test_item_frequencies_and_head_mask_are_indexed_by_item_id(tmp_path):
+    layout = schema.Layout(tmp_path)
+    fmap = schema.FeatureMap(schema_version=schema.SCHEMA_VERSION, vocab_sizes={schema.ITEM_ID: 5},
+                             max_sequence_length=30, eval_negatives=99, min_count=1,
+                             dataset_format="synthetic", has_clusters=False)
+    layout.feature_map.write_text(fmap.to_json())
+    layout.items.write_text(
+        f"item_index,{schema.ITEM_ID},{schema.ITEM_FREQUENCY},{schema.IS_HEAD},{schema.ITEM_CATEGORY}\n"
+        "2,i9,10,1,c1\n3,i7,4,0,c2\n4,i8,1,0,c2\n")
+    np.testing.assert_array_equal(dataset.item_frequencies(tmp_path), [0, 0, 10, 4, 1])
+    np.testing.assert_array_equal(dataset.head_items(tmp_path), [False, False, True, False, False])
+    assert dataset.item_table(tmp_path).loc[3, schema.ITEM_ID] == "i7"
