@@ -66,10 +66,14 @@ POSITIVE_RATING = 4
 
 
 def log_square_bucket(value: float) -> int:
-    """TF4CTR §4.1 numeric rule: ``floor(log(x)^2)`` for x > 2, else 1."""
+    """TF4CTR §4.1 numeric rule: ``floor(log(x)^2)`` for x > 2, else 1.
+
+    For 2 < x < e the rule gives 0, the padding id; those values join bucket 1,
+    the rule's own bucket for x <= 2, so a bucket is never mistaken for padding.
+    """
     if value is None or not math.isfinite(value) or value <= 2:
         return 1
-    return int(math.floor(math.log(value) ** 2))
+    return max(1, int(math.floor(math.log(value) ** 2)))
 
 
 # ------------------------------------------------------------------ features

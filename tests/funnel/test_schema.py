@@ -18,6 +18,12 @@ def test_log_square_bucket_follows_tf4ctr_rule():
     assert schema.log_square_bucket(1000) == 47  # log(1000)^2 = 47.7
 
 
+def test_log_square_bucket_never_returns_the_padding_id():
+    # log(2.5)^2 = 0.84 floors to 0 = PADDING_ID; it joins bucket 1 instead.
+    assert schema.log_square_bucket(2.5) == 1
+    assert min(schema.log_square_bucket(2 + i / 100) for i in range(1, 200)) == 1
+
+
 def test_head_items_are_the_top_fifth_rounded_up():
     assert schema.head_item_count(1682) == 337
     assert schema.head_item_count(10) == 2

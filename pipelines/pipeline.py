@@ -1,0 +1,207 @@
+"""``funnel preprocess``: plan, run the Beam pipeline on any runner, commit.
+
+All IO decisions live here (Beam's example style): the reader plans shards and
+reads the reference files in the driver, :class:`~pipelines.transforms.Preprocess`
+does the work on the chosen runner into a staging folder, and only a complete
+run is renamed to ``--out``. Unknown flags are Beam pipeline options
+(``--runner``, ``--direct_num_workers``, ``--direct_running_mode``,
+``--dask_client_address``, ...). ``--runner=DaskRunner`` without a scheduler
+address starts a local ``dask.distributed`` cluster for the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+from funnel import schema
+from pipelines import io, stages
+from pipelines.readers import READERS
+from pipelines.readers.base import DEFAULT_SHARD_BYTES
+from pipelines.readers.events import parse_mapping
+from pipelines.sequences import SequenceOptions
+
+logger = logging.getLogger(__name__)
+
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
+RUNNER_ALIASES = {"DaskRunner": DASK_RUNNER}
+"""Beam does not know the DaskRunner by its short name."""
+LOCAL_RUNNER = "local"
+"""``--runner=local``: the same steps without Beam (:mod:`pipelines.local`)."""
+DEFAULT_BUCKETS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessOptions:
+    """What ``funnel preprocess`` was asked to do (flags minus Beam options)."""
+
+    input: str
+    format: str
+    out: str
+    min_count: int = 1
+    max_len: int = schema.MAX_SEQUENCE_LENGTH
+    eval_negatives: int = schema.EVAL_NEGATIVES
+    seed: int = 0
+    split_per_sequence: bool = False
+    column_mapping: str = ""
+    num_shards: int = DEFAULT_BUCKETS
+    shard_mb: float = DEFAULT_SHARD_BYTES / (1 << 20)
+    now: int | None = None
+
+    def __post_init__(self):
+        if self.format not in READERS:
+            raise ValueError(f"--format: unknown value {self.format!r}; choose one of {sorted(READERS)}")
+        if self.num_shards < 1:
+            raise ValueError(f"--num-shards must be >= 1, got {self.num_shards}")
+        if self.shard_mb <= 0:
+            raise ValueError(f"--shard-mb must be > 0, got {self.shard_mb}")
+        if self.column_mapping and self.format != "events":
+            raise ValueError("--column-mapping applies to --format events only")
+
+
+@dataclasses.dataclass
+class Result:
+    out: Path
+    stats: dict
+    seconds: float
+    runner: str
+
+
+def _runner_of(beam_args: Sequence[str]) -> str:
+    runner = "DirectRunner"
+    for i, arg in enumerate(beam_args):
+        if arg.startswith("--runner="):
+            runner = arg.split("=", 1)[1]
+        elif arg == "--runner" and i + 1 < len(beam_args):
+            runner = beam_args[i + 1]
+    return RUNNER_ALIASES.get(runner, runner)
+
+
+def _normalise_beam_args(beam_args: Sequence[str]) -> list[str]:
+    args, skip = [], False
+    for i, arg in enumerate(beam_args):
+        if skip:
+            skip = False
+            continue
+        if arg == "--runner" and i + 1 < len(beam_args):
+            args.append(f"--runner={RUNNER_ALIASES.get(beam_args[i + 1], beam_args[i + 1])}")
+            skip = True
+        elif arg.startswith("--runner="):
+            name = arg.split("=", 1)[1]
+            args.append(f"--runner={RUNNER_ALIASES.get(name, name)}")
+        else:
+            args.append(arg)
+    return args
+
+
+def _flag_value(args: Sequence[str], flag: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+@contextlib.contextmanager
+def _dask_cluster(beam_args: list[str]):
+    """Yield Beam args with a Dask scheduler: the given one or a local cluster."""
+    if _flag_value(beam_args, "--dask_client_address") or _flag_value(beam_args, "--dask_scheduler_file"):
+        yield beam_args
+        return
+    from distributed import LocalCluster
+
+    workers = int(_flag_value(beam_args, "--direct_num_workers") or os.cpu_count() or 2)
+    logger.info("starting a local dask.distributed cluster with %d worker processes", workers)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        args = [*beam_args, f"--dask_client_address={cluster.scheduler_address}"]
+        if not (_flag_value(args, "--dask_npartitions") or _flag_value(args, "--dask_partition_size")):
+            args.append(f"--dask_npartitions={max(2, workers)}")
+        yield args
+
+
+def _run_beam(preprocess, beam_args: list[str]) -> None:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(beam_args)
+    pipeline = beam.Pipeline(options=options)
+    _ = pipeline | "Preprocess" >> preprocess
+    result = pipeline.run()
+    try:
+        state = result.wait_until_finish()
+    finally:
+        client = getattr(result, "client", None)  # DaskRunnerResult keeps its client open
+        if client is not None:
+            client.close()
+    if state not in (None, "DONE") and "DONE" not in str(state):
+        raise RuntimeError(f"pipeline ended in state {state}")
+
+
+def preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> Result:
+    """Run the pipeline and commit its output to ``options.out``."""
+    from pipelines.transforms import Preprocess
+
+    began = time.perf_counter()
+    io.check_replaceable(options.out)
+    sequences = SequenceOptions(options.max_len, options.eval_negatives, options.seed,
+                                options.split_per_sequence)
+    reader = READERS[options.format](options.input, parse_mapping(options.column_mapping),
+                                     shard_bytes=int(options.shard_mb * (1 << 20)))
+    plan = reader.plan()
+    logger.info("planned %d shard(s) of %s (%s), %d known users, %d known items",
+                len(plan.shards), options.input, options.format, len(plan.catalog.users),
+                len(plan.catalog.items))
+    staging = io.staging_dir(options.out)
+    now = options.now if options.now is not None else int(time.time())
+    context = stages.Context(reader, plan.catalog, stages.rules_for(plan.catalog, now), sequences,
+                             str(staging), options.num_shards, options.format)
+    beam_args = _normalise_beam_args(beam_args)
+    runner = _runner_of(beam_args)
+    try:
+        if runner == LOCAL_RUNNER:
+            from pipelines.local import run_local
+
+            run_local(context, plan, options.min_count)
+        elif runner == DASK_RUNNER:
+            with _dask_cluster(beam_args) as dask_args:
+                _run_beam(Preprocess(context, plan, options.min_count), dask_args)
+        else:
+            _run_beam(Preprocess(context, plan, options.min_count), beam_args)
+        stats_path = schema.Layout(staging).stats
+        if not stats_path.exists():
+            raise RuntimeError(f"the {runner} run finished without writing {stats_path.name}; "
+                               f"output discarded")
+        stats = json.loads(stats_path.read_text())
+        io.commit(staging, options.out)
+    except BaseException:
+        io.discard(staging)
+        raise
+    seconds = time.perf_counter() - began
+    logger.info("preprocess finished in %.1f s: %s", seconds, options.out)
+    return Result(Path(options.out), stats, seconds, runner)
+
+
+def run(argv: Sequence[str] | None = None) -> Result:
+    """``python -m pipelines.pipeline --input ... --format ... --out ...`` (and Beam flags)."""
+    from pipelines.commands import add_preprocess_arguments, options_from_args
+
+    parser = argparse.ArgumentParser(prog="pipelines.pipeline")
+    add_preprocess_arguments(parser)
+    args, beam_args = parser.parse_known_args(argv)
+    return preprocess(options_from_args(args), beam_args)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    from pipelines.summary import format_summary
+
+    print(format_summary(run()))

@@ -1,0 +1,39 @@
+"""``funnel preprocess`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+from funnel import cli
+from pipeline_fixtures import NOW, write_ml100k
+
+RATINGS = ["1\t1\t5\t900000000", "1\t2\t3\t900000100", "1\t3\t4\t900000200", "1\tzz\t4\t900000300"]
+USERS = {"1": (30, "M", "engineer", "12345")}
+ITEMS = {str(k): (f"Movie {k}", "01-Jan-1990", ("Comedy",)) for k in range(1, 6)}
+
+
+def test_preprocess_command_prints_a_summary_and_passes_beam_flags(tmp_path, capsys):
+    folder = write_ml100k(tmp_path / "in", RATINGS, USERS, ITEMS)
+    out = tmp_path / "out"
+    code = cli.main(["preprocess", "--input", str(folder), "--format", "movielens-100k",
+                     "--out", str(out), "--eval-negatives", "0", "--now", str(NOW),
+                     "--num-shards", "1", "--runner=DirectRunner", "--direct_num_workers=1"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "rows read" in printed and "unknown_item" in printed and str(out) in printed
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["rows_read"] == 4 and stats["rows_deadlettered"] == {"unknown_item": 1}
+
+
+def test_bad_options_are_one_line_errors(tmp_path, capsys):
+    code = cli.main(["preprocess", "--input", str(tmp_path / "missing"), "--format", "movielens-100k",
+                     "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+    folder = write_ml100k(tmp_path / "in", RATINGS, USERS, ITEMS)
+    code = cli.main(["preprocess", "--input", str(folder), "--format", "movielens-100k",
+                     "--out", str(tmp_path / "precious")])
+    assert code == 2 and "refusing to replace" in capsys.readouterr().err
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
