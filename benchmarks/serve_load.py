@@ -1,0 +1,289 @@
+"""Load and latency of the recommend service on 127.0.0.1 (issue 6, item 4).
+
+Starts ``funnel serve`` on an export (or drives a running ``--url``), then for
+each concurrency (default 1, 8, 32) runs a closed loop of keep-alive HTTP/1.1
+connections for ``--seconds`` each against ``/v1/recommend``, and the same
+against the server's empty endpoint (``/v1/ping``) as the HTTP floor. Reports
+requests/s, p50 and p99 latency, errors, and the ratio to the floor; writes a
+markdown table with ``--markdown``.
+
+The client is a minimal asyncio HTTP/1.1 client (pre-encoded requests, one
+connection per concurrent user) so it costs the server's 2 cores as little
+as possible; every loop stops by itself at its deadline.
+
+    python benchmarks/serve_load.py --export EXPORT --seconds 20 --markdown out.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from serving import launch  # noqa: E402
+
+WARMUP_S = 2.0
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; ``call`` sends a pre-encoded request."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def open(self):
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def call(self, request: bytes) -> int:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
+def encode(host: str, port: int, path: str, body: bytes | None) -> bytes:
+    if body is None:
+        return f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def _user(host, port, requests, deadline, record_from, latencies, errors):
+    connection = Connection(host, port)
+    await connection.open()
+    i = random.randrange(len(requests))
+    try:
+        while (now := time.perf_counter()) < deadline:
+            try:
+                status = await connection.call(requests[i % len(requests)])
+            except (OSError, asyncio.IncompleteReadError) as error:
+                errors.append(repr(error))
+                connection.close()
+                await connection.open()
+                continue
+            done = time.perf_counter()
+            if now >= record_from:
+                latencies.append(done - now)
+                if status != 200:
+                    errors.append(status)
+            i += 1
+    finally:
+        connection.close()
+
+
+async def run_level(host: str, port: int, requests: list[bytes], concurrency: int, seconds: float) -> dict:
+    """``concurrency`` closed-loop users for ``WARMUP_S + seconds``; the warm-up is not recorded."""
+    start = time.perf_counter()
+    record_from, deadline = start + WARMUP_S, start + WARMUP_S + seconds
+    latencies: list[float] = []
+    errors: list = []
+    await asyncio.gather(*(_user(host, port, requests, deadline, record_from, latencies, errors)
+                           for _ in range(concurrency)))
+    latencies.sort()
+    count = len(latencies)
+    pick = lambda q: latencies[min(count - 1, int(q * count))] * 1000 if count else float("nan")
+    return {"concurrency": concurrency, "requests": count, "rps": count / seconds,
+            "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": len(errors)}
+
+
+def batch_counters(url: str) -> tuple[float, float]:
+    """(sum, count) of the service's micro-batch size histogram (one worker's view)."""
+    import urllib.request
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        for key in ("funnel_batch_size_sum", "funnel_batch_size_count"):
+            if line.startswith(key + " "):
+                values[key] = float(line.split()[1])
+    return values.get("funnel_batch_size_sum", 0.0), values.get("funnel_batch_size_count", 0.0)
+
+
+def recommend_bodies(item_ids: list[str], count: int, seed: int, history: tuple[int, int],
+                     k: int, candidates: int) -> list[bytes]:
+    rng = random.Random(seed)
+    return [json.dumps({"history": rng.sample(item_ids, rng.randint(*history)), "k": k,
+                        "candidates": candidates}).encode() for _ in range(count)]
+
+
+def catalog_ids(export: str) -> list[str]:
+    """Raw item ids of the newest version's ScaNN rows (read from the index folder)."""
+    from serving import export as export_lib
+    from serving import index
+    version = export_lib.complete_versions(export)[-1]
+    path = Path(export) / export_lib.SCANN / str(version) / index.ITEM_IDS_FILE
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+
+
+def engine_batches(export: str, sizes: list[int], seconds: float, args) -> str:
+    """In-process cost of one engine call per batch size (no HTTP): what micro-batching buys."""
+    from serving.api import RecommendRequest
+    from serving.backends.embedded import EmbeddedBackend
+    from serving.engine import Engine
+    from serving.settings import ServiceSettings
+
+    settings = ServiceSettings(export_dir=export)
+    backend = EmbeddedBackend(settings)
+    backend.configure()
+    engine = Engine(backend.load(backend.latest_version()), warm_batch_sizes=sizes)
+    engine.warm()
+    low, high = (int(x) for x in args.history.split(","))
+    bodies = recommend_bodies(catalog_ids(export), 256, 1, (low, high), args.k, args.candidates)
+    requests = [RecommendRequest.model_validate_json(b) for b in bodies]
+    lines = ["| batch | ms per call | ms per request | retrieval ms | ranking ms |", "|---:|---:|---:|---:|---:|"]
+    for size in sizes:
+        calls, spent, stages = 0, 0.0, {"retrieval": 0.0, "ranking": 0.0}
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            batch = [requests[(calls * size + j) % len(requests)] for j in range(size)]
+            start = time.perf_counter()
+            _, timings = engine.recommend(batch)
+            spent += time.perf_counter() - start
+            for stage in stages:
+                stages[stage] += timings[stage]
+            calls += 1
+        lines.append(f"| {size} | {spent / calls * 1000:.2f} | {spent / calls / size * 1000:.2f} | "
+                     f"{stages['retrieval'] / calls * 1000:.2f} | {stages['ranking'] / calls * 1000:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(title: str, rows: list[dict], floor: dict[int, dict], notes: list[str]) -> str:
+    lines = [f"### {title}", "", *notes, "",
+             "| concurrency | requests/s | p50 ms | p99 ms | errors | mean micro-batch | floor requests/s | floor p50 ms | floor p99 ms | share of floor |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        f = floor.get(row["concurrency"], {})
+        ratio = row["rps"] / f["rps"] if f.get("rps") else float("nan")
+        lines.append(f"| {row['concurrency']} | {row['rps']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+                     f"{row['errors']} | {row.get('mean_batch', float('nan')):.1f} | {f.get('rps', float('nan')):.0f} | {f.get('p50_ms', float('nan')):.2f} | "
+                     f"{f.get('p99_ms', float('nan')):.2f} | {ratio:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--export", help="export folder to serve (starts `funnel serve` on it)")
+    parser.add_argument("--url", help="drive an already running service instead")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--history", default="5,30", help="min,max history length")
+    parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds to wait after /readyz (other workers may still be loading)")
+    parser.add_argument("--serve-args", default="", help="extra `funnel serve` flags, e.g. '--tf-threads 2'")
+    parser.add_argument("--title", default=None)
+    parser.add_argument("--markdown", help="append the result table to this file")
+    parser.add_argument("--json", help="write raw results to this file")
+    parser.add_argument("--engine-batches", default=None,
+                        help="instead of HTTP load: time the engine in-process at these batch sizes, e.g. 1,8,32")
+    args = parser.parse_args(argv)
+    if not args.export and not args.url:
+        parser.error("give --export or --url")
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+
+    if args.engine_batches:
+        text = (f"### Engine alone, in-process ({machine()}; load average {os.getloadavg()[0]:.2f})\n\n"
+                + engine_batches(args.export, [int(x) for x in args.engine_batches.split(",")],
+                                 min(args.seconds, 10.0), args))
+        print(text)
+        if args.markdown:
+            with open(args.markdown, "a") as handle:
+                handle.write(text + "\n")
+        return 0
+    process = None
+    url = args.url or f"http://127.0.0.1:{args.port}"
+    host, port = url.split("//", 1)[1].split(":")
+    port = int(port)
+    if args.export:
+        process = launch.start(args.export, port, extra=["--workers", str(args.workers), "--max-batch",
+                                                         str(args.max_batch), "--reload-interval", "0",
+                                                         *args.serve_args.split()],
+                               log_file=f"/tmp/serve_load_{port}.log")
+    try:
+        startup = launch.wait_ready(url, process)
+        print(f"ready after {startup:.1f} s", flush=True)
+        time.sleep(args.settle)
+        ids = catalog_ids(args.export) if args.export else [s for u in launch.get_json(url + "/v1/samples")["users"]
+                                                             for s in u["history"]]
+        low, high = (int(x) for x in args.history.split(","))
+        bodies = recommend_bodies(ids, 512, 0, (low, high), args.k, args.candidates)
+        recommend = [encode(host, port, "/v1/recommend", b) for b in bodies]
+        ping = [encode(host, port, "/v1/ping", None)]
+        levels = [int(c) for c in args.concurrency.split(",")]
+        rows, floor = [], {}
+        for level in levels:
+            if not args.no_floor:
+                floor[level] = asyncio.run(run_level(host, port, ping, level, args.seconds))
+                print("floor", floor[level], flush=True)
+            before = batch_counters(url)
+            rows.append(asyncio.run(run_level(host, port, recommend, level, args.seconds)))
+            after = batch_counters(url)
+            batches = after[1] - before[1]
+            rows[-1]["mean_batch"] = (after[0] - before[0]) / batches if batches else float("nan")
+            print("recommend", rows[-1], flush=True)
+        models = launch.get_json(url + "/v1/models")
+    finally:
+        if process is not None:
+            launch.stop(process)
+    manifest = (models.get("active") or {}).get("manifest", {})
+    notes = [f"- machine: {machine()}; load average at the end {os.getloadavg()[0]:.2f}",
+             f"- server: `{' '.join(['funnel serve --workers', str(args.workers), '--max-batch', str(args.max_batch), *args.serve_args.split()])}` "
+             f"(uvicorn, uvloop, httptools), ready {startup:.1f} s after start",
+             f"- catalog: {len(ids)} items; requests: history of {low}-{high} random known items, "
+             f"k={args.k}, candidates={args.candidates}; {args.seconds:.0f} s per level after {WARMUP_S:.0f} s warm-up",
+             f"- export version {(models.get('active') or {}).get('version')}; "
+             f"manifest keys: {', '.join(sorted(manifest)[:12])}",
+             f"- command: `{shlex.join(['python', 'benchmarks/serve_load.py', *(argv or sys.argv[1:])])}`"]
+    title = args.title or f"{args.workers} worker(s), max batch {args.max_batch}"
+    text = markdown(title, rows, floor, notes)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "a") as handle:
+            handle.write(text + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "floor": floor, "args": vars(args)}, indent=2))
+    return 1 if any(r["errors"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Request and response bodies of the recommend API (pydantic, so FastAPI
+validates them and publishes them in the OpenAPI spec).
+
+Limits come from :mod:`serving.settings`; the ``context`` object's fields come
+from :mod:`funnel.schema` (every ``Source.CONTEXT`` feature), so a feature added
+to the schema shows up here without a string literal. Unknown fields are
+refused (422 naming the field) rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from funnel import schema
+from serving import settings
+
+ItemId = Annotated[str, StringConstraints(min_length=1, max_length=settings.MAX_ID_CHARS)]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=settings.MAX_ID_CHARS)]
+
+_CONTEXT_RANGES = {schema.HOUR: 23, schema.WEEKDAY: 6}
+"""Largest value of each context feature (HOUR 0..23; WEEKDAY 0..6, Monday = 0, UTC)."""
+
+
+def _context_model() -> type[BaseModel]:
+    fields = {}
+    for f in schema.RANKING_FEATURES:
+        if f.source is not schema.Source.CONTEXT:
+            continue
+        upper = _CONTEXT_RANGES.get(f.name)
+        value_type = Annotated[int, Field(ge=0, le=upper)] if upper is not None else str
+        fields[f.name] = (Optional[value_type], Field(default=None, strict=True))
+    return create_model("Context", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+Context = _context_model()
+"""Request-time features; missing ones are taken from the server clock (UTC)."""
+
+
+class RecommendRequest(BaseModel):
+    """One user's request: raw item ids, most recent last."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    user_id: Optional[UserId] = Field(
+        default=None, description="raw user id; its profile feeds the ranking model when known")
+    history: list[ItemId] = Field(
+        default_factory=list, max_length=settings.MAX_HISTORY,
+        description="raw item ids, most recent last; unknown ids are ignored and named in warnings")
+    context: Optional[Context] = None
+    k: int = Field(default=10, ge=1, le=settings.MAX_K, description="items returned")
+    candidates: int = Field(
+        default=200, ge=1, le=settings.MAX_CANDIDATES,
+        description="retrieved candidates ranked (at least k are ranked)")
+    exclude_history: bool = True
+    explain: bool = Field(
+        default=False, description="also return the history used and the retrieved candidates")
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    requests: list[RecommendRequest] = Field(min_length=1, max_length=settings.MAX_BATCH_REQUESTS)
+
+
+class RecommendedItem(BaseModel):
+    item_id: str
+    score: float = Field(description="ranking model's click probability (fallback: popularity share)")
+    retrieval_score: float = Field(description="eq. 4 multi-interest score (fallback: popularity share)")
+    rank: int
+    title: Optional[str] = None
+
+
+class Candidate(BaseModel):
+    item_id: str
+    retrieval_score: float
+    title: Optional[str] = None
+
+
+class HistoryItem(BaseModel):
+    item_id: str
+    known: bool
+    title: Optional[str] = None
+
+
+class RecommendResponse(BaseModel):
+    items: list[RecommendedItem]
+    model_versions: dict[str, str]
+    took_ms: float
+    warnings: list[str]
+    fallback: bool = Field(description="true when the history had no known item: most popular items")
+    history: Optional[list[HistoryItem]] = None
+    candidates: Optional[list[Candidate]] = None
+
+
+class BatchResponse(BaseModel):
+    responses: list[RecommendResponse]
+    took_ms: float
+
+
+class RefusedVersion(BaseModel):
+    version: str
+    error: str
+    at: float
+
+
+class LoadedVersion(BaseModel):
+    version: str
+    model_versions: dict[str, str]
+    loaded_at: float
+    warm_ms: float
+    manifest: dict
+
+
+class ModelsResponse(BaseModel):
+    backend: str
+    ready: bool
+    active: Optional[LoadedVersion]
+    refused: list[RefusedVersion]
+    reloading: bool
+
+
+class SampleUser(BaseModel):
+    user_id: Optional[str]
+    label: str
+    history: list[str]
+
+
+class SamplesResponse(BaseModel):
+    users: list[SampleUser]
+    has_titles: bool
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: Optional[list] = None

@@ -1,0 +1,195 @@
+"""Loading one export version for the service: SavedModels, the ScaNN index, the tables.
+
+``load_export(EXPORT)`` picks the newest complete version (one whose
+``manifests/<v>.json`` exists), refuses it with :class:`SchemaMismatchError`
+when its models disagree with each other or with this code on the schema
+fingerprint, and returns a :class:`LoadedExport` whose callables take and
+return NumPy arrays of raw values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from funnel import schema
+from serving import export as export_lib
+from serving import modules
+from serving.index import ScannIndex
+
+logger = logging.getLogger(__name__)
+
+FINGERPRINTED = (export_lib.QUERY, export_lib.CANDIDATE, export_lib.RETRIEVAL,
+                 export_lib.RETRIEVAL_SCANN, export_lib.RANKING)
+
+
+class SchemaMismatchError(ValueError):
+    """The export's models were built under a different feature contract."""
+
+
+def resolve_version(export_dir: str | Path, version: int | None = None) -> int:
+    """``version`` if it is complete in ``export_dir``, else the newest complete one."""
+    versions = export_lib.complete_versions(export_dir)
+    if not versions:
+        raise FileNotFoundError(f"{export_dir}: no complete export version "
+                                f"({export_lib.MANIFEST_DIR}/<version>.json); run `funnel export`")
+    if version is None:
+        return versions[-1]
+    if int(version) not in versions:
+        raise FileNotFoundError(f"{export_dir}: version {version} is not a complete export; "
+                                f"complete versions: {versions}")
+    return int(version)
+
+
+def read_manifest(export_dir: str | Path, version: int) -> dict:
+    return json.loads((Path(export_dir) / export_lib.MANIFEST_DIR / f"{version}.json").read_text())
+
+
+def model_fingerprints(export_dir: str | Path, version: int) -> dict[str, str]:
+    """The schema fingerprint each SavedModel of ``version`` carries in ``assets/schema.json``."""
+    found = {}
+    for name in FINGERPRINTED:
+        path = Path(export_dir) / name / str(version) / "assets" / export_lib.SCHEMA_ASSET
+        if not path.exists():
+            raise SchemaMismatchError(f"{path} missing: {name} carries no schema; re-export")
+        found[name] = json.loads(path.read_text())["fingerprint"]
+    return found
+
+
+def check_fingerprints(export_dir: str | Path, version: int) -> str:
+    """The shared fingerprint of the version's models; raises when any differs from this code's."""
+    expected = schema.fingerprint()
+    found = model_fingerprints(export_dir, version)
+    wrong = {name: value for name, value in found.items() if value != expected}
+    if wrong:
+        raise SchemaMismatchError(
+            f"{export_dir} version {version}: schema fingerprint mismatch {wrong}; this funnel's "
+            f"schema is {expected} (schema version {schema.SCHEMA_VERSION}). The models were "
+            "exported under another feature contract: re-export them with this code")
+    return expected
+
+
+@dataclasses.dataclass
+class LoadedExport:
+    """One export version, loaded.
+
+    Attributes:
+        root: the export folder; ``version``: the version loaded.
+        model_versions: version of each model folder (all equal to ``version``).
+        manifest: the version's ``manifest.json``.
+        index: the native ScaNN index (``search``, ``item_ids``, ``item_embeddings``).
+        items: item table keyed by raw ``item_id`` (``item_category``, ``frequency``, ...).
+        users: user table keyed by raw ``user_id`` (the ``USER_ATTRIBUTES``), may be empty.
+        popular_item_ids: most frequent raw item ids, most frequent first; ``popular_counts``
+            their training counts.
+        scoring: how interests combine (``"mixture"``, eq. 4, or ``"max"``).
+        num_interests: M; ``embedding_dim``: D.
+    """
+
+    root: Path
+    version: int
+    model_versions: dict[str, int]
+    manifest: dict
+    index: ScannIndex
+    items: pd.DataFrame
+    users: pd.DataFrame
+    popular_item_ids: np.ndarray
+    popular_counts: np.ndarray
+    scoring: str
+    num_interests: int
+    embedding_dim: int
+    _query_fn: object = dataclasses.field(repr=False, default=None)
+    _rank_fn: object = dataclasses.field(repr=False, default=None)
+    _savedmodels: dict = dataclasses.field(repr=False, default_factory=dict)
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        """Raw item id of each index row, ``[N]``."""
+        return self.index.item_ids
+
+    @property
+    def item_embeddings(self) -> np.ndarray:
+        """Item embedding of each index row, ``[N, D]`` float32."""
+        return self.index.item_embeddings
+
+    def query(self, history: np.ndarray) -> np.ndarray:
+        """Raw item-id histories ``[B, L]`` ("" = empty slot) -> interests ``[B, M, D]``."""
+        import tensorflow as tf
+
+        history = np.asarray(history, dtype=object)
+        if history.ndim != 2:
+            raise ValueError(f"history: expected [batch, length] raw ids, got shape {history.shape}")
+        out = self._query_fn(**{schema.HISTORY: tf.constant(history.astype(str), tf.string)})
+        return out[modules.EMBEDDINGS].numpy()
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """ScaNN top-``k`` rows ``[Q, k]`` and dot-product scores for queries ``[Q, D]``."""
+        return self.index.search(queries, k)
+
+    def rank(self, features: dict) -> np.ndarray:
+        """Raw ranking features (every ``schema.RANKING_FEATURES`` name; ``[B]`` each,
+        ``HISTORY`` ``[B, L]``) -> click probabilities ``[B]`` float32."""
+        import tensorflow as tf
+
+        specs = modules.ranking_input_specs()
+        missing = sorted(set(specs) - set(features))
+        if missing:
+            raise ValueError(f"rank: missing feature(s) {missing}")
+        inputs = {}
+        for name, spec in specs.items():
+            value = np.asarray(features[name])
+            if spec.dtype == tf.string:
+                value = value.astype(str)
+            inputs[name] = tf.constant(value, spec.dtype)
+        return self._rank_fn(**inputs)[modules.PROBABILITY].numpy()
+
+    def savedmodel(self, name: str):
+        """The loaded SavedModel object of model ``name`` (``query``, ``ranking``, ...)."""
+        return self._savedmodels[name]
+
+
+def load_export(export_dir: str | Path, version: int | None = None,
+                load_models: tuple[str, ...] = (export_lib.QUERY, export_lib.RANKING)) -> LoadedExport:
+    """Load ``version`` (default: newest complete) of ``export_dir``.
+
+    Raises:
+        FileNotFoundError: no complete version (or not the one asked for).
+        SchemaMismatchError: a model's schema fingerprint differs from this code's.
+    """
+    import tensorflow as tf
+
+    root = Path(export_dir)
+    version = resolve_version(root, version)
+    manifest = read_manifest(root, version)
+    check_fingerprints(root, version)
+    if manifest["schema"]["fingerprint"] != schema.fingerprint():
+        raise SchemaMismatchError(f"{root} version {version}: manifest fingerprint "
+                                  f"{manifest['schema']['fingerprint']} != {schema.fingerprint()}")
+    loaded = {name: tf.saved_model.load(str(root / name / str(version))) for name in load_models}
+    scann_index = ScannIndex.load(root / export_lib.SCANN / str(version))
+    features = root / export_lib.FEATURES / str(version)
+    items = pd.read_csv(features / schema.Layout.ITEMS, dtype={schema.ITEM_ID: str},
+                        keep_default_na=False).set_index(schema.ITEM_ID, drop=False)
+    users = pd.read_csv(features / schema.Layout.USERS, dtype=str, keep_default_na=False)
+    users = users.set_index(schema.USER_ID, drop=False) if schema.USER_ID in users.columns else users
+    popular = json.loads((features / export_lib.POPULAR_FILE).read_text())
+    catalog = manifest["catalog"]
+    logger.info("loaded export %s version %d (%d items)", root, version, catalog["items"])
+    return LoadedExport(
+        root=root, version=version,
+        model_versions={name: info["version"] for name, info in manifest["models"].items()},
+        manifest=manifest, index=scann_index, items=items, users=users,
+        popular_item_ids=np.array(popular["item_ids"], dtype=object),
+        popular_counts=np.array(popular["counts"], dtype=np.float64),
+        scoring=catalog["scoring"], num_interests=catalog["interests"],
+        embedding_dim=catalog["embedding_dim"],
+        _query_fn=(loaded[export_lib.QUERY].signatures[modules.SERVING_DEFAULT]
+                   if export_lib.QUERY in loaded else None),
+        _rank_fn=(loaded[export_lib.RANKING].signatures[modules.SERVING_DEFAULT]
+                  if export_lib.RANKING in loaded else None),
+        _savedmodels=loaded)

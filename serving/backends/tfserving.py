@@ -1,0 +1,89 @@
+"""The ``tfserving`` backend: query and ranking models on TF Serving (REST).
+
+The ScaNN index and the feature tables still load from the export folder
+(stock TF Serving has no ScaNN ops, and retrieval needs the embeddings), so
+the service and TF Serving must see the same export. Every call names the
+version explicitly (``/v1/models/query/versions/<v>:predict``): the query
+model must match the ScaNN index's embedding space. A version appears in the
+export before TF Serving (polling ``models.config``) has loaded it, so
+``load`` waits for TF Serving to report it AVAILABLE before the swap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import httpx
+import numpy as np
+
+from funnel import schema
+from serving import artifacts
+from serving import export as export_lib
+from serving import modules
+from serving.backends.export_bundle import bundle_from_export, latest_version
+from serving.backends.rest import PredictClient, TFServingError
+from serving.bundle import ModelBundle
+
+log = logging.getLogger(__name__)
+
+WAIT_FOR_VERSION_S = 120.0
+POLL_S = 0.5
+
+
+class TFServingBackend:
+    name = "tfserving"
+
+    def __init__(self, settings, wait_for_version_s: float = WAIT_FOR_VERSION_S):
+        self.settings = settings
+        self.export_dir = settings.export_dir
+        self.url = settings.tfserving_url.rstrip("/")
+        self.wait_for_version_s = wait_for_version_s
+
+    def configure(self) -> None:
+        """Nothing to tune in-process: TF Serving owns the TensorFlow threads."""
+
+    def preflight(self) -> None:
+        artifacts.check_fingerprints(self.export_dir, artifacts.resolve_version(self.export_dir))
+
+    def latest_version(self):
+        return latest_version(self.export_dir)
+
+    def _wait_available(self, client: PredictClient) -> None:
+        deadline = time.monotonic() + self.wait_for_version_s
+        last = "no answer"
+        while True:
+            try:
+                if client.version in client.available_versions():
+                    return
+                last = "not AVAILABLE yet"
+            except (TFServingError, httpx.HTTPError) as error:
+                last = str(error)
+            if time.monotonic() > deadline:
+                raise TFServingError(f"{client.model} version {client.version} not available on "
+                                     f"{self.url} after {self.wait_for_version_s:.0f} s ({last}); "
+                                     "is models.config up to date?")
+            time.sleep(POLL_S)
+
+    def load(self, version: str) -> ModelBundle:
+        loaded = artifacts.load_export(self.export_dir, int(version), load_models=())
+        http = httpx.Client(timeout=self.settings.tfserving_timeout_s,
+                            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+        query_client = PredictClient(self.url, export_lib.QUERY, version=str(loaded.version), client=http)
+        rank_client = PredictClient(self.url, export_lib.RANKING, version=str(loaded.version), client=http)
+        try:
+            for client in (query_client, rank_client):
+                self._wait_available(client)
+        except Exception:
+            http.close()
+            raise
+
+        def query(history: np.ndarray) -> np.ndarray:
+            out = query_client.predict({schema.HISTORY: history}, output=modules.EMBEDDINGS)
+            return out[modules.EMBEDDINGS].astype(np.float32)
+
+        def rank(features) -> np.ndarray:
+            out = rank_client.predict(features, output=modules.PROBABILITY)
+            return out[modules.PROBABILITY].astype(np.float32).reshape(-1)
+
+        return bundle_from_export(loaded, query=query, rank=rank, close=http.close)

@@ -1,0 +1,90 @@
+"""What the engine serves from: one loaded export version, backend-neutral.
+
+A backend (``serving.backends``) turns an export version into a
+:class:`ModelBundle`: the query and ranking models as plain callables on numpy
+arrays (in-process SavedModel signatures, or TF Serving over REST), the native
+ScaNN search, and the tables the engine needs to build ranking inputs. Tests
+build bundles from small numpy models, so the engine is tested without
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Mapping, Optional
+
+import numpy as np
+
+from funnel import schema
+
+QueryFn = Callable[[np.ndarray], np.ndarray]
+"""Raw item-id history ``[B, L]`` (str, left-padded with ``""``) -> interests ``[B, M, D]``."""
+SearchFn = Callable[[np.ndarray, int], "tuple[np.ndarray, np.ndarray]"]
+"""Queries ``[Q, D]`` and k -> (item rows ``[Q, k]`` int, scores ``[Q, k]``)."""
+RankFn = Callable[[Mapping[str, np.ndarray]], np.ndarray]
+"""Raw ranking features (``schema.RANKING_FEATURES`` names; ``HISTORY`` ``[B, L]``,
+others ``[B]``) -> click probability ``[B]``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleUser:
+    """A ready-made request for the demo page."""
+
+    label: str
+    history: tuple[str, ...]
+    user_id: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelBundle:
+    """One export version, ready to answer.
+
+    Attributes:
+        version: the export version label (``EXPORT/<model>/<version>``).
+        model_versions: model name -> version, reported in every answer.
+        manifest: the export's ``manifest.json``.
+        item_ids: raw item id of each ScaNN row, ``[N]``.
+        item_embeddings: candidate-tower embedding of each row, ``[N, D]``; the
+            engine rescores retrieved rows with them (IDW eq. 4).
+        query, search, rank: see :data:`QueryFn`, :data:`SearchFn`, :data:`RankFn`.
+        item_attributes: item feature name -> raw values aligned with rows ``[N]``
+            (``ITEM_CATEGORY`` and, where known, ``ITEM_AGE``).
+        user_attributes: raw user id -> {user feature name: raw value}.
+        popular_rows: rows of the most popular items, most popular first ``[P]``.
+        popularity: share of interactions of each ``popular_rows`` entry ``[P]``.
+        titles: display title of each row ``[N]`` (MovieLens) or None.
+        scoring: how interests combine: ``mixture`` (IDW eq. 4) or ``max``.
+        history_length: history slots the query and ranking models read.
+        samples: ready-made requests for the demo page.
+        close: releases resources (HTTP sessions, ...) when the version retires.
+    """
+
+    version: str
+    model_versions: Mapping[str, str]
+    manifest: Mapping
+    item_ids: np.ndarray
+    item_embeddings: np.ndarray
+    query: QueryFn
+    search: SearchFn
+    rank: RankFn
+    item_attributes: Mapping[str, np.ndarray]
+    user_attributes: Mapping[str, Mapping[str, object]]
+    popular_rows: np.ndarray
+    popularity: np.ndarray
+    titles: Optional[np.ndarray] = None
+    scoring: str = "mixture"
+    history_length: int = schema.MAX_SEQUENCE_LENGTH
+    samples: tuple[SampleUser, ...] = ()
+    close: Optional[Callable[[], None]] = None
+
+    def __post_init__(self):
+        n = len(self.item_ids)
+        if self.item_embeddings.shape[0] != n:
+            raise ValueError(f"item_embeddings: {self.item_embeddings.shape[0]} rows for {n} item ids")
+        for name, values in self.item_attributes.items():
+            if len(values) != n:
+                raise ValueError(f"item_attributes[{name!r}]: {len(values)} values for {n} items")
+        if self.titles is not None and len(self.titles) != n:
+            raise ValueError(f"titles: {len(self.titles)} values for {n} items")
+        if len(self.popular_rows) != len(self.popularity):
+            raise ValueError("popularity: one share per popular row expected")

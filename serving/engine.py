@@ -1,0 +1,262 @@
+"""Retrieve-then-rank for a batch of requests, on one loaded export version.
+
+For B requests at once (the micro-batcher merges concurrent requests):
+
+1. Resolve raw history ids to catalog rows in one vectorised lookup; unknown
+   ids are dropped and named in the answer's warnings.
+2. Query model: the last ``history_length`` known ids -> interests ``[B, M, D]``.
+3. Retrieval: one batched ScaNN search over all ``B * M`` interest vectors,
+   ``[B * M, K]`` hits; the union of a request's hits is rescored against all
+   its interests by IDW eq. 4 (:mod:`serving.interests`), duplicates and
+   (optionally) history items removed, the best ``candidates`` kept.
+4. Ranking: every candidate of every request in one ranking-model call,
+   ``[sum_b C_b]`` click probabilities; the best ``k`` per request are returned.
+
+A request whose history has no known item gets the most popular items instead,
+flagged ``fallback``. The engine does no I/O and holds no mutable state, so a
+hot reload swaps one engine for another atomically.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from funnel import schema
+from serving import interests
+from serving.api import RecommendRequest
+from serving.bundle import ModelBundle
+
+log = logging.getLogger(__name__)
+
+MAX_NAMED_UNKNOWN = 20
+"""Unknown ids named in a warning; the rest are counted."""
+STAGES = ("retrieval", "ranking")
+
+
+def _default(kind: schema.Kind):
+    return 0.0 if kind is schema.Kind.NUMERIC else schema.UNKNOWN_VALUE
+
+
+def _column(values: list, kind: schema.Kind) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64 if kind is schema.Kind.NUMERIC else object)
+
+
+class Engine:
+    """Answers batches of :class:`RecommendRequest` from one :class:`ModelBundle`."""
+
+    def __init__(self, bundle: ModelBundle, clock=None, warm_batch_sizes: Sequence[int] = (1, 8, 32)):
+        self.bundle = bundle
+        self._warm_batch_sizes = tuple(warm_batch_sizes)
+        self._index = pd.Index(np.asarray(bundle.item_ids, dtype=object))
+        if not self._index.is_unique:
+            raise ValueError("item_ids: the catalog lists an item id twice")
+        self._num_items = len(bundle.item_ids)
+        self._clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
+        self._versions = {name: str(v) for name, v in bundle.model_versions.items()}
+        self._titles = bundle.titles
+        if bundle.scoring not in interests.SCORINGS:
+            raise ValueError(f"scoring: unknown value {bundle.scoring!r}; "
+                             f"choose one of {sorted(interests.SCORINGS)}")
+
+    # ------------------------------------------------------------ public API
+    @property
+    def model_versions(self) -> dict[str, str]:
+        return dict(self._versions)
+
+    def recommend(self, requests: Sequence[RecommendRequest]) -> tuple[list[dict], dict[str, float]]:
+        """Answer ``requests`` together.
+
+        Returns:
+            One answer dict per request (``RecommendResponse`` fields without
+            ``took_ms``), and seconds spent per stage (``retrieval``, ``ranking``).
+        """
+        timings = dict.fromkeys(STAGES, 0.0)
+        if not requests:
+            return [], timings
+        resolved = self._resolve(requests)
+        answers: list[dict | None] = [None] * len(requests)
+        active = [i for i, r in enumerate(resolved) if len(r["rows"])]
+        for i, r in enumerate(resolved):
+            if not len(r["rows"]):
+                answers[i] = self._fallback(requests[i], r)
+        if active:
+            start = time.perf_counter()
+            candidates = self._retrieve([requests[i] for i in active], [resolved[i] for i in active])
+            middle = time.perf_counter()
+            ranked = self._rank([requests[i] for i in active], [resolved[i] for i in active], candidates)
+            timings["retrieval"] = middle - start
+            timings["ranking"] = time.perf_counter() - middle
+            for slot, i in enumerate(active):
+                answers[i] = self._answer(requests[i], resolved[i], candidates[slot], ranked[slot])
+        return answers, timings
+
+    def warm(self, batch_sizes: Sequence[int] | None = None) -> float:
+        """Run representative requests through every path; returns the milliseconds taken.
+
+        Uses the most popular items as a history, so the query, search and
+        ranking calls see real ids at each batch size the batcher will use.
+        """
+        start = time.perf_counter()
+        history = [str(x) for x in self.bundle.item_ids[self.bundle.popular_rows[:5]]]
+        if not history:
+            history = [str(x) for x in self.bundle.item_ids[:5]]
+        for size in batch_sizes or self._warm_batch_sizes:
+            self.recommend([RecommendRequest(history=history)] * size)
+        self.recommend([RecommendRequest(history=[])])
+        return (time.perf_counter() - start) * 1000.0
+
+    # ------------------------------------------------------------- stages
+    def _resolve(self, requests: Sequence[RecommendRequest]) -> list[dict]:
+        """Map every request's raw history to rows with one ``get_indexer`` call."""
+        lengths = [len(r.history) for r in requests]
+        flat = [item for r in requests for item in r.history]
+        rows = self._index.get_indexer(np.asarray(flat, dtype=object)) if flat else np.zeros(0, np.int64)
+        resolved = []
+        for request, part in zip(requests, np.split(rows, np.cumsum(lengths)[:-1])):
+            known = part >= 0
+            unknown = [item for item, ok in zip(request.history, known) if not ok]
+            warnings = []
+            if unknown:
+                unique = list(dict.fromkeys(unknown))
+                named = ", ".join(repr(x) for x in unique[:MAX_NAMED_UNKNOWN])
+                more = f" and {len(unique) - MAX_NAMED_UNKNOWN} more" if len(unique) > MAX_NAMED_UNKNOWN else ""
+                warnings.append(f"history: {len(unknown)} unknown item id(s) ignored: {named}{more}")
+            if request.user_id is not None and request.user_id not in self.bundle.user_attributes:
+                warnings.append(f"user_id: unknown user {request.user_id!r}; profile features left empty")
+            resolved.append({"rows": part[known].astype(np.int64), "known": known, "warnings": warnings})
+        return resolved
+
+    def _history_matrix(self, resolved: Sequence[dict]) -> np.ndarray:
+        """``[B, L]`` raw ids of the last L known items, left-padded with ``""``."""
+        length = self.bundle.history_length
+        matrix = np.full((len(resolved), length), schema.UNKNOWN_VALUE, dtype=object)
+        for b, r in enumerate(resolved):
+            recent = r["rows"][-length:]
+            if len(recent):
+                matrix[b, length - len(recent):] = self.bundle.item_ids[recent]
+        return matrix
+
+    def _retrieve(self, requests, resolved) -> list[dict]:
+        """Steps 2-3: interests, one batched search, eq. 4 merge. One dict per request."""
+        history = self._history_matrix(resolved)
+        z = np.asarray(self.bundle.query(history), dtype=np.float32)  # [B, M, D]
+        batch, num_interests, dim = z.shape
+        wanted = [max(r.k, r.candidates) for r in requests]
+        exclude = [np.unique(res["rows"]) if req.exclude_history else np.zeros(0, np.int64)
+                   for req, res in zip(requests, resolved)]
+        per_interest = min(self._num_items, max(w + len(e) for w, e in zip(wanted, exclude)))
+        rows, _ = self.bundle.search(z.reshape(batch * num_interests, dim), per_interest)
+        rows = np.asarray(rows, dtype=np.int64).reshape(batch, -1)  # [B, M * K]
+        valid = (rows >= 0) & (rows < self._num_items)
+        safe = np.where(valid, rows, 0)
+        scores = interests.candidate_scores(z, self.bundle.item_embeddings[safe], self.bundle.scoring)
+        keep = valid & interests.first_occurrence(safe) & ~interests.excluded(safe, exclude, self._num_items)
+        scores = np.where(keep, scores, -np.inf)
+        order = interests.top_k(scores, max(wanted))
+        out = []
+        for b, want in enumerate(wanted):
+            cols = order[b, :want]
+            best = scores[b, cols]
+            cols = cols[np.isfinite(best)]
+            out.append({"rows": safe[b, cols], "scores": scores[b, cols], "history": history[b]})
+        return out
+
+    def _rank(self, requests, resolved, candidates) -> list[np.ndarray]:
+        """Step 4: one ranking call over every candidate of every request."""
+        counts = np.array([len(c["rows"]) for c in candidates])
+        if counts.sum() == 0:
+            return [np.zeros(0, np.float32) for _ in candidates]
+        owner = np.repeat(np.arange(len(candidates)), counts)
+        rows = np.concatenate([c["rows"] for c in candidates])
+        per_request = self._request_features(requests)
+        features: dict[str, np.ndarray] = {}
+        for f in schema.RANKING_FEATURES:
+            if f.name == schema.HISTORY:
+                features[f.name] = np.stack([c["history"] for c in candidates])[owner]
+            elif f.name == schema.ITEM_ID:
+                features[f.name] = np.asarray(self.bundle.item_ids, dtype=object)[rows]
+            elif f.source is schema.Source.ITEM:
+                table = self.bundle.item_attributes.get(f.name)
+                features[f.name] = (table[rows] if table is not None
+                                    else _column([_default(f.kind)] * len(rows), f.kind))
+            else:
+                features[f.name] = per_request[f.name][owner]
+        probabilities = np.asarray(self.bundle.rank(features), dtype=np.float32).reshape(-1)
+        if probabilities.shape[0] != rows.shape[0]:
+            raise ValueError(f"rank: {probabilities.shape[0]} scores for {rows.shape[0]} candidates")
+        return np.split(probabilities, np.cumsum(counts)[:-1])
+
+    def _request_features(self, requests) -> dict[str, np.ndarray]:
+        """User and context features of each request ``{name: [B]}``."""
+        now = self._clock()
+        computed = {schema.HOUR: str(now.hour), schema.WEEKDAY: str(now.weekday())}
+        columns: dict[str, list] = {}
+        for f in schema.RANKING_FEATURES:
+            if f.source is schema.Source.ITEM or f.name == schema.HISTORY:
+                continue
+            values = []
+            for r in requests:
+                if f.name == schema.USER_ID:
+                    values.append(r.user_id or schema.UNKNOWN_VALUE)
+                elif f.source is schema.Source.USER:
+                    profile = self.bundle.user_attributes.get(r.user_id or "", {})
+                    values.append(profile.get(f.name, _default(f.kind)))
+                else:
+                    given = getattr(r.context, f.name, None) if r.context is not None else None
+                    values.append(str(given) if given is not None else computed.get(f.name, _default(f.kind)))
+            columns[f.name] = _column(values, f.kind)
+        return columns
+
+    # ------------------------------------------------------------- answers
+    def _title(self, row: int):
+        return None if self._titles is None else str(self._titles[row])
+
+    def _history_view(self, request, resolved) -> list[dict]:
+        rows = iter(resolved["rows"])
+        view = []
+        for item, known in zip(request.history, resolved["known"]):
+            view.append({"item_id": item, "known": bool(known),
+                         "title": self._title(next(rows)) if known else None})
+        return view
+
+    def _answer(self, request, resolved, candidates, probabilities) -> dict:
+        order = np.argsort(-probabilities, kind="stable")[: request.k]
+        items = [{"item_id": str(self.bundle.item_ids[candidates["rows"][j]]),
+                  "score": float(probabilities[j]),
+                  "retrieval_score": float(candidates["scores"][j]),
+                  "rank": rank + 1,
+                  "title": self._title(candidates["rows"][j])}
+                 for rank, j in enumerate(order)]
+        answer = {"items": items, "model_versions": dict(self._versions),
+                  "warnings": list(resolved["warnings"]), "fallback": False}
+        if request.explain:
+            answer["history"] = self._history_view(request, resolved)
+            answer["candidates"] = [{"item_id": str(self.bundle.item_ids[row]), "retrieval_score": float(s),
+                                     "title": self._title(row)}
+                                    for row, s in zip(candidates["rows"], candidates["scores"])]
+        return answer
+
+    def _fallback(self, request, resolved) -> dict:
+        """Most popular items for a history with no known item (flagged ``fallback``)."""
+        want = max(request.k, request.candidates)
+        rows = self.bundle.popular_rows[:want]
+        shares = self.bundle.popularity[:want]
+        items = [{"item_id": str(self.bundle.item_ids[row]), "score": float(share),
+                  "retrieval_score": float(share), "rank": rank + 1, "title": self._title(row)}
+                 for rank, (row, share) in enumerate(zip(rows[: request.k], shares[: request.k]))]
+        reason = "history is empty" if not request.history else "no history item is known"
+        answer = {"items": items, "model_versions": dict(self._versions),
+                  "warnings": list(resolved["warnings"]) + [f"fallback: {reason}; most popular items returned"],
+                  "fallback": True}
+        if request.explain:
+            answer["history"] = self._history_view(request, resolved)
+            answer["candidates"] = [{"item_id": str(self.bundle.item_ids[row]), "retrieval_score": float(s),
+                                     "title": self._title(row)} for row, s in zip(rows, shares)]
+        return answer
+

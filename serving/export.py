@@ -1,0 +1,555 @@
+"""``funnel export``: a retrieval run and a ranking run -> one versioned, servable export.
+
+Layout (TF Serving's ``<base>/<model>/<version>/``, one version number per export)::
+
+    EXPORT/query/<v>/            SavedModel: history -> M interest embeddings
+    EXPORT/candidate/<v>/        SavedModel: item ids -> item embeddings
+    EXPORT/retrieval/<v>/        SavedModel: history, k -> top-k (tfrs BruteForce, eq. 4)
+    EXPORT/retrieval_scann/<v>/  SavedModel: the same through the tfrs ScaNN layer
+    EXPORT/ranking/<v>/          SavedModel: raw feature dict -> click probability
+    EXPORT/scann/<v>/            native ScaNN index + row -> item id + item embeddings
+    EXPORT/features/<v>/         items.csv, users.csv (raw ids), popular.json
+    EXPORT/samples/<v>/          sample inputs and the training-time models' outputs (for verify)
+    EXPORT/manifests/<v>.json    the manifest of version v (its presence marks v complete)
+    EXPORT/manifest.json         the manifest of the newest version
+    EXPORT/models.config         TF Serving model config (stock servables, label ``stable``)
+    EXPORT/models_scann.config   the same plus ``retrieval_scann`` (TF Serving with ScaNN ops)
+
+Everything is written under ``EXPORT/.staging-*`` and renamed into place only
+when complete; on any failure the renamed folders are removed again, so
+earlier versions stay untouched and no half-written version is visible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from funnel import config as config_lib
+from funnel import dataset, schema
+from serving import index, warmup
+
+logger = logging.getLogger(__name__)
+
+QUERY, CANDIDATE, RETRIEVAL, RETRIEVAL_SCANN, RANKING = (
+    "query", "candidate", "retrieval", "retrieval_scann", "ranking")
+SAVEDMODELS = (QUERY, CANDIDATE, RETRIEVAL, RETRIEVAL_SCANN, RANKING)
+SCANN, FEATURES, SAMPLES = "scann", "features", "samples"
+FOLDERS = SAVEDMODELS + (SCANN, FEATURES, SAMPLES)
+STOCK_SERVABLES = (QUERY, CANDIDATE, RETRIEVAL, RANKING)
+"""Models a stock TF Serving binary loads (``retrieval_scann`` needs ScaNN's ops)."""
+SCHEMA_ASSET = "schema.json"
+MANIFEST = "manifest.json"
+MANIFEST_DIR = "manifests"
+MODELS_CONFIG = "models.config"
+MODELS_SCANN_CONFIG = "models_scann.config"
+STABLE_LABEL = "stable"
+POPULAR_FILE = "popular.json"
+SAMPLES_FILE = "reference.npz"
+STAGING_PREFIX = ".staging-"
+WARMUP_BATCH = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+    """Options of one export (recorded in ``manifest.json``).
+
+    Attributes:
+        min_recall: ScaNN recall@``recall_k`` against brute force the export
+            must reach; lowering it below 0.95 is stated in the manifest.
+        recall_k: k of the recall check (100).
+        held_out_queries: at most this many held-out histories for the check.
+        max_widenings: times the ScaNN search may be widened to reach the bar.
+        data_dir: pipeline output whose test split gives held-out histories;
+            without it histories are sampled from the item frequencies.
+        serving_root: where TF Serving sees this folder (``models.config`` paths).
+        popular: length of the most-popular item list.
+        samples: sample histories/rows stored for ``verify``.
+        seed: sampling seed.
+    """
+
+    min_recall: float = index.DEFAULT_MIN_RECALL
+    recall_k: int = index.DEFAULT_RECALL_K
+    held_out_queries: int = 500
+    max_widenings: int = 3
+    data_dir: str | None = None
+    serving_root: str = "/models"
+    popular: int = 1000
+    samples: int = 8
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0.0 < self.min_recall <= 1.0:
+            raise ValueError(f"min_recall: {self.min_recall} must be in (0, 1]")
+        for name in ("recall_k", "held_out_queries", "popular", "samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    version: int
+    root: Path
+    manifest: dict
+
+
+# ------------------------------------------------------------------ versions
+def _numeric_dirs(folder: Path) -> list[int]:
+    if not folder.is_dir():
+        return []
+    return [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
+
+
+def complete_versions(export_dir: str | Path) -> list[int]:
+    """Versions whose manifest was written (the last step of an export), ascending."""
+    folder = Path(export_dir) / MANIFEST_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+
+
+def next_version(export_dir: str | Path) -> int:
+    """One more than any version folder or manifest in ``export_dir`` (starts at 1)."""
+    root = Path(export_dir)
+    seen = complete_versions(root)
+    for name in FOLDERS:
+        seen += _numeric_dirs(root / name)
+    return max(seen, default=0) + 1
+
+
+# ------------------------------------------------------------- small writers
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` in one rename (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def schema_document() -> dict:
+    """The contract a model was exported under; every SavedModel carries it as ``schema.json``."""
+    return {
+        "schema_version": schema.SCHEMA_VERSION,
+        "fingerprint": schema.fingerprint(),
+        "max_sequence_length": schema.MAX_SEQUENCE_LENGTH,
+        "ids": {"padding": schema.PADDING_ID, "oov": schema.OOV_ID,
+                "first_value": schema.FIRST_VALUE_ID},
+        "max_numeric_bucket": schema.MAX_NUMERIC_BUCKET,
+        "features": [{"name": f.name, "kind": f.kind.value, "source": f.source.value}
+                     for f in schema.RANKING_FEATURES],
+    }
+
+
+def models_config(versions: dict[str, int], serving_root: str, models: tuple[str, ...]) -> str:
+    """TF Serving's ``ModelServerConfig`` text proto: each model pinned to its version,
+    labelled ``stable``."""
+    lines = ["model_config_list {"]
+    for name in models:
+        version = versions[name]
+        lines += [
+            "  config {",
+            f'    name: "{name}"',
+            f'    base_path: "{serving_root.rstrip("/")}/{name}"',
+            '    model_platform: "tensorflow"',
+            f"    model_version_policy {{ specific {{ versions: {version} }} }}",
+            f'    version_labels {{ key: "{STABLE_LABEL}" value: {version} }}',
+            "  }",
+        ]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------- the inputs
+@dataclasses.dataclass
+class Runs:
+    """Both trained runs, loaded, with what the export derives from them."""
+
+    retrieval_dir: Path
+    ranking_dir: Path
+    retrieval_model: object
+    retrieval_config: object
+    ranking_model: object
+    ranking_config: object
+    vocabularies: dict[str, Path]
+    item_ids: np.ndarray        # raw ids of the catalog rows, [N]
+    item_index: np.ndarray      # vocabulary ids of the catalog rows, [N]
+    item_embeddings: np.ndarray  # [N, D]
+
+
+def _dataset_copy(run_dir: Path) -> Path:
+    copy = run_dir / "dataset"
+    if not (copy / schema.Layout.FEATURE_MAP).exists():
+        raise FileNotFoundError(f"{copy} has no {schema.Layout.FEATURE_MAP}: {run_dir} is not a "
+                                "complete training run")
+    return copy
+
+
+def load_runs(retrieval_dir: str | Path, ranking_dir: str | Path) -> Runs:
+    """Load both runs and check they were trained on the same vocabularies."""
+    from ranking.train import load_trained as load_ranking
+    from retrieval.train import load_trained as load_retrieval
+
+    retrieval_dir, ranking_dir = Path(retrieval_dir), Path(ranking_dir)
+    retrieval_data, ranking_data = _dataset_copy(retrieval_dir), _dataset_copy(ranking_dir)
+    vocabularies = {}
+    for name in schema.CATEGORICAL_VOCABULARIES:
+        path = schema.Layout(ranking_data).vocab_file(name)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} missing: the ranking run's dataset copy needs every "
+                                    f"vocabulary of schema.CATEGORICAL_VOCABULARIES")
+        vocabularies[name] = path
+    retrieval_items = schema.Layout(retrieval_data).vocab_file(schema.ITEM_ID)
+    if sha256_file(retrieval_items) != sha256_file(vocabularies[schema.ITEM_ID]):
+        raise ValueError(f"vocab/{schema.ITEM_ID}.txt differs between the retrieval run "
+                         f"{retrieval_dir} and the ranking run {ranking_dir}: train both on the "
+                         "same `funnel preprocess` output")
+    retrieval_model, retrieval_config = load_retrieval(retrieval_dir)
+    ranking_model, ranking_config = load_ranking(ranking_dir)
+    item_ids = np.array(dataset.read_vocabulary(retrieval_data, schema.ITEM_ID), dtype=object)
+    if len(item_ids) == 0:
+        raise ValueError(f"{retrieval_items}: empty item vocabulary, nothing to export")
+    item_index = np.arange(len(item_ids), dtype=np.int64) + schema.FIRST_VALUE_ID
+    embeddings = retrieval_model.item_embeddings(item_index).astype(np.float32)
+    return Runs(retrieval_dir, ranking_dir, retrieval_model, retrieval_config, ranking_model,
+                ranking_config, vocabularies, item_ids, item_index, embeddings)
+
+
+def held_out_histories(runs: Runs, options: ExportOptions) -> tuple[np.ndarray, str]:
+    """Id histories ``[Q, L]`` for the recall check, and where they came from.
+
+    The test split of ``options.data_dir`` when given (queries the model never
+    trained on), else histories of 1-30 items drawn by training frequency.
+    """
+    if options.data_dir:
+        examples = dataset.load_arrays(dataset.retrieval_dataset(options.data_dir, schema.TEST))
+        histories = examples[schema.HISTORY][:options.held_out_queries]
+        return histories.astype(np.int64), f"test split of {options.data_dir}"
+    rng = np.random.default_rng(options.seed)
+    frequencies = dataset.item_frequencies(runs.retrieval_dir / "dataset")[runs.item_index] + 1.0
+    histories = np.zeros((options.held_out_queries, schema.MAX_SEQUENCE_LENGTH), np.int64)
+    for row in histories:
+        length = rng.integers(1, schema.MAX_SEQUENCE_LENGTH + 1)
+        row[-length:] = rng.choice(runs.item_index, size=length, p=frequencies / frequencies.sum())
+    return histories, "histories sampled by training item frequency"
+
+
+def user_embeddings(runs: Runs, histories: np.ndarray) -> np.ndarray:
+    """Training-time user tower on id histories [Q, L] -> [Q, M, D]."""
+    import tensorflow as tf
+
+    parts = [runs.retrieval_model.user_tower(tf.constant(histories[i:i + 1024]), training=False).numpy()
+             for i in range(0, len(histories), 1024)]
+    return np.concatenate(parts)
+
+
+# ---------------------------------------------------------------- the export
+class _Staging:
+    """Builds one version under ``EXPORT/.staging-*`` and publishes it by renames."""
+
+    def __init__(self, root: Path, version: int):
+        self.root = root
+        self.version = version
+        self.dir = root / f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
+        self.sources = self.dir / ".sources"
+        self.published: list[Path] = []
+
+    def folder(self, name: str) -> Path:
+        return self.dir / name
+
+    def publish(self) -> None:
+        for name in FOLDERS:
+            target = self.root / name / str(self.version)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(self.folder(name), target)  # atomic within one filesystem
+            self.published.append(target)
+
+    def rollback(self) -> None:
+        for path in self.published:
+            shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
+           options: ExportOptions = ExportOptions()) -> ExportResult:
+    """Export both runs as the next version of ``out``; see the module docstring.
+
+    Raises:
+        index.RecallTooLowError: the ScaNN index misses the recall bar.
+        ValueError, FileNotFoundError: the runs are incomplete or disagree.
+    """
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    runs = load_runs(retrieval_run, ranking_run)
+    histories, held_out_source = held_out_histories(runs, options)
+    queries = user_embeddings(runs, histories).reshape(-1, runs.item_embeddings.shape[1])
+    searcher, recall = index.build_checked(
+        runs.item_embeddings, queries, k=options.recall_k, min_recall=options.min_recall,
+        max_widenings=options.max_widenings)
+
+    version = next_version(root)
+    staging = _Staging(root, version)
+    try:
+        staging.sources.mkdir(parents=True)
+        schema_file = staging.sources / SCHEMA_ASSET
+        schema_file.write_text(json.dumps(schema_document(), indent=2, sort_keys=True))
+        vocab_sources = _copy_vocabularies(runs, staging.sources)
+        _write_savedmodels(runs, staging, schema_file, vocab_sources, recall.params, options)
+        index.save(searcher, staging.folder(SCANN), list(runs.item_ids), runs.item_embeddings,
+                   recall.params)
+        _write_features(runs, staging.folder(FEATURES), options)
+        _write_samples(runs, staging.folder(SAMPLES), options)
+        manifest = _manifest(runs, version, recall, held_out_source, options, vocab_sources)
+        shutil.rmtree(staging.sources)
+        staging.publish()
+        write_atomic(root / MANIFEST_DIR / f"{version}.json", json.dumps(manifest, indent=2))
+    except BaseException:
+        logger.error("export of version %d failed; removing it", version)
+        staging.rollback()
+        raise
+    shutil.rmtree(staging.dir, ignore_errors=True)
+    versions = {name: version for name in SAVEDMODELS}
+    write_atomic(root / MODELS_CONFIG, models_config(versions, options.serving_root, STOCK_SERVABLES))
+    write_atomic(root / MODELS_SCANN_CONFIG,
+                 models_config(versions, options.serving_root, STOCK_SERVABLES + (RETRIEVAL_SCANN,)))
+    write_atomic(root / MANIFEST, json.dumps(manifest, indent=2))
+    logger.info("exported version %d to %s (ScaNN recall@%d %.4f)", version, root, recall.k,
+                recall.recall)
+    return ExportResult(version, root, manifest)
+
+
+def _copy_vocabularies(runs: Runs, folder: Path) -> dict[str, Path]:
+    """Private copies of the vocabularies: the SavedModels' assets are copied from these."""
+    copies = {}
+    for name, path in runs.vocabularies.items():
+        copies[name] = folder / f"{name}.txt"
+        shutil.copy2(path, copies[name])
+    return copies
+
+
+def _write_savedmodels(runs: Runs, staging: _Staging, schema_file: Path,
+                       vocabularies: dict[str, Path], params: index.ScannParams,
+                       options: ExportOptions) -> None:
+    import tensorflow as tf
+
+    from serving import modules
+
+    item_vocab = str(vocabularies[schema.ITEM_ID])
+    scoring = runs.retrieval_config.scoring
+    query = modules.QueryModel(runs.retrieval_model.user_tower, item_vocab, str(schema_file))
+    built = {
+        QUERY: query,
+        CANDIDATE: modules.CandidateModel(runs.retrieval_model.item_tower, item_vocab,
+                                          str(schema_file)),
+        RETRIEVAL: modules.BruteForceRetrieval(query, runs.item_embeddings, runs.item_ids.astype(str),
+                                               scoring, str(schema_file)),
+        RETRIEVAL_SCANN: modules.ScannRetrieval(query, runs.item_embeddings,
+                                                runs.item_ids.astype(str), scoring, params,
+                                                str(schema_file)),
+        RANKING: modules.RankingModel(runs.ranking_model, {n: str(p) for n, p in vocabularies.items()},
+                                      str(schema_file)),
+    }
+    requests = warmup_inputs(runs, options)
+    for name, module in built.items():
+        target = staging.folder(name)
+        save_options = tf.saved_model.SaveOptions(
+            namespace_whitelist=["Scann"] if name == RETRIEVAL_SCANN else None)
+        tf.saved_model.save(module, str(target), signatures=module.signatures(), options=save_options)
+        warmup.write(target, [warmup.prediction_log(name, signature, inputs)
+                              for signature, inputs in requests[name]])
+
+
+def sample_histories(runs: Runs, count: int, seed: int) -> np.ndarray:
+    """Raw string histories [count, L] ("" padded on the left) of catalog items."""
+    rng = np.random.default_rng(seed)
+    histories = np.full((count, schema.MAX_SEQUENCE_LENGTH), schema.UNKNOWN_VALUE, dtype=object)
+    for b, row in enumerate(histories):
+        length = 1 + (b * 7) % schema.MAX_SEQUENCE_LENGTH
+        row[-length:] = rng.choice(runs.item_ids, size=length)
+    return histories
+
+
+def sample_ranking_inputs(runs: Runs, count: int, seed: int) -> dict[str, np.ndarray]:
+    """Raw ranking rows: known users and items with their attributes, varied context."""
+    rng = np.random.default_rng(seed + 1)
+    users = dataset.user_table(runs.ranking_dir / "dataset")
+    items = dataset.item_table(runs.ranking_dir / "dataset")
+    user_rows = users.iloc[rng.integers(0, len(users), count)] if len(users) else None
+    item_rows = items.iloc[rng.integers(0, len(items), count)]
+    raw = {}
+    for f in schema.RANKING_FEATURES:
+        if f.kind is schema.Kind.SEQUENCE:
+            raw[f.name] = sample_histories(runs, count, seed + 2)
+            continue
+        table = {schema.Source.USER: user_rows, schema.Source.ITEM: item_rows}.get(f.source)
+        if f.kind is schema.Kind.NUMERIC:
+            column = (table[f.name].to_numpy() if table is not None and f.name in table.columns
+                      else rng.uniform(0, 60, count))
+            raw[f.name] = pd.to_numeric(pd.Series(column), errors="coerce").to_numpy(np.float64)
+        elif f.name == schema.HOUR:
+            raw[f.name] = np.array([str(h) for h in rng.integers(0, 24, count)], dtype=object)
+        elif f.name == schema.WEEKDAY:
+            raw[f.name] = np.array([str(d) for d in rng.integers(0, 7, count)], dtype=object)
+        elif table is not None and f.name in table.columns:
+            raw[f.name] = table[f.name].astype(str).to_numpy(dtype=object)
+        else:
+            raw[f.name] = np.full(count, schema.UNKNOWN_VALUE, dtype=object)
+    return raw
+
+
+def warmup_inputs(runs: Runs, options: ExportOptions) -> dict[str, list[tuple[str, dict]]]:
+    """Warm-up requests per model: (signature, inputs) at batch 1 and ``WARMUP_BATCH``."""
+    from serving import modules
+
+    histories = sample_histories(runs, WARMUP_BATCH, options.seed)
+    ranking = sample_ranking_inputs(runs, WARMUP_BATCH, options.seed)
+    int_context = {name: (np.array([int(v) for v in value], np.int64)
+                          if schema.feature(name).source is schema.Source.CONTEXT else value)
+                   for name, value in ranking.items()}
+    k = min(10, len(runs.item_ids))
+    requests = {}
+    for batch in (1, WARMUP_BATCH):
+        h = histories[:batch]
+        requests.setdefault(QUERY, []).append((modules.SERVING_DEFAULT, {schema.HISTORY: h}))
+        requests.setdefault(CANDIDATE, []).append(
+            (modules.SERVING_DEFAULT, {modules.ITEM_IDS: runs.item_ids[:batch]}))
+        for name in (RETRIEVAL, RETRIEVAL_SCANN):
+            requests.setdefault(name, []).append(
+                (modules.SERVING_DEFAULT, {schema.HISTORY: h, modules.K: np.full(batch, k, np.int32)}))
+        requests.setdefault(RANKING, []).append(
+            (modules.SERVING_DEFAULT, {n: v[:batch] for n, v in ranking.items()}))
+    requests[RANKING].append((modules.CONTEXT_INT64, {n: v[:1] for n, v in int_context.items()}))
+    return requests
+
+
+def _write_features(runs: Runs, folder: Path, options: ExportOptions) -> None:
+    """Item and user tables keyed by raw id, and the most popular items."""
+    folder.mkdir(parents=True)
+    source = runs.ranking_dir / "dataset"
+    items = dataset.item_table(source).reset_index(drop=True)
+    items.to_csv(folder / schema.Layout.ITEMS, index=False)
+    users = dataset.user_table(source).reset_index(drop=True)
+    users.to_csv(folder / schema.Layout.USERS, index=False)
+    ranked = items.sort_values(schema.ITEM_FREQUENCY, ascending=False, kind="stable")
+    popular = ranked[[schema.ITEM_ID, schema.ITEM_FREQUENCY]].head(options.popular)
+    (folder / POPULAR_FILE).write_text(json.dumps(
+        {"item_ids": popular[schema.ITEM_ID].astype(str).tolist(),
+         "counts": popular[schema.ITEM_FREQUENCY].astype(float).tolist()}, indent=1))
+
+
+def _write_samples(runs: Runs, folder: Path, options: ExportOptions) -> None:
+    """Sample raw inputs and the training-time models' outputs on them (for ``verify``)."""
+    import tensorflow as tf
+
+    from serving import modules
+
+    folder.mkdir(parents=True)
+    histories = sample_histories(runs, options.samples, options.seed + 10)
+    row_of = {item: r for r, item in enumerate(runs.item_ids)}
+    id_histories = np.array([[schema.PADDING_ID if v == schema.UNKNOWN_VALUE
+                              else runs.item_index[row_of[v]] for v in row] for row in histories],
+                            dtype=np.int64)
+    embeddings = user_embeddings(runs, id_histories)
+    item_sample = runs.item_ids[np.linspace(0, len(runs.item_ids) - 1, options.samples).astype(int)]
+    item_sample_ids = runs.item_index[[row_of[i] for i in item_sample]]
+    candidate = runs.retrieval_model.item_tower(tf.constant(item_sample_ids), training=False).numpy()
+    k = min(10, len(runs.item_ids))
+    from retrieval.model import interest_scores
+    scores = interest_scores(embeddings, runs.item_embeddings, runs.retrieval_config.scoring).numpy()
+    top_rows = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    raw = sample_ranking_inputs(runs, options.samples, options.seed + 20)
+    encoded = encode_ranking_rows(runs, raw)
+    probability = np.reshape(runs.ranking_model(
+        {n: tf.constant(v) for n, v in encoded.items()}, training=False).numpy(), [-1])
+    arrays = {
+        f"query/{schema.HISTORY}": histories.astype(str), "query/embeddings": embeddings,
+        f"candidate/{modules.ITEM_IDS}": item_sample.astype(str), "candidate/embeddings": candidate,
+        "retrieval/k": np.array(k), "retrieval/item_ids": runs.item_ids[top_rows].astype(str),
+        "retrieval/scores": np.take_along_axis(scores, top_rows, axis=1),
+        "ranking/probability": probability,
+    }
+    for name, value in raw.items():
+        arrays[f"ranking/input/{name}"] = value.astype(str) if value.dtype == object else value
+    np.savez(folder / SAMPLES_FILE, **arrays)
+
+
+def encode_ranking_rows(runs: Runs, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Raw ranking rows -> the int64 features the pipeline writes, in Python, by the
+    schema's rules (the reference the exported lookups are checked against)."""
+    encoded = {}
+    vocab_ids = {name: {v: schema.FIRST_VALUE_ID + i for i, v in
+                        enumerate(dataset.read_vocabulary(runs.ranking_dir / "dataset", name))}
+                 for name in schema.CATEGORICAL_VOCABULARIES}
+    for f in schema.RANKING_FEATURES:
+        values = raw[f.name]
+        if f.kind is schema.Kind.SEQUENCE:
+            items = vocab_ids[schema.ITEM_ID]
+            rows = []
+            for row in values:
+                kept = [items.get(v, schema.OOV_ID) for v in row if v != schema.UNKNOWN_VALUE]
+                kept = kept[-schema.MAX_SEQUENCE_LENGTH:]
+                rows.append([schema.PADDING_ID] * (schema.MAX_SEQUENCE_LENGTH - len(kept)) + kept)
+            encoded[f.name] = np.array(rows, dtype=np.int64)
+        elif f.kind is schema.Kind.NUMERIC:
+            encoded[f.name] = np.array([min(schema.log_square_bucket(float(v)), schema.MAX_NUMERIC_BUCKET)
+                                        for v in values], dtype=np.int64)
+        else:
+            table = vocab_ids[f.name]
+            encoded[f.name] = np.array([schema.OOV_ID if str(v) == schema.UNKNOWN_VALUE
+                                        else table.get(str(v), schema.OOV_ID) for v in values],
+                                       dtype=np.int64)
+    encoded[schema.HISTORY_LENGTH] = (encoded[schema.HISTORY] != schema.PADDING_ID).sum(axis=1)
+    return encoded
+
+
+def _manifest(runs: Runs, version: int, recall: index.RecallReport, held_out_source: str,
+              options: ExportOptions, vocabularies: dict[str, Path]) -> dict:
+    def run_info(run_dir: Path, config) -> dict:
+        metrics_path = run_dir / "metrics.json"
+        return {"run": str(run_dir.resolve()), "config": config_lib.to_dict(config),
+                "metrics": json.loads(metrics_path.read_text()) if metrics_path.exists() else None}
+
+    scann = recall.to_dict()
+    scann["held_out_source"] = held_out_source
+    scann["min_recall_lowered"] = options.min_recall < index.DEFAULT_MIN_RECALL
+    return {
+        "version": version,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "models": {name: {"version": version, "path": f"{name}/{version}"} for name in FOLDERS},
+        "stock_servables": list(STOCK_SERVABLES),
+        "schema": {"version": schema.SCHEMA_VERSION, "fingerprint": schema.fingerprint()},
+        "vocabularies": {name: {"sha256": sha256_file(path),
+                                "size": sum(1 for _ in open(path, encoding="utf-8"))}
+                         for name, path in vocabularies.items()},
+        "catalog": {"items": int(len(runs.item_ids)),
+                    "embedding_dim": int(runs.item_embeddings.shape[1]),
+                    "interests": int(runs.retrieval_config.interests),
+                    "scoring": runs.retrieval_config.scoring},
+        "retrieval": run_info(runs.retrieval_dir, runs.retrieval_config),
+        "ranking": run_info(runs.ranking_dir, runs.ranking_config),
+        "scann": scann,
+        "options": dataclasses.asdict(options),
+    }

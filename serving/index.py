@@ -1,0 +1,290 @@
+"""The native ScaNN index over item embeddings: parameters, build, recall check, save, load.
+
+ScaNN (Guo et al. 2020) answers a maximum-inner-product query in three phases:
+a k-means tree picks ``num_leaves_to_search`` of ``num_leaves`` partitions,
+anisotropic hashing (AH, ``dimensions_per_block`` dimensions per 4-bit code)
+scores their items approximately, and the best ``reordering_candidates`` are
+rescored exactly. :func:`params_for_catalog` derives those from the catalog
+size; :func:`build_checked` measures recall@k against exact search on
+held-out queries and widens the search until the target recall is met, or
+fails with :class:`RecallTooLowError`.
+
+The saved folder holds ScaNN's own assets (serialized with relative paths so
+the folder can be renamed into place), ``item_ids.txt`` (row -> raw item id)
+and ``embeddings.npy`` (row -> item embedding, for exact rescoring).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+ITEM_IDS_FILE = "item_ids.txt"
+EMBEDDINGS_FILE = "embeddings.npy"
+PARAMS_FILE = "funnel_scann_params.json"
+
+DEFAULT_RECALL_K = 100
+DEFAULT_MIN_RECALL = 0.95
+PARTITION_THRESHOLD = 20_000
+"""Below this many items a k-means tree does not pay: AH scores every item."""
+
+
+class RecallTooLowError(ValueError):
+    """The index misses too many of the exact top-k neighbours."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ScannParams:
+    """Everything that shapes a ScaNN index; recorded in ``manifest.json``.
+
+    ``num_leaves == 1`` means no partitioning (every item is scored by AH).
+    """
+
+    num_leaves: int
+    num_leaves_to_search: int
+    reordering_candidates: int
+    dimensions_per_block: int = 2
+    anisotropic_quantization_threshold: float = 0.2
+    training_sample_size: int = 100_000
+
+    def __post_init__(self):
+        if self.num_leaves < 1:
+            raise ValueError(f"num_leaves: {self.num_leaves} must be >= 1")
+        if not 1 <= self.num_leaves_to_search <= self.num_leaves:
+            raise ValueError(f"num_leaves_to_search: {self.num_leaves_to_search} must be in "
+                             f"[1, num_leaves={self.num_leaves}]")
+        if self.reordering_candidates < 1:
+            raise ValueError(f"reordering_candidates: {self.reordering_candidates} must be >= 1")
+        if self.dimensions_per_block < 1:
+            raise ValueError(f"dimensions_per_block: {self.dimensions_per_block} must be >= 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def params_for_catalog(num_items: int, k: int = DEFAULT_RECALL_K) -> ScannParams:
+    """ScaNN parameters for a catalog of ``num_items`` items queried for top ``k``.
+
+    The rules follow ScaNN's tuning guide: no tree below
+    :data:`PARTITION_THRESHOLD` items; above it about ``sqrt(N)`` leaves of
+    which a fifth are searched; exact reordering of ``max(4k, 400)``
+    candidates (never more than the catalog).
+    """
+    if num_items < 1:
+        raise ValueError(f"num_items: {num_items}; an index needs at least one item")
+    if num_items < PARTITION_THRESHOLD:
+        leaves, searched = 1, 1
+    else:
+        leaves = min(2_000, int(round(math.sqrt(num_items))))
+        searched = max(1, int(math.ceil(leaves / 5)))
+    reorder = min(num_items, max(4 * k, 400))
+    return ScannParams(num_leaves=leaves, num_leaves_to_search=searched,
+                       reordering_candidates=reorder,
+                       training_sample_size=min(num_items, 100_000))
+
+
+def widen(params: ScannParams, num_items: int) -> ScannParams | None:
+    """The next, more exhaustive search: twice the leaves searched and reordered.
+
+    Returns ``None`` once everything is already searched and reordered (the
+    index is then exact up to AH ties).
+    """
+    searched = min(params.num_leaves, params.num_leaves_to_search * 2)
+    reorder = min(num_items, params.reordering_candidates * 2)
+    if searched == params.num_leaves_to_search and reorder == params.reordering_candidates:
+        return None
+    return dataclasses.replace(params, num_leaves_to_search=searched, reordering_candidates=reorder)
+
+
+def build_searcher(embeddings: np.ndarray, params: ScannParams, k: int = DEFAULT_RECALL_K):
+    """Build a ``scann_ops_pybind`` searcher over ``embeddings`` [N, D] (dot product)."""
+    from scann import scann_ops_pybind
+
+    embeddings = _as_matrix(embeddings, "embeddings")
+    num_items = embeddings.shape[0]
+    builder = scann_ops_pybind.builder(embeddings, min(k, num_items), "dot_product")
+    if params.num_leaves > 1:
+        builder = builder.tree(num_leaves=params.num_leaves,
+                               num_leaves_to_search=params.num_leaves_to_search,
+                               training_sample_size=params.training_sample_size)
+    builder = builder.score_ah(
+        params.dimensions_per_block,
+        anisotropic_quantization_threshold=params.anisotropic_quantization_threshold,
+        training_sample_size=params.training_sample_size)
+    builder = builder.reorder(params.reordering_candidates)
+    return builder.build()
+
+
+def exact_top_k(queries: np.ndarray, embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force maximum inner product: rows [Q, k] and scores [Q, k], best first."""
+    queries = _as_matrix(queries, "queries")
+    embeddings = _as_matrix(embeddings, "embeddings")
+    k = min(k, embeddings.shape[0])
+    scores = queries @ embeddings.T
+    rows = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top = np.take_along_axis(scores, rows, axis=1)
+    order = np.argsort(-top, axis=1, kind="stable")
+    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(top, order, axis=1)
+
+
+def recall_at_k(approximate_rows: np.ndarray, exact_rows: np.ndarray) -> float:
+    """Mean fraction of each query's exact top-k found by the approximate top-k."""
+    approximate_rows = np.asarray(approximate_rows)
+    exact_rows = np.asarray(exact_rows)
+    if approximate_rows.shape[0] != exact_rows.shape[0]:
+        raise ValueError(f"recall: {approximate_rows.shape[0]} approximate vs "
+                         f"{exact_rows.shape[0]} exact queries")
+    hits = [len(np.intersect1d(a, e)) / len(e) for a, e in zip(approximate_rows, exact_rows)]
+    return float(np.mean(hits))
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallReport:
+    """What :func:`build_checked` measured, for ``manifest.json``."""
+
+    params: ScannParams
+    recall: float
+    k: int
+    min_recall: float
+    num_queries: int
+    attempts: tuple[dict, ...]
+
+    def to_dict(self) -> dict:
+        return {"params": self.params.to_dict(), f"recall_at_{self.k}": self.recall,
+                "recall_k": self.k, "min_recall": self.min_recall,
+                "held_out_queries": self.num_queries, "attempts": list(self.attempts)}
+
+
+def build_checked(embeddings: np.ndarray, held_out_queries: np.ndarray,
+                  k: int = DEFAULT_RECALL_K, min_recall: float = DEFAULT_MIN_RECALL,
+                  params: ScannParams | None = None, max_widenings: int = 3):
+    """Build an index whose recall@k against brute force reaches ``min_recall``.
+
+    Starts from ``params`` (default :func:`params_for_catalog`) and widens the
+    search up to ``max_widenings`` times while the recall on
+    ``held_out_queries`` [Q, D] is below the bar.
+
+    Returns:
+        ``(searcher, RecallReport)``.
+
+    Raises:
+        RecallTooLowError: the recall stayed below ``min_recall``.
+    """
+    embeddings = _as_matrix(embeddings, "embeddings")
+    held_out_queries = _as_matrix(held_out_queries, "held_out_queries")
+    if held_out_queries.shape[0] == 0:
+        raise ValueError("held_out_queries: empty; the recall check needs at least one query")
+    num_items = embeddings.shape[0]
+    k_eff = min(k, num_items)
+    params = params or params_for_catalog(num_items, k)
+    exact_rows, _ = exact_top_k(held_out_queries, embeddings, k_eff)
+    attempts = []
+    for _ in range(max_widenings + 1):
+        searcher = build_searcher(embeddings, params, k_eff)
+        rows, _ = searcher.search_batched(held_out_queries, final_num_neighbors=k_eff)
+        recall = recall_at_k(rows, exact_rows)
+        attempts.append({**params.to_dict(), "recall": recall})
+        logger.info("ScaNN %s: recall@%d = %.4f", params, k_eff, recall)
+        if recall >= min_recall:
+            report = RecallReport(params, recall, k_eff, min_recall,
+                                  held_out_queries.shape[0], tuple(attempts))
+            return searcher, report
+        wider = widen(params, num_items)
+        if wider is None:
+            break
+        params = wider
+    raise RecallTooLowError(
+        f"ScaNN recall@{k_eff} = {recall:.4f} on {held_out_queries.shape[0]} held-out queries is "
+        f"below the required {min_recall} after {len(attempts)} attempt(s) {attempts}; "
+        f"lower the bar with --min-recall (recorded in the manifest) or pass wider parameters")
+
+
+def save(searcher, folder: str | Path, item_ids: Sequence[str], embeddings: np.ndarray,
+         params: ScannParams) -> None:
+    """Write the searcher, the row -> item id mapping and the embeddings to ``folder``."""
+    folder = Path(folder)
+    embeddings = _as_matrix(embeddings, "embeddings")
+    if len(item_ids) != embeddings.shape[0]:
+        raise ValueError(f"item_ids: {len(item_ids)} ids for {embeddings.shape[0]} embeddings")
+    for item_id in item_ids:
+        if not item_id or "\n" in item_id:
+            raise ValueError(f"item_ids: {item_id!r} cannot be written one per line")
+    folder.mkdir(parents=True, exist_ok=True)  # ScaNN's serialize needs the folder to exist
+    searcher.serialize(str(folder), relative_path=True)
+    (folder / ITEM_IDS_FILE).write_text("".join(f"{i}\n" for i in item_ids), encoding="utf-8")
+    np.save(folder / EMBEDDINGS_FILE, embeddings)
+    (folder / PARAMS_FILE).write_text(json.dumps(params.to_dict(), indent=2, sort_keys=True))
+
+
+class ScannIndex:
+    """A loaded ScaNN index: ``search`` plus the row -> item id/embedding tables.
+
+    Attributes:
+        item_ids: raw item ids, ``[N]`` (object array of str).
+        item_embeddings: ``[N, D]`` float32.
+        params: the :class:`ScannParams` it was built with.
+    """
+
+    def __init__(self, searcher, item_ids: np.ndarray, item_embeddings: np.ndarray,
+                 params: ScannParams):
+        self.searcher = searcher
+        self.item_ids = item_ids
+        self.item_embeddings = item_embeddings
+        self.params = params
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "ScannIndex":
+        from scann import scann_ops_pybind
+
+        folder = Path(folder)
+        for name in (ITEM_IDS_FILE, EMBEDDINGS_FILE, PARAMS_FILE, "scann_assets.pbtxt"):
+            if not (folder / name).exists():
+                raise FileNotFoundError(f"{folder / name} missing: not a funnel ScaNN index folder")
+        item_ids = np.array((folder / ITEM_IDS_FILE).read_text(encoding="utf-8").splitlines(),
+                            dtype=object)
+        embeddings = np.load(folder / EMBEDDINGS_FILE)
+        params = ScannParams(**json.loads((folder / PARAMS_FILE).read_text()))
+        searcher = scann_ops_pybind.load_searcher(str(folder))
+        if searcher.size() != len(item_ids):
+            raise ValueError(f"{folder}: index holds {searcher.size()} items but "
+                             f"{ITEM_IDS_FILE} lists {len(item_ids)}")
+        return cls(searcher, item_ids, embeddings, params)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate top-``k`` rows [Q, k] (int64) and dot-product scores [Q, k], best first.
+
+        ``k`` is capped at the catalog size. Queries are searched in one
+        batched call.
+        """
+        queries = _as_matrix(queries, "queries")
+        if queries.shape[1] != self.item_embeddings.shape[1]:
+            raise ValueError(f"queries: dimension {queries.shape[1]}, the index has "
+                             f"{self.item_embeddings.shape[1]}")
+        if k < 1:
+            raise ValueError(f"k: {k} must be >= 1")
+        k = min(k, self.num_items)
+        if queries.shape[0] == 0:
+            return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+        rows, scores = self.searcher.search_batched(
+            queries, final_num_neighbors=k,
+            pre_reorder_num_neighbors=max(k, self.params.reordering_candidates))
+        return rows.astype(np.int64), scores.astype(np.float32)
+
+
+def _as_matrix(values, name: str) -> np.ndarray:
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if values.ndim != 2:
+        raise ValueError(f"{name}: expected a [rows, dim] matrix, got shape {values.shape}")
+    return values

@@ -1,0 +1,75 @@
+"""Start ``funnel serve`` as a background process and talk to it (for ``make demo``
+and the load benchmark): start, wait until ready, ask a sample recommendation, stop.
+
+Only the standard library on the client side, so a caller needs no HTTP package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Optional, Sequence
+
+
+def start(export_dir: str | Path, port: int = 8000, host: str = "127.0.0.1",
+          extra: Sequence[str] = (), log_file: Optional[str | Path] = None) -> subprocess.Popen:
+    """``funnel serve --export EXPORT`` in its own process group (stopped by :func:`stop`)."""
+    command = [sys.executable, "-m", "funnel.cli", "serve", "--export", str(export_dir),
+               "--host", host, "--port", str(port), *extra]
+    log = open(log_file, "w") if log_file else subprocess.DEVNULL
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def get_json(url: str, timeout: float = 5.0):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def post_json(url: str, body: dict, timeout: float = 10.0):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def wait_ready(url: str, process: Optional[subprocess.Popen] = None, timeout: float = 300.0) -> float:
+    """Poll ``/readyz`` until the models are loaded and warmed; returns the seconds waited."""
+    start_time = time.monotonic()
+    while time.monotonic() - start_time < timeout:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"funnel serve exited with code {process.returncode} before it was ready")
+        try:
+            if get_json(url + "/readyz", timeout=2).get("ready"):
+                return time.monotonic() - start_time
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready after {timeout:.0f} s")
+
+
+def sample_recommendation(url: str, k: int = 5) -> tuple[dict, dict]:
+    """The first demo user of ``/v1/samples`` and the service's answer for it."""
+    user = get_json(url + "/v1/samples")["users"][0]
+    body = {"history": user["history"], "k": k}
+    if user.get("user_id"):
+        body["user_id"] = user["user_id"]
+    return user, post_json(url + "/v1/recommend", body)
+
+
+def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM the server's process group (uvicorn shuts down gracefully), then SIGKILL."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)

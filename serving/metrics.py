@@ -1,0 +1,65 @@
+"""Prometheus metrics of one service process.
+
+Each app gets its own registry (tests build many apps in one process). With
+several uvicorn workers each process exposes its own counters; scrape them
+per process or run one worker per container.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.03, 0.04, 0.06,
+                   0.08, 0.12, 0.2, 0.5, 1.0, 2.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ServiceMetrics:
+    """Requests, errors, per-stage latency, micro-batch sizes, loaded version, reloads."""
+
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("funnel_requests", "HTTP requests by route and status code",
+                                ["route", "status"], registry=self.registry)
+        self.errors = Counter("funnel_errors", "Failed requests by route and kind (client, server)",
+                              ["route", "kind"], registry=self.registry)
+        self.latency = Histogram("funnel_stage_latency_seconds",
+                                 "Latency per stage: retrieval and ranking per model batch, total per request",
+                                 ["stage"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.batch_size = Histogram("funnel_batch_size", "Requests per model batch (micro-batching)",
+                                    buckets=BATCH_BUCKETS, registry=self.registry)
+        self.fallbacks = Counter("funnel_fallbacks", "Answers that fell back to the most popular items",
+                                 registry=self.registry)
+        self.version = Gauge("funnel_loaded_version", "Export version being served (1 = active)",
+                             ["version"], registry=self.registry)
+        self.reloads = Counter("funnel_reloads", "Version loads by outcome (loaded, refused)",
+                               ["outcome"], registry=self.registry)
+        self._active: str | None = None
+
+    def observe_request(self, route: str, status: int, seconds: float | None = None) -> None:
+        self.requests.labels(route=route, status=str(status)).inc()
+        if status >= 500:
+            self.errors.labels(route=route, kind="server").inc()
+        elif status >= 400:
+            self.errors.labels(route=route, kind="client").inc()
+        if seconds is not None:
+            self.latency.labels(stage="total").observe(seconds)
+
+    def observe_batch(self, size: int, stage_seconds: dict[str, float], fallbacks: int) -> None:
+        self.batch_size.observe(size)
+        for stage, seconds in stage_seconds.items():
+            if seconds > 0:
+                self.latency.labels(stage=stage).observe(seconds)
+        if fallbacks:
+            self.fallbacks.inc(fallbacks)
+
+    def set_version(self, version: str) -> None:
+        if self._active is not None:
+            self.version.remove(self._active)
+        self.version.labels(version=version).set(1)
+        self._active = version
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

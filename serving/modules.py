@@ -1,0 +1,266 @@
+"""The exported models as ``tf.Module`` s with named serving signatures.
+
+Each module wraps a trained Keras model with the raw-input rules of
+:mod:`serving.raw_inputs` and carries its vocabularies and ``schema.json``
+(the contract and its fingerprint) as SavedModel assets, so a loaded export
+needs nothing else. Signature inputs and outputs have names, never
+``output_1``:
+
+==================  ==========================================  =============================
+model               inputs                                      outputs
+==================  ==========================================  =============================
+query               ``history`` string [B, T] ("" = empty)      ``embeddings`` [B, M, D]
+query/history_int64 ``history`` int64 [B, T] (negative = empty) ``embeddings`` [B, M, D]
+candidate           ``item_ids`` string [N]                     ``embeddings`` [N, D]
+retrieval(_scann)   ``history`` string [B, T], ``k`` int32 [B]  ``item_ids`` [B, k], ``scores``
+ranking             every ``schema.RANKING_FEATURES`` raw [B]   ``probability`` [B]
+==================  ==========================================  =============================
+
+``k`` is per row so TF Serving's row format (``{"instances": [...]}``) maps
+onto the top-K signatures; all rows of one request must ask for the same k.
+Retrieval scores are eq. 4 of the IDW paper (or the max over interests, as
+the run was trained), via ``retrieval.model``.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from funnel import schema
+from retrieval.model import SCORE_REDUCTIONS, interest_scores
+from serving import raw_inputs
+from serving.index import ScannParams
+
+EMBEDDINGS = "embeddings"
+ITEM_IDS = "item_ids"
+SCORES = "scores"
+PROBABILITY = "probability"
+K = "k"
+SERVING_DEFAULT = "serving_default"
+HISTORY_INT64 = "history_int64"
+CONTEXT_INT64 = "context_int64"
+
+NUMERIC_DTYPE = tf.float64
+"""Raw numbers arrive as float64 so bucket edges match ``schema.log_square_bucket``."""
+
+
+def _history_spec(dtype=tf.string) -> tf.TensorSpec:
+    return tf.TensorSpec([None, None], dtype, name=schema.HISTORY)
+
+
+def _k_spec() -> tf.TensorSpec:
+    return tf.TensorSpec([None], tf.int32, name=K)
+
+
+class _WithSchema(tf.Module):
+    """A module that carries ``schema.json`` as an asset."""
+
+    def __init__(self, schema_file: str, name: str):
+        super().__init__(name=name)
+        self.schema_asset = tf.saved_model.Asset(schema_file)
+
+
+class QueryModel(_WithSchema):
+    """Item-id history -> the M interest embeddings of the user tower."""
+
+    def __init__(self, user_tower, item_vocabulary: str, schema_file: str):
+        super().__init__(schema_file, name="query")
+        self.user_tower = user_tower
+        self.items = raw_inputs.Vocabulary(item_vocabulary, "item_vocabulary")
+
+    def embed(self, history: tf.Tensor) -> tf.Tensor:
+        """Raw string history [B, T] -> [B, M, D] float32."""
+        return self.user_tower(raw_inputs.history_ids(self.items, history), training=False)
+
+    @tf.function(input_signature=[_history_spec()])
+    def serve(self, history):
+        return {EMBEDDINGS: self.embed(history)}
+
+    @tf.function(input_signature=[_history_spec(tf.int64)])
+    def serve_int64(self, history):
+        return {EMBEDDINGS: self.embed(raw_inputs.int_history_as_strings(history))}
+
+    def signatures(self) -> dict:
+        return {SERVING_DEFAULT: self.serve.get_concrete_function(),
+                HISTORY_INT64: self.serve_int64.get_concrete_function()}
+
+
+class CandidateModel(_WithSchema):
+    """Raw item ids -> item embeddings of the item tower."""
+
+    def __init__(self, item_tower, item_vocabulary: str, schema_file: str):
+        super().__init__(schema_file, name="candidate")
+        self.item_tower = item_tower
+        self.items = raw_inputs.Vocabulary(item_vocabulary, "item_vocabulary")
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=ITEM_IDS)])
+    def serve(self, item_ids):
+        return {EMBEDDINGS: self.item_tower(self.items.ids(item_ids), training=False)}
+
+    def signatures(self) -> dict:
+        return {SERVING_DEFAULT: self.serve.get_concrete_function()}
+
+
+def requested_k(k: tf.Tensor, num_items: int) -> tf.Tensor:
+    """The one k of a request (``k`` [B], equal in every row), capped at the catalog size."""
+    first = k[0]
+    check = tf.debugging.assert_equal(k, first, message="k must be the same for every instance")
+    positive = tf.debugging.assert_positive(first, message="k must be >= 1")
+    with tf.control_dependencies([check, positive]):
+        return tf.minimum(first, num_items)
+
+
+class MultiInterestBruteForce(tfrs.layers.factorized_top_k.BruteForce):
+    """``BruteForce`` scoring ``[B, M, D]`` queries by eq. 4 (or max) instead of a dot product."""
+
+    def __init__(self, scoring: str, **kwargs):
+        super().__init__(**kwargs)
+        self.scoring = scoring
+
+    def _compute_score(self, queries, candidates):
+        return interest_scores(queries, candidates, self.scoring)
+
+
+def merge_candidates(user_embeddings: tf.Tensor, rows: tf.Tensor, item_embeddings: tf.Tensor,
+                     k, scoring: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """Best ``k`` of each user's candidate rows by the exact multi-interest score.
+
+    Per-interest searches return overlapping candidates; each is rescored by
+    eq. 4 (``SCORE_REDUCTIONS[scoring]`` of the M dot products), repeats are
+    dropped and the top ``k`` kept.
+
+    Args:
+        user_embeddings: ``[B, M, D]``.
+        rows: candidate item rows ``[B, C]`` (C >= k unique per user).
+        item_embeddings: ``[N, D]``.
+        k: scalar int.
+        scoring: a key of ``retrieval.model.SCORE_REDUCTIONS``.
+
+    Returns:
+        rows ``[B, k]`` and scores ``[B, k]``, best first.
+    """
+    rows = tf.cast(rows, tf.int64)
+    candidates = tf.gather(item_embeddings, rows)                       # [B, C, D]
+    per_interest = tf.einsum("bmd,bcd->bmc", tf.cast(user_embeddings, tf.float32), candidates)
+    scores = SCORE_REDUCTIONS[scoring](per_interest)                   # [B, C]
+    order = tf.argsort(rows, axis=1, stable=True)
+    sorted_rows = tf.gather(rows, order, batch_dims=1)
+    repeat_sorted = tf.concat([tf.zeros_like(sorted_rows[:, :1], tf.bool),
+                               tf.equal(sorted_rows[:, 1:], sorted_rows[:, :-1])], axis=1)
+    repeat = tf.gather(repeat_sorted, tf.argsort(order, axis=1), batch_dims=1)
+    scores = tf.where(repeat, tf.fill(tf.shape(scores), float("-inf")), scores)
+    top, position = tf.math.top_k(scores, k=k)
+    return tf.gather(rows, position, batch_dims=1), top
+
+
+class BruteForceRetrieval(_WithSchema):
+    """History -> exact top-k items over the whole catalog (``tfrs`` ``BruteForce``)."""
+
+    def __init__(self, query: QueryModel, item_embeddings, item_ids, scoring: str,
+                 schema_file: str):
+        super().__init__(schema_file, name="retrieval")
+        self.query = query
+        self.num_items = int(item_embeddings.shape[0])
+        self.top_k = MultiInterestBruteForce(scoring, k=10)
+        self.top_k.index(tf.constant(item_embeddings, tf.float32), tf.constant(item_ids))
+
+    @tf.function(input_signature=[_history_spec(), _k_spec()])
+    def serve(self, history, k):
+        scores, item_ids = self.top_k(self.query.embed(history), k=requested_k(k, self.num_items))
+        return {ITEM_IDS: item_ids, SCORES: scores}
+
+    def signatures(self) -> dict:
+        return {SERVING_DEFAULT: self.serve.get_concrete_function()}
+
+
+class ScannRetrieval(_WithSchema):
+    """History -> approximate top-k through the ``tfrs`` ScaNN layer, one search per interest.
+
+    Needs TF Serving built with ScaNN's custom ops; saved with the ``Scann``
+    namespace allowed.
+    """
+
+    def __init__(self, query: QueryModel, item_embeddings, item_ids, scoring: str,
+                 params: ScannParams, schema_file: str):
+        super().__init__(schema_file, name="retrieval_scann")
+        self.query = query
+        self.scoring = scoring
+        self.num_items = int(item_embeddings.shape[0])
+        self.layer = tfrs.layers.factorized_top_k.ScaNN(
+            k=10, distance_measure="dot_product", num_leaves=params.num_leaves,
+            num_leaves_to_search=params.num_leaves_to_search,
+            dimensions_per_block=params.dimensions_per_block,
+            num_reordering_candidates=params.reordering_candidates)
+        self.layer.index(tf.constant(item_embeddings, tf.float32))
+        self.item_embeddings = tf.Variable(item_embeddings, dtype=tf.float32, trainable=False,
+                                           name="item_embeddings")
+        self.item_ids = tf.Variable(item_ids, dtype=tf.string, trainable=False, name="item_ids")
+
+    @tf.function(input_signature=[_history_spec(), _k_spec()])
+    def serve(self, history, k):
+        k = requested_k(k, self.num_items)
+        users = self.query.embed(history)                                   # [B, M, D]
+        shape = tf.shape(users)
+        _, rows = self.layer(tf.reshape(users, [-1, shape[2]]), k=k)        # [B*M, k]
+        rows = tf.reshape(rows, [shape[0], -1])                             # [B, M*k]
+        rows, scores = merge_candidates(users, rows, self.item_embeddings, k, self.scoring)
+        return {ITEM_IDS: tf.gather(self.item_ids, rows), SCORES: scores}
+
+    def signatures(self) -> dict:
+        return {SERVING_DEFAULT: self.serve.get_concrete_function()}
+
+
+def ranking_input_specs(int_context: bool = False) -> dict[str, tf.TensorSpec]:
+    """Raw ranking inputs by feature: strings, float64 numbers, a string history [B, T]."""
+    specs = {}
+    for f in schema.RANKING_FEATURES:
+        if f.kind is schema.Kind.SEQUENCE:
+            specs[f.name] = _history_spec()
+        elif f.kind is schema.Kind.NUMERIC:
+            specs[f.name] = tf.TensorSpec([None], NUMERIC_DTYPE, name=f.name)
+        elif int_context and f.source is schema.Source.CONTEXT:
+            specs[f.name] = tf.TensorSpec([None], tf.int64, name=f.name)
+        else:
+            specs[f.name] = tf.TensorSpec([None], tf.string, name=f.name)
+    return specs
+
+
+class RankingModel(_WithSchema):
+    """Raw feature dict -> click probability; lookups and bucketing inside."""
+
+    def __init__(self, model, vocabularies: dict[str, str], schema_file: str):
+        super().__init__(schema_file, name="ranking")
+        missing = sorted(set(schema.CATEGORICAL_VOCABULARIES) - set(vocabularies))
+        if missing:
+            raise ValueError(f"ranking export: no vocabulary file for {missing}")
+        self.model = model
+        self.vocabularies = {name: raw_inputs.Vocabulary(vocabularies[name], f"{name}_vocabulary")
+                             for name in schema.CATEGORICAL_VOCABULARIES}
+
+    def encode(self, raw: dict) -> dict:
+        """Raw values -> the int64 features of ``schema.ranking_example_spec()`` minus LABEL."""
+        features = {}
+        for f in schema.RANKING_FEATURES:
+            value = raw[f.name]
+            if f.kind is schema.Kind.SEQUENCE:
+                features[f.name] = raw_inputs.history_ids(self.vocabularies[schema.ITEM_ID], value)
+            elif f.kind is schema.Kind.NUMERIC:
+                features[f.name] = raw_inputs.log_square_bucket(value)
+            else:
+                if value.dtype != tf.string:
+                    value = tf.strings.as_string(value)
+                features[f.name] = self.vocabularies[f.name].ids(value)
+        features[schema.HISTORY_LENGTH] = raw_inputs.history_length(features[schema.HISTORY])
+        return features
+
+    def probability(self, raw: dict) -> tf.Tensor:
+        return tf.reshape(self.model(self.encode(raw), training=False), [-1])
+
+    @tf.function
+    def serve(self, **raw):
+        return {PROBABILITY: self.probability(raw)}
+
+    def signatures(self) -> dict:
+        return {SERVING_DEFAULT: self.serve.get_concrete_function(**ranking_input_specs()),
+                CONTEXT_INT64: self.serve.get_concrete_function(**ranking_input_specs(True))}

@@ -1,0 +1,156 @@
+"""Hot reload: serve the newest export version without dropping a request.
+
+A watcher thread polls the export folder (``probe`` names its newest version).
+A new version is loaded and warmed on that thread while the old one keeps
+answering; then one attribute assignment swaps it in. Each model batch reads
+``current`` once, so batches in flight finish on the version they started
+with. A version that fails to load or warm is refused: logged, listed in
+``/v1/models``, never retried by the watcher, and the old version keeps serving.
+The manager is generic over ``probe`` and ``load`` so it is tested without
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from typing import Callable, Optional, Protocol
+
+log = logging.getLogger(__name__)
+
+RETIRE_AFTER_S = 30.0
+"""An old version is closed this long after it was swapped out (its last batches are done by then)."""
+
+
+class Servable(Protocol):
+    model_versions: dict
+
+    def warm(self) -> float: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """The active version: what ``current`` returns."""
+
+    version: str
+    engine: Servable
+    loaded_at: float
+    warm_ms: float
+    manifest: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Refused:
+    version: str
+    error: str
+    at: float
+
+
+class ReloadManager:
+    """Owns the active version and the watcher.
+
+    Args:
+        probe: returns the newest version label in the export (None if none).
+        load: version label -> (engine with ``warm()``, manifest dict).
+        interval_s: polling period of the watcher (0: no watcher).
+        on_change: called with each outcome ("loaded" or "refused") and the version.
+        retire: called with an engine some time after it was swapped out.
+    """
+
+    def __init__(self, probe: Callable[[], Optional[str]], load: Callable[[str], tuple],
+                 interval_s: float = 5.0, on_change: Callable[[str, str], None] | None = None,
+                 retire: Callable[[Servable], None] | None = None):
+        self._probe = probe
+        self._load = load
+        self._interval = interval_s
+        self._on_change = on_change or (lambda outcome, version: None)
+        self._retire = retire
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._current: Served | None = None
+        self._refused: dict[str, Refused] = {}
+        self.reloading = False
+
+    # -------------------------------------------------------------- state
+    @property
+    def current(self) -> Served | None:
+        return self._current
+
+    @property
+    def refused(self) -> list[Refused]:
+        return sorted(self._refused.values(), key=lambda r: r.at)
+
+    @property
+    def ready(self) -> bool:
+        return self._current is not None
+
+    # ----------------------------------------------------------- actions
+    def load_initial(self) -> Served:
+        """Load and warm the newest version, raising if there is none or it fails."""
+        version = self._probe()
+        if version is None:
+            raise FileNotFoundError("no model version found in the export")
+        with self._lock:
+            self._swap_in(version, raise_errors=True)
+        return self._current
+
+    def check(self, retry_refused: bool = False) -> str:
+        """Load the newest version if it is new. Returns what happened:
+        ``unchanged``, ``loaded`` or ``refused``."""
+        with self._lock:
+            try:
+                version = self._probe()
+            except Exception as error:  # noqa: BLE001  (a half-visible folder must not stop the watcher)
+                log.warning("could not list export versions: %s", error)
+                return "unchanged"
+            if version is None or (self._current is not None and version == self._current.version):
+                return "unchanged"
+            if version in self._refused and not retry_refused:
+                return "unchanged"
+            return self._swap_in(version, raise_errors=False)
+
+    def start(self) -> None:
+        if self._interval > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="reload-watcher", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    # ----------------------------------------------------------- internals
+    def _watch(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.check()
+
+    def _swap_in(self, version: str, raise_errors: bool) -> str:
+        self.reloading = True
+        started = time.perf_counter()
+        try:
+            engine, manifest = self._load(version)
+            warm_ms = engine.warm()
+        except Exception as error:  # noqa: BLE001  (any load failure refuses the version)
+            self._refused[version] = Refused(version, f"{type(error).__name__}: {error}", time.time())
+            log.error("refused export version %s: %s", version, error)
+            self._on_change("refused", version)
+            if raise_errors:
+                raise
+            return "refused"
+        finally:
+            self.reloading = False
+        old = self._current
+        self._current = Served(version, engine, time.time(), warm_ms, dict(manifest))
+        self._refused.pop(version, None)
+        log.info("serving export version %s (loaded and warmed in %.0f ms)", version,
+                 (time.perf_counter() - started) * 1000)
+        self._on_change("loaded", version)
+        if old is not None and self._retire is not None:
+            timer = threading.Timer(RETIRE_AFTER_S, self._retire, args=(old.engine,))
+            timer.daemon = True
+            timer.start()
+        return "loaded"

@@ -1,0 +1,35 @@
+"""``/healthz`` (process alive), ``/readyz`` (models loaded and warmed), ``/metrics``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from serving import metrics
+from serving.deps import ServiceDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def get_healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def get_readyz(service: ServiceDep):
+    served = service.manager.current
+    if served is None:
+        return JSONResponse({"ready": False}, status_code=503)
+    return {"ready": True, "version": served.version}
+
+
+@router.get("/metrics")
+def get_metrics(service: ServiceDep) -> Response:
+    return Response(service.metrics.render(), media_type=metrics.CONTENT_TYPE)
+
+
+@router.get("/v1/ping", include_in_schema=False)
+async def get_ping() -> Response:
+    """The empty endpoint: the HTTP floor the load benchmark compares against."""
+    return Response(b"{}", media_type="application/json")

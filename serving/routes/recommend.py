@@ -1,0 +1,39 @@
+"""``POST /v1/recommend`` and ``POST /v1/recommend:batch``.
+
+Handlers only validate (pydantic, before they run) and hand requests to the
+micro-batcher; model work happens on its threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from serving.api import BatchRequest, BatchResponse, ErrorResponse, RecommendRequest, RecommendResponse
+from serving.deps import ServiceDep
+
+router = APIRouter(prefix="/v1", tags=["recommend"])
+ERRORS = {413: {"model": ErrorResponse, "description": "body over 1 MiB"},
+          422: {"model": ErrorResponse, "description": "invalid field (named in `error`)"}}
+
+
+@router.post("/recommend", response_model=RecommendResponse, responses=ERRORS)
+async def post_recommend(body: RecommendRequest, service: ServiceDep):
+    """Recommend ``k`` items for one user's history."""
+    start = time.perf_counter()
+    answer = await service.batcher.submit(body)
+    answer["took_ms"] = round((time.perf_counter() - start) * 1000.0, 3)
+    return JSONResponse(answer)
+
+
+@router.post("/recommend:batch", response_model=BatchResponse, responses=ERRORS)
+async def post_recommend_batch(body: BatchRequest, service: ServiceDep):
+    """Recommend for many users at once; their requests share model batches."""
+    start = time.perf_counter()
+    answers = await service.batcher.submit_many(body.requests)
+    took = round((time.perf_counter() - start) * 1000.0, 3)
+    for answer in answers:
+        answer["took_ms"] = took
+    return JSONResponse({"responses": answers, "took_ms": took})

@@ -1,0 +1,38 @@
+"""Run the service under uvicorn (``funnel serve``).
+
+uvloop and httptools are chosen explicitly: issue 6 measured stock
+``uvicorn --workers 2`` adding ~44 ms per response on this install (the socket
+handed to worker processes lacks TCP_NODELAY; uvicorn issue 3149), which
+uvloop's transports avoid. With ``workers > 1`` each worker process builds its
+own app (and holds its own copy of the models) from the settings passed in
+``FUNNEL_SERVE_SETTINGS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from serving.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+SETTINGS_ENV = "FUNNEL_SERVE_SETTINGS"
+
+
+def uvicorn_options(settings: ServiceSettings) -> dict:
+    return {"host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
+            "access_log": False, "log_level": "info", "timeout_keep_alive": 30,
+            "lifespan": "on"}
+
+
+def run(settings: ServiceSettings) -> None:
+    """Serve until interrupted; returns when uvicorn stops."""
+    import uvicorn
+
+    if settings.workers == 1:
+        from serving.app import create_app
+        uvicorn.run(create_app(settings), **uvicorn_options(settings))
+        return
+    os.environ[SETTINGS_ENV] = settings.to_json()
+    uvicorn.run("serving.app:app_from_environment", factory=True, workers=settings.workers,
+                **uvicorn_options(settings))

@@ -1,0 +1,88 @@
+"""Typed settings of the recommend service (``funnel serve``).
+
+One frozen dataclass, built by the CLI from its flags (or by tests directly),
+that rejects unknown keys like every other funnel config. Request limits live
+here too, so the API models, the body-size guard and the docs agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Mapping
+
+from funnel import config as funnel_config
+
+MAX_HISTORY = 1000
+"""Longest request history accepted; the query model reads its last
+``schema.MAX_SEQUENCE_LENGTH`` known items."""
+MAX_K = 1000
+MAX_CANDIDATES = 1000
+MAX_BODY_BYTES = 1 << 20
+"""Request bodies above 1 MiB are refused with 413 before they are parsed."""
+MAX_BATCH_REQUESTS = 256
+"""Most users in one ``/v1/recommend:batch`` call."""
+MAX_ID_CHARS = 256
+"""Longest raw item or user id accepted."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceSettings:
+    """Everything ``create_app`` needs.
+
+    Attributes:
+        export_dir: the ``funnel export --out`` folder (``EXPORT/<model>/<version>/``).
+        backend: ``embedded`` (SavedModels and ScaNN in-process) or ``tfserving``.
+        tfserving_url: base URL of TF Serving's REST API (``tfserving`` backend).
+        admin_token: enables ``POST /admin/reload`` when set, and is required by it.
+        host, port, workers: where uvicorn listens and how many processes hold models.
+        max_batch: most requests merged into one model call by the micro-batcher
+            (1 turns micro-batching off).
+        batch_threads: threads running model batches (each a micro-batch worker).
+        reload_interval_s: how often the export folder is polled for a new
+            version (0 disables the watcher; ``/admin/reload`` still works).
+        tf_intra_op_threads, tf_inter_op_threads: TensorFlow thread pools; small
+            pools beat the defaults at batch 1 on few cores (issue 6 measured
+            2.8 ms with the defaults, 1.35 ms with one intra-op thread).
+        tfserving_timeout_s: per-call timeout of the ``tfserving`` backend.
+    """
+
+    export_dir: str
+    backend: str = "embedded"
+    tfserving_url: str | None = None
+    admin_token: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_batch: int = 32
+    batch_threads: int = 1
+    reload_interval_s: float = 5.0
+    tf_intra_op_threads: int = 1
+    tf_inter_op_threads: int = 1
+    tfserving_timeout_s: float = 5.0
+
+    def __post_init__(self):
+        positive = {"port": self.port, "workers": self.workers, "max_batch": self.max_batch,
+                    "batch_threads": self.batch_threads,
+                    "tf_intra_op_threads": self.tf_intra_op_threads,
+                    "tf_inter_op_threads": self.tf_inter_op_threads}
+        for name, value in positive.items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.reload_interval_s < 0:
+            raise ValueError(f"reload_interval_s: expected >= 0, got {self.reload_interval_s!r}")
+        if self.backend == "tfserving" and not self.tfserving_url:
+            raise ValueError("tfserving_url: required with backend 'tfserving'")
+        if self.admin_token is not None and len(self.admin_token) < 8:
+            raise ValueError("admin_token: use at least 8 characters")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "ServiceSettings":
+        return funnel_config.from_dict(cls, values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ServiceSettings":
+        return cls.from_mapping(json.loads(text))

@@ -1,0 +1,459 @@
+"""``funnel export verify EXPORT``: load every exported model in a fresh process and check it.
+
+The checks, each printed as ``OK`` or ``FAIL`` (any ``FAIL`` -> exit code 1):
+
+- the SavedModels carry one schema fingerprint, equal to this code's and the manifest's;
+- every signature, printed as ``saved_model_cli show --all`` does, has named
+  outputs (no ``output_N``);
+- outputs through the serving signatures match the training-time models'
+  outputs on the export's sample inputs (``samples/<v>/reference.npz``,
+  written by the exporter from the Keras models) within ``--tolerance``
+  (1e-5); the ScaNN model and index reach the manifest's recall bar on them;
+- the query and ranking signatures answer batches of 1 and 500 identically
+  to the samples they repeat;
+- a TF Serving REST predict body in row format (``{"instances": [...]}``) and
+  in columnar format (``{"inputs": {...}}``) maps onto every signature and
+  gives the same outputs as a direct call;
+- every warm-up request in ``assets.extra`` parses and runs.
+
+``verify_in_subprocess`` is what the CLI calls: the checks run under
+``python -m serving.verify`` so nothing from the exporting process (traced
+functions, Keras objects, open tables) can hide a broken SavedModel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import funnel  # noqa: F401
+from funnel import schema
+
+DEFAULT_TOLERANCE = 1e-5
+LARGE_BATCH = 500
+
+_DTYPE_NAMES = None
+
+
+class RestMappingError(ValueError):
+    """A REST predict body does not map onto a signature's inputs."""
+
+
+# ------------------------------------------------------------ signatures
+def read_signatures(savedmodel_dir: str | Path) -> dict:
+    """``{signature name: SignatureDef}`` of the ``serve`` MetaGraph, read from saved_model.pb."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model = saved_model_pb2.SavedModel()
+    model.ParseFromString((Path(savedmodel_dir) / "saved_model.pb").read_bytes())
+    for meta_graph in model.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return dict(meta_graph.signature_def)
+    raise ValueError(f"{savedmodel_dir}: no MetaGraph tagged 'serve'")
+
+
+def _dtype_name(enum_value: int) -> str:
+    from tensorflow.core.framework import types_pb2
+
+    return types_pb2.DataType.Name(enum_value)
+
+
+def _shape_text(tensor_info) -> str:
+    if tensor_info.tensor_shape.unknown_rank:
+        return "unknown_rank"
+    dims = [d.size for d in tensor_info.tensor_shape.dim]
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def format_signatures(signatures: dict) -> str:
+    """Signatures as ``saved_model_cli show --dir D --all`` prints them."""
+    lines = []
+    for name in sorted(signatures):
+        definition = signatures[name]
+        lines.append(f"\nsignature_def['{name}']:")
+        for role, tensors in (("input", definition.inputs), ("output", definition.outputs)):
+            lines.append(f"  The given SavedModel SignatureDef contains the following {role}(s):")
+            for key in sorted(tensors):
+                info = tensors[key]
+                lines += [f"    {role}s['{key}'] tensor_info:",
+                          f"        dtype: {_dtype_name(info.dtype)}",
+                          f"        shape: {_shape_text(info)}",
+                          f"        name: {info.name}"]
+        lines.append(f"  Method name is: {definition.method_name}")
+    return "\n".join(lines)
+
+
+def input_specs(signature_def) -> dict[str, tuple[np.dtype, tuple]]:
+    """``{input name: (numpy dtype, shape with None for unknown dims)}`` of a SignatureDef."""
+    import tensorflow as tf
+
+    specs = {}
+    for key, info in signature_def.inputs.items():
+        dims = tuple(None if d.size < 0 else d.size for d in info.tensor_shape.dim)
+        specs[key] = (tf.as_dtype(info.dtype).as_numpy_dtype, dims)
+    return specs
+
+
+# ------------------------------------------------------------- REST bodies
+def _decode(value, dtype):
+    """JSON value -> NumPy value of ``dtype``; ``{"b64": ...}`` is base64 bytes (TF Serving)."""
+    if isinstance(value, dict):
+        if set(value) != {"b64"}:
+            raise RestMappingError(f"object {sorted(value)} where a value was expected "
+                                   "(only {\"b64\": ...} is allowed)")
+        return base64.b64decode(value["b64"])
+    if isinstance(value, list):
+        return [_decode(v, dtype) for v in value]
+    return value
+
+
+def _as_tensor(name: str, value, spec) -> np.ndarray:
+    dtype, shape = spec
+    decoded = _decode(value, dtype)
+    try:
+        array = np.array(decoded, dtype=object if dtype == np.object_ else dtype)
+    except (TypeError, ValueError) as error:
+        raise RestMappingError(f"input {name!r}: cannot convert to {np.dtype(dtype).name}: {error}")
+    if dtype == np.object_:
+        flat = array.reshape(-1)
+        if any(not isinstance(v, (str, bytes)) for v in flat):
+            raise RestMappingError(f"input {name!r}: expected strings")
+        array = np.array([v.encode() if isinstance(v, str) else v for v in flat],
+                         dtype=object).reshape(array.shape)
+    if len(array.shape) != len(shape) or any(s is not None and s != a
+                                              for s, a in zip(shape, array.shape)):
+        raise RestMappingError(f"input {name!r}: shape {array.shape} does not fit the "
+                               f"signature's {tuple(-1 if s is None else s for s in shape)}")
+    return array
+
+
+def rest_to_inputs(body: dict, specs: dict[str, tuple]) -> dict[str, np.ndarray]:
+    """Map a TF Serving REST predict body onto a signature's inputs, as the server does.
+
+    Row format ``{"instances": [...]}``: one entry per example, an object keyed
+    by input name (or a bare value when the signature has one input); entries
+    are stacked on a new batch axis. Columnar format ``{"inputs": ...}``: an
+    object keyed by input name holding whole batched tensors (or a bare value
+    for a single input).
+
+    Raises:
+        RestMappingError: naming the input and what does not fit.
+    """
+    formats = {"instances", "inputs"} & set(body)
+    if len(formats) != 1:
+        raise RestMappingError("body needs exactly one of 'instances' (row format) or "
+                               f"'inputs' (columnar format); got keys {sorted(body)}")
+    names = sorted(specs)
+    if "instances" in body:
+        instances = body["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise RestMappingError("'instances' must be a non-empty list")
+        if len(names) == 1 and not (isinstance(instances[0], dict) and names[0] in instances[0]):
+            columns = {names[0]: instances}
+        else:
+            columns = {}
+            for row, instance in enumerate(instances):
+                if not isinstance(instance, dict) or set(instance) != set(names):
+                    got = sorted(instance) if isinstance(instance, dict) else type(instance).__name__
+                    raise RestMappingError(f"instance {row}: keys {got}, the signature takes {names}")
+                for name in names:
+                    columns.setdefault(name, []).append(instance[name])
+        for name, spec in specs.items():
+            if not spec[1]:
+                raise RestMappingError(f"input {name!r} is a scalar: row format needs a batch "
+                                       "dimension on every input")
+        return {name: _as_tensor(name, columns[name], specs[name]) for name in names}
+    inputs = body["inputs"]
+    if not isinstance(inputs, dict) or set(inputs) - set(names):
+        if len(names) == 1:
+            inputs = {names[0]: inputs}
+        else:
+            raise RestMappingError(f"'inputs' must be an object keyed by {names}")
+    missing = sorted(set(names) - set(inputs))
+    if missing:
+        raise RestMappingError(f"'inputs' lacks {missing}")
+    return {name: _as_tensor(name, inputs[name], specs[name]) for name in names}
+
+
+def _jsonable(value: np.ndarray):
+    if value.dtype == object or value.dtype.kind in "SU":
+        return np.vectorize(lambda v: v.decode() if isinstance(v, bytes) else str(v),
+                            otypes=[object])(value).tolist() if value.size else value.tolist()
+    return value.tolist()
+
+
+def rest_bodies(inputs: dict[str, np.ndarray]) -> dict[str, dict]:
+    """The same request as TF Serving row and columnar JSON bodies (through ``json``)."""
+    batch = len(next(iter(inputs.values())))
+    columns = {name: _jsonable(np.asarray(value)) for name, value in inputs.items()}
+    instances = [{name: column[b] for name, column in columns.items()} for b in range(batch)]
+    return {"instances": json.loads(json.dumps({"instances": instances})),
+            "inputs": json.loads(json.dumps({"inputs": columns}))}
+
+
+# ----------------------------------------------------------------- checker
+class Checker:
+    """Collects ``OK``/``FAIL`` lines; ``failures`` counts the FAILs."""
+
+    def __init__(self, tolerance: float, out=sys.stdout):
+        self.tolerance = tolerance
+        self.failures = 0
+        self.out = out
+
+    def record(self, ok: bool, what: str, detail: str = "") -> bool:
+        if not ok:
+            self.failures += 1
+        print(f"{'OK  ' if ok else 'FAIL'} {what}{': ' + detail if detail else ''}", file=self.out,
+              flush=True)
+        return ok
+
+    def close(self, what: str, got, expected) -> bool:
+        got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+        if got.shape != expected.shape:
+            return self.record(False, what, f"shape {got.shape} != expected {expected.shape}")
+        diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        return self.record(diff <= self.tolerance, what, f"max abs diff {diff:.2e} "
+                           f"(tolerance {self.tolerance:.0e})")
+
+    def run(self, what: str, fn: Callable[[], object]):
+        try:
+            return fn()
+        except Exception as error:  # a check that crashes is a failed check, not a crash
+            self.record(False, what, f"{type(error).__name__}: {error}")
+            return None
+
+
+def _strings(array: np.ndarray) -> np.ndarray:
+    return np.asarray(array).astype(str).astype(object)
+
+
+def _call(signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    specs = signature.structured_input_signature[1]
+    tensors = {name: tf.constant(np.asarray(value).astype(str) if specs[name].dtype == tf.string
+                                 else value, specs[name].dtype)
+               for name, value in inputs.items()}
+    return {name: value.numpy() for name, value in signature(**tensors).items()}
+
+
+def _repeat(inputs: dict[str, np.ndarray], batch: int) -> tuple[dict, np.ndarray]:
+    rows = np.arange(batch) % len(next(iter(inputs.values())))
+    return {name: np.asarray(value)[rows] for name, value in inputs.items()}, rows
+
+
+def verify_export(export_dir: str | Path, version: int | None = None,
+                  tolerance: float = DEFAULT_TOLERANCE, out=sys.stdout) -> int:
+    """Run every check on one version; returns the number of failures."""
+    import tensorflow as tf
+
+    from serving import artifacts, modules, warmup
+    from serving import export as export_lib
+    from serving.index import ScannIndex, exact_top_k, recall_at_k
+
+    root = Path(export_dir)
+    check = Checker(tolerance, out)
+    version = artifacts.resolve_version(root, version)
+    manifest = artifacts.read_manifest(root, version)
+    print(f"export {root} version {version}", file=out)
+
+    fingerprints = check.run("schema fingerprints", lambda: artifacts.model_fingerprints(root, version))
+    if fingerprints is not None:
+        values = set(fingerprints.values()) | {manifest["schema"]["fingerprint"]}
+        check.record(len(values) == 1, "models share one schema fingerprint",
+                     json.dumps(fingerprints))
+        check.record(values == {schema.fingerprint()}, "fingerprint matches this code",
+                     f"code {schema.fingerprint()}")
+
+    samples = dict(np.load(root / export_lib.SAMPLES / str(version) / export_lib.SAMPLES_FILE))
+    loaded, signatures = {}, {}
+    for name in export_lib.SAVEDMODELS:
+        folder = root / name / str(version)
+        definitions = check.run(f"{name}: read signatures", lambda: read_signatures(folder))
+        if definitions is None:
+            continue
+        print(f"\n== {name} ({folder})" + format_signatures(definitions), file=out)
+        unnamed = [f"{s}:{o}" for s, d in definitions.items() for o in d.outputs
+                   if o.startswith("output_")]
+        check.record(not unnamed, f"{name}: outputs are named", ", ".join(unnamed))
+        model = check.run(f"{name}: load", lambda: tf.saved_model.load(str(folder)))
+        if model is not None:
+            loaded[name] = model
+            signatures[name] = definitions
+
+    query_inputs = {schema.HISTORY: _strings(samples[f"query/{schema.HISTORY}"])}
+    k = int(samples["retrieval/k"])
+    retrieval_inputs = {**query_inputs, modules.K: np.full(len(query_inputs[schema.HISTORY]), k,
+                                                           np.int32)}
+    ranking_inputs = {}
+    for key, value in samples.items():
+        if key.startswith("ranking/input/"):
+            name = key[len("ranking/input/"):]
+            ranking_inputs[name] = value if value.dtype.kind == "f" else _strings(value)
+    sample_inputs = {
+        export_lib.QUERY: query_inputs,
+        export_lib.CANDIDATE: {modules.ITEM_IDS: _strings(samples[f"candidate/{modules.ITEM_IDS}"])},
+        export_lib.RETRIEVAL: retrieval_inputs, export_lib.RETRIEVAL_SCANN: retrieval_inputs,
+        export_lib.RANKING: ranking_inputs,
+    }
+    default = modules.SERVING_DEFAULT
+
+    def compare(name, output, reference_key):
+        fn = loaded[name].signatures[default]
+        got = check.run(f"{name}: call", lambda: _call(fn, sample_inputs[name]))
+        if got is not None:
+            check.close(f"{name}: {output} vs training-time model", got[output], samples[reference_key])
+        return got
+
+    if export_lib.QUERY in loaded:
+        compare(export_lib.QUERY, modules.EMBEDDINGS, "query/embeddings")
+    if export_lib.CANDIDATE in loaded:
+        compare(export_lib.CANDIDATE, modules.EMBEDDINGS, "candidate/embeddings")
+    if export_lib.RANKING in loaded:
+        compare(export_lib.RANKING, modules.PROBABILITY, "ranking/probability")
+        int_inputs = {n: (np.array([int(v) for v in value], np.int64)
+                          if schema.feature(n).source is schema.Source.CONTEXT else value)
+                      for n, value in ranking_inputs.items()}
+        got = check.run("ranking: context_int64 call", lambda: _call(
+            loaded[export_lib.RANKING].signatures[modules.CONTEXT_INT64], int_inputs))
+        if got is not None:
+            check.close("ranking: context_int64 vs training-time model", got[modules.PROBABILITY],
+                        samples["ranking/probability"])
+    if export_lib.RETRIEVAL in loaded:
+        got = compare(export_lib.RETRIEVAL, modules.SCORES, "retrieval/scores")
+        if got is not None:
+            same = _strings(got[modules.ITEM_IDS]) == _strings(samples["retrieval/item_ids"])
+            check.record(bool(same.all()), "retrieval: item_ids equal the training-time top-k",
+                         f"{int(same.sum())}/{same.size}")
+    min_recall = manifest["scann"]["min_recall"]
+    if export_lib.RETRIEVAL_SCANN in loaded:
+        fn = loaded[export_lib.RETRIEVAL_SCANN].signatures[default]
+        got = check.run("retrieval_scann: call", lambda: _call(fn, retrieval_inputs))
+        if got is not None:
+            found = _strings(got[modules.ITEM_IDS])
+            expected = _strings(samples["retrieval/item_ids"])
+            overlap = recall_at_k(found, expected)
+            check.record(overlap >= min_recall, "retrieval_scann: top-k overlap with brute force",
+                         f"{overlap:.3f} (bar {min_recall})")
+            lookup = [dict(zip(e, s)) for e, s in zip(expected, samples["retrieval/scores"])]
+            shared = [(score, lookup[b][item]) for b in range(len(found))
+                      for item, score in zip(found[b], got[modules.SCORES][b]) if item in lookup[b]]
+            if shared:
+                check.close("retrieval_scann: scores of shared items", [s for s, _ in shared],
+                            [e for _, e in shared])
+    scann = check.run("scann: load native index",
+                      lambda: ScannIndex.load(root / export_lib.SCANN / str(version)))
+    if scann is not None:
+        queries = samples["query/embeddings"].reshape(-1, scann.item_embeddings.shape[1])
+        recall_k = min(manifest["scann"]["recall_k"], scann.num_items)
+        exact, _ = exact_top_k(queries, scann.item_embeddings, recall_k)
+        rows, _ = scann.search(queries, recall_k)
+        recall = recall_at_k(rows, exact)
+        check.record(recall >= min_recall, f"scann: recall@{recall_k} on sample queries",
+                     f"{recall:.3f} (bar {min_recall}, manifest {manifest['scann'].get(f'recall_at_{recall_k}')})")
+        check.record(len(scann.item_ids) == manifest["catalog"]["items"], "scann: row -> item id map",
+                     f"{len(scann.item_ids)} rows")
+
+    for name in (export_lib.QUERY, export_lib.RANKING):
+        if name not in loaded:
+            continue
+        fn = loaded[name].signatures[default]
+        output = modules.EMBEDDINGS if name == export_lib.QUERY else modules.PROBABILITY
+        reference = samples["query/embeddings" if name == export_lib.QUERY else "ranking/probability"]
+        for batch in (1, LARGE_BATCH):
+            inputs, rows = _repeat(sample_inputs[name], batch)
+            got = check.run(f"{name}: batch {batch}", lambda: _call(fn, inputs))
+            if got is not None:
+                check.close(f"{name}: batch {batch}", got[output], reference[rows])
+
+    for name, model in loaded.items():
+        for signature_name, definition in signatures[name].items():
+            if signature_name.startswith("__"):
+                continue
+            specs = input_specs(definition)
+            inputs = sample_inputs[name]
+            if signature_name == modules.CONTEXT_INT64:
+                inputs = int_inputs
+            elif signature_name == modules.HISTORY_INT64:
+                history = query_inputs[schema.HISTORY]
+                numeric = all(v == "" or str(v).isdigit() for v in history.reshape(-1))
+                if not numeric:
+                    print(f"skip {name}/{signature_name}: the catalog's raw ids are not integers",
+                          file=out)
+                    continue
+                inputs = {schema.HISTORY: np.vectorize(lambda v: int(v) if v else -1,
+                                                       otypes=[np.int64])(history)}
+                got = check.run(f"{name}/{signature_name}: call", lambda: _call(
+                    model.signatures[signature_name], inputs))
+                if got is not None:
+                    check.close(f"{name}/{signature_name} vs training-time model",
+                                got[modules.EMBEDDINGS], samples["query/embeddings"])
+            fn = model.signatures[signature_name]
+            direct = check.run(f"{name}/{signature_name}: direct call", lambda: _call(fn, inputs))
+            for body_format, body in rest_bodies(inputs).items():
+                what = f"{name}/{signature_name}: REST {{\"{body_format}\": ...}}"
+                mapped = check.run(what, lambda: rest_to_inputs(body, specs))
+                if mapped is None or direct is None:
+                    continue
+                got = check.run(what, lambda: _call(fn, mapped))
+                if got is None:
+                    continue
+                same = all(np.array_equal(got[o], direct[o]) if got[o].dtype == object
+                           else np.allclose(got[o], direct[o], atol=tolerance, rtol=0)
+                           for o in direct)
+                check.record(same, what, "maps onto the signature and answers as a direct call")
+
+    for name, model in loaded.items():
+        folder = root / name / str(version)
+        requests = check.run(f"{name}: parse warm-up requests", lambda: warmup.read(folder))
+        if requests is None:
+            continue
+        ok = bool(requests)
+        for model_name, signature_name, inputs in requests:
+            ok &= model_name == name and signature_name in model.signatures
+            if ok:
+                ok &= check.run(f"{name}: run warm-up {signature_name}",
+                                lambda: _call(model.signatures[signature_name], inputs)) is not None
+        check.record(ok, f"{name}: {len(requests)} warm-up requests parse and run")
+
+    print(f"\n{check.failures} failed check(s)", file=out)
+    return check.failures
+
+
+def verify_in_subprocess(export_dir: str | Path, version: int | None = None,
+                         tolerance: float = DEFAULT_TOLERANCE) -> subprocess.CompletedProcess:
+    """Run :func:`verify_export` under ``python -m serving.verify`` (a fresh process)."""
+    command = [sys.executable, "-m", "serving.verify", str(export_dir),
+               "--tolerance", str(tolerance)]
+    if version is not None:
+        command += ["--version", str(version)]
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serving.verify", description=__doc__.splitlines()[0])
+    parser.add_argument("export_dir")
+    parser.add_argument("--version", type=int, default=None)
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    args = parser.parse_args(argv)
+    try:
+        failures = verify_export(args.export_dir, args.version, args.tolerance)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f"FAIL {args.export_dir}: {error}")
+        return 1
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Guards serving/backends/tfserving.py on a REAL tiny export served by the
+TF Serving REST stand-in: same answers as the embedded backend, versions
+pinned in every call, and a version TF Serving does not have is refused."""
+
+import shutil
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from serving import export as export_lib
+from serving.app import create_app
+from serving.backends.tfserving import TFServingBackend
+from serving.settings import ServiceSettings
+
+pytestmark = pytest.mark.slow
+REQUESTS = [{"history": ["i1", "i5", "i17"], "k": 5, "user_id": "u3"},
+            {"history": ["i40", "nope"], "k": 4, "context": {"hour": 3}},
+            {"history": [], "k": 2}]
+
+
+@pytest.fixture(scope="module")
+def export_dir(tiny_export, tmp_path_factory):
+    target = tmp_path_factory.mktemp("tfserving") / "export"
+    shutil.copytree(tiny_export[0], target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def standin(export_dir, tfserving_standin, serve):
+    fake = tfserving_standin.StandIn(export_dir, [export_lib.QUERY, export_lib.RANKING])
+    with serve(tfserving_standin.make_app(fake)) as server:
+        yield fake, server.url
+
+
+def _answers(settings, backend=None):
+    with TestClient(create_app(settings, backend=backend)) as client:
+        return [client.post("/v1/recommend", json=r).json() for r in REQUESTS]
+
+
+def test_tfserving_backend_answers_like_the_embedded_one(export_dir, standin):
+    fake, url = standin
+    embedded = _answers(ServiceSettings(export_dir=str(export_dir), reload_interval_s=0))
+    remote = _answers(ServiceSettings(export_dir=str(export_dir), reload_interval_s=0,
+                                      backend="tfserving", tfserving_url=url, tfserving_timeout_s=60))
+    for ours, theirs in zip(remote, embedded):
+        assert [i["item_id"] for i in ours["items"]] == [i["item_id"] for i in theirs["items"]]
+        np.testing.assert_allclose([i["score"] for i in ours["items"]],
+                                   [i["score"] for i in theirs["items"]], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose([i["retrieval_score"] for i in ours["items"]],
+                                   [i["retrieval_score"] for i in theirs["items"]], rtol=1e-5, atol=1e-6)
+        assert ours["fallback"] == theirs["fallback"] and ours["warnings"] == theirs["warnings"]
+    called = {model for model, _ in fake.requests}
+    assert called == {export_lib.QUERY, export_lib.RANKING}
+    model, body = next(r for r in fake.requests if r[0] == export_lib.RANKING)
+    assert body["signature_name"] == "serving_default" and set(body["inputs"]) >= {"item_id", "history"}
+
+
+def test_a_version_tf_serving_lacks_is_refused(export_dir, tfserving_standin, serve):
+    """Version 2 appears in the export but TF Serving still serves only 1 (its
+    models.config not reloaded yet): the swap waits, then refuses 2; 1 keeps serving."""
+    pinned = tfserving_standin.StandIn(export_dir, [export_lib.QUERY, export_lib.RANKING],
+                                       versions={export_lib.QUERY: ["1"], export_lib.RANKING: ["1"]})
+    with serve(tfserving_standin.make_app(pinned)) as server:
+        settings = ServiceSettings(export_dir=str(export_dir), reload_interval_s=0, backend="tfserving",
+                                   tfserving_url=server.url, tfserving_timeout_s=60)
+        backend = TFServingBackend(settings, wait_for_version_s=1.0)
+        with TestClient(create_app(settings, backend=backend)) as client:
+            for name in export_lib.FOLDERS:
+                shutil.copytree(export_dir / name / "1", export_dir / name / "2")
+            shutil.copy(export_dir / export_lib.MANIFEST_DIR / "1.json",
+                        export_dir / export_lib.MANIFEST_DIR / "2.json")
+            assert client.app.state.service.manager.check() == "refused"
+            models = client.get("/v1/models").json()
+            assert models["active"]["version"] == "1" and models["refused"][0]["version"] == "2"
+            assert "query version 2 not available" in models["refused"][0]["error"]
+            assert client.post("/v1/recommend", json=REQUESTS[0]).status_code == 200

@@ -1,0 +1,210 @@
+"""Guards serving/engine.py and serving/interests.py: eq. 4 merge, exclusion,
+unknown ids, popularity fallback, one ranking call per batch."""
+
+import datetime
+import math
+
+import numpy as np
+import pytest
+
+from funnel import schema
+from serving import interests
+from serving.api import RecommendRequest
+from serving.engine import Engine
+
+
+def test_mixture_matches_eq4_by_hand():
+    # logits 1 and 3: w = softmax -> score = (e^1 * 1 + e^3 * 3) / (e^1 + e^3)
+    expected = (math.e * 1 + math.e ** 3 * 3) / (math.e + math.e ** 3)
+    assert interests.mixture(np.array([1.0, 3.0])) == pytest.approx(expected)
+    assert interests.max_interest(np.array([1.0, 3.0])) == 3.0
+
+
+def test_mixture_is_stable_for_large_logits():
+    assert interests.mixture(np.array([1000.0, 1000.0])) == pytest.approx(1000.0)
+
+
+def test_candidate_scores_shape_and_values():
+    z = np.array([[[1.0, 0.0], [0.0, 1.0]]])            # [1, M=2, D=2]
+    e = np.array([[[2.0, 0.0], [1.0, 1.0]]])            # [1, C=2, D=2]
+    scores = interests.candidate_scores(z, e)
+    first = interests.mixture(np.array([2.0, 0.0]))
+    assert scores.shape == (1, 2)
+    assert scores[0, 0] == pytest.approx(first)
+    assert scores[0, 1] == pytest.approx(1.0)           # equal logits: mixture = the logit
+
+
+def test_unknown_scoring_names_the_choices():
+    with pytest.raises(ValueError, match="scoring.*max.*mixture"):
+        interests.candidate_scores(np.zeros((1, 1, 2)), np.zeros((1, 1, 2)), "mean")
+
+
+def test_first_occurrence_keeps_one_copy():
+    rows = np.array([[3, 1, 3, 2, 1], [0, 0, 0, 5, 6]])
+    assert interests.first_occurrence(rows).tolist() == [
+        [True, True, False, True, False], [True, False, False, True, True]]
+
+
+def test_excluded_is_per_request():
+    rows = np.array([[1, 2, 3], [1, 2, 3]])
+    mask = interests.excluded(rows, [np.array([2]), np.array([1, 3])], num_items=10)
+    assert mask.tolist() == [[False, True, False], [True, False, True]]
+
+
+def test_top_k_orders_best_first():
+    scores = np.array([[0.1, 0.9, -np.inf, 0.5]])
+    assert interests.top_k(scores, 2).tolist() == [[1, 3]]
+    assert interests.top_k(scores, 10).tolist() == [[1, 3, 0, 2]]
+
+
+@pytest.fixture
+def calls():
+    return []
+
+
+@pytest.fixture
+def toy_bundle(make_bundle):
+    return make_bundle
+
+
+@pytest.fixture
+def engine(calls, toy_bundle):
+    clock = lambda: datetime.datetime(2024, 1, 3, 17, 5, tzinfo=datetime.timezone.utc)  # a Wednesday
+    return Engine(toy_bundle(calls=calls), clock=clock)
+
+
+def _expected_candidates(bundle, history, candidates, exclude=True):
+    """Independent re-computation: per-interest brute-force top hits, union, eq. 4."""
+    rows = [int(h[1:]) for h in history]
+    known = rows[-bundle.history_length:]
+    z = np.zeros((2, bundle.item_embeddings.shape[1]), np.float32)
+    for m, r in enumerate(reversed(known[-2:])):
+        z[m] = bundle.item_embeddings[r]
+    per_interest = candidates + (len(set(rows)) if exclude else 0)
+    union = set()
+    for m in range(2):
+        logits = bundle.item_embeddings @ z[m]
+        union |= set(np.argsort(-logits, kind="stable")[:per_interest].tolist())
+    if exclude:
+        union -= set(rows)
+    scored = {r: float(interests.mixture(bundle.item_embeddings[r] @ z.T)) for r in union}
+    return dict(sorted(scored.items(), key=lambda kv: -kv[1])[:candidates])
+
+
+def test_candidates_are_the_eq4_best_of_the_per_interest_union(engine):
+    history = ["i1", "i7", "i12"]
+    answers, timings = engine.recommend([RecommendRequest(history=history, k=3, candidates=6, explain=True)])
+    answer = answers[0]
+    expected = _expected_candidates(engine.bundle, history, 6)
+    got = {int(c["item_id"][1:]): c["retrieval_score"] for c in answer["candidates"]}
+    assert set(got) == set(expected)
+    for row, score in expected.items():
+        assert got[row] == pytest.approx(score, rel=1e-5)
+    # ranking prefers higher rows (toy ranking model): the top 3 candidates by row
+    assert [it["item_id"] for it in answer["items"]] == [f"i{r}" for r in sorted(expected, reverse=True)[:3]]
+    assert [it["rank"] for it in answer["items"]] == [1, 2, 3]
+    assert answer["items"][0]["score"] == pytest.approx((max(expected) + 1) / 41)
+    assert answer["fallback"] is False and answer["warnings"] == []
+    assert timings["retrieval"] > 0 and timings["ranking"] > 0
+
+
+def test_history_is_excluded_unless_asked(engine):
+    history = [f"i{r}" for r in range(30, 40)]
+    kept, _ = engine.recommend([RecommendRequest(history=history, k=40, candidates=1000)])
+    assert {it["item_id"] for it in kept[0]["items"]} == {f"i{r}" for r in range(30)}
+    assert [it["item_id"] for it in kept[0]["items"][:2]] == ["i29", "i28"]
+    both, _ = engine.recommend([RecommendRequest(history=history, k=40, candidates=1000, exclude_history=False)])
+    assert len(both[0]["items"]) == 40 and both[0]["items"][0]["item_id"] == "i39"
+
+
+def test_unknown_ids_are_ignored_and_named(engine, calls):
+    answers, _ = engine.recommend([RecommendRequest(history=["i3", "nope", "i4", "zz"], user_id="ghost")])
+    warnings = " ".join(answers[0]["warnings"])
+    assert "2 unknown item id(s)" in warnings and "'nope'" in warnings and "'zz'" in warnings
+    assert "unknown user 'ghost'" in warnings
+    query_shapes = [shape for kind, shape in calls if kind == "query"]
+    assert query_shapes == [(1, 5)]
+    assert answers[0]["fallback"] is False
+
+
+def test_query_sees_last_known_items_left_padded(toy_bundle):
+    seen = []
+    bundle = toy_bundle()
+    original = bundle.query
+
+    def spy(history):
+        seen.append(history.copy())
+        return original(history)
+
+    engine = Engine(toy_bundle().__class__(**{**bundle.__dict__, "query": spy}))
+    engine.recommend([RecommendRequest(history=["i1", "x", "i2"])])
+    engine.recommend([RecommendRequest(history=[f"i{r}" for r in range(8)])])
+    assert seen[0].tolist() == [["", "", "", "i1", "i2"]]
+    assert seen[1].tolist() == [["i3", "i4", "i5", "i6", "i7"]]
+
+
+def test_empty_or_unknown_history_falls_back_to_popular(engine):
+    answers, _ = engine.recommend([RecommendRequest(history=[], k=3),
+                                   RecommendRequest(history=["nope"], k=2)])
+    shares = engine.bundle.popularity
+    assert [it["item_id"] for it in answers[0]["items"]] == ["i39", "i38", "i37"]
+    assert answers[0]["items"][0]["score"] == pytest.approx(shares[0])
+    assert all(a["fallback"] for a in answers)
+    assert "history is empty" in answers[0]["warnings"][-1]
+    assert "'nope'" in answers[1]["warnings"][0] and len(answers[1]["items"]) == 2
+
+
+def test_one_ranking_call_per_batch_with_every_candidate(engine, calls):
+    requests = [RecommendRequest(history=["i1"], candidates=5, k=2),
+                RecommendRequest(history=[], k=2),
+                RecommendRequest(history=["i2", "i3"], candidates=7, k=2, user_id="u1",
+                                 context={schema.HOUR: 9})]
+    answers, _ = engine.recommend(requests)
+    ranks = [shapes for kind, shapes in calls if kind == "rank"]
+    assert len(ranks) == 1
+    assert ranks[0][schema.ITEM_ID] == (12,)            # 5 + 7 candidates, fallback not ranked
+    assert ranks[0][schema.HISTORY] == (12, 5)
+    assert set(ranks[0]) == {f.name for f in schema.RANKING_FEATURES}
+    assert [a["fallback"] for a in answers] == [False, True, False]
+
+
+def test_user_and_context_features_reach_the_ranking_model(toy_bundle):
+    seen = {}
+    bundle = toy_bundle()
+    original = bundle.rank
+
+    def spy(features):
+        seen.update(features)
+        return original(features)
+
+    clock = lambda: datetime.datetime(2024, 1, 3, 17, 5, tzinfo=datetime.timezone.utc)
+    engine = Engine(bundle.__class__(**{**bundle.__dict__, "rank": spy}), clock=clock)
+    engine.recommend([RecommendRequest(history=["i1"], candidates=2, k=1, user_id="u1",
+                                       context={schema.HOUR: 9}),
+                      RecommendRequest(history=["i2"], candidates=2, k=1)])
+    assert seen[schema.HOUR].tolist() == ["9", "9", "17", "17"]
+    assert seen[schema.WEEKDAY].tolist() == ["2"] * 4          # Wednesday, Monday = 0
+    assert seen[schema.USER_ID].tolist() == ["u1", "u1", "", ""]
+    assert seen[schema.USER_GENDER].tolist() == ["F", "F", "", ""]
+    assert seen[schema.USER_AGE].tolist() == [31.0, 31.0, 0.0, 0.0]
+    assert seen[schema.ITEM_CATEGORY].tolist() == [f"c{int(i[1:]) % 3}" for i in seen[schema.ITEM_ID]]
+    assert seen[schema.ITEM_AGE].dtype == np.float64          # the ranking signature takes float64
+
+
+def test_titles_and_history_view_in_explain(engine):
+    answers, _ = engine.recommend([RecommendRequest(history=["i2", "bad"], explain=True, k=1)])
+    assert answers[0]["history"] == [{"item_id": "i2", "known": True, "title": "Title 2"},
+                                     {"item_id": "bad", "known": False, "title": None}]
+    assert answers[0]["items"][0]["title"] == f"Title {answers[0]['items'][0]['item_id'][1:]}"
+
+
+def test_eq4_numpy_agrees_with_the_retrieval_model():
+    model = pytest.importorskip("retrieval.model")
+    if not hasattr(model, "interest_scores"):
+        pytest.skip("retrieval.model.interest_scores not available yet")
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(3, 4, 8)).astype(np.float32)
+    items = rng.normal(size=(10, 8)).astype(np.float32)
+    ours = interests.candidate_scores(z, np.broadcast_to(items, (3, 10, 8)))
+    theirs = np.asarray(model.interest_scores(z, items, "mixture"))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,272 @@
+"""Guards serving/export.py and serving/artifacts.py on tiny REAL trained runs.
+
+One retrieval run and one ranking run are trained once per session
+(tests/serving/tiny_runs.py) and exported once; the tests read that export,
+copy it to break it, or export again to check versioning and atomicity.
+"""
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from funnel import schema
+from serving import artifacts, export, index, modules, verify, warmup
+
+pytestmark = pytest.mark.slow
+
+
+def load_sibling(name: str):
+    """Import tests/serving/<name>.py once per session (--import-mode=importlib puts no
+    test folder on sys.path), under the name the serving conftest uses too."""
+    import importlib.util
+
+    qualified = f"_serving_tests_{name}"
+    if qualified not in sys.modules:
+        spec = importlib.util.spec_from_file_location(qualified, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[qualified] = module
+        spec.loader.exec_module(module)
+    return sys.modules[qualified]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return load_sibling("tiny_runs").tiny_runs(tmp_path_factory.mktemp("tiny_runs"))
+
+
+@pytest.fixture(scope="module")
+def exported(runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    result = export.export(runs["retrieval"], runs["ranking"], out,
+                           export.ExportOptions(data_dir=str(runs["data"])))
+    return result
+
+
+def tree_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        digest.update(str(path.relative_to(folder)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_layout_manifest_and_models_config(exported, runs):
+    root, version = exported.root, exported.version
+    assert version == 1
+    for name in export.FOLDERS:
+        assert (root / name / "1").is_dir(), name
+    assert not list(root.glob(".staging-*"))
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest == json.loads((root / "manifests" / "1.json").read_text())
+    assert manifest["schema"] == {"version": schema.SCHEMA_VERSION, "fingerprint": schema.fingerprint()}
+    item_vocab = runs["ranking"] / "dataset" / "vocab" / f"{schema.ITEM_ID}.txt"
+    assert manifest["vocabularies"][schema.ITEM_ID]["sha256"] == hashlib.sha256(
+        item_vocab.read_bytes()).hexdigest()
+    assert manifest["catalog"] == {"items": 60, "embedding_dim": 8, "interests": 3,
+                                   "scoring": "mixture"}
+    scann = manifest["scann"]
+    assert scann["recall_k"] == 60 and scann["recall_at_60"] >= 0.95  # k capped at 60 items
+    assert scann["min_recall"] == 0.95 and scann["min_recall_lowered"] is False
+    assert scann["params"] == index.params_for_catalog(60).to_dict()
+    assert manifest["retrieval"]["config"]["num_interests"] == 3
+    assert "final_val_loss" in manifest["retrieval"]["metrics"]
+    config = (root / "models.config").read_text()
+    assert re.findall(r'name: "(\w+)"', config) == list(export.STOCK_SERVABLES)
+    assert config.count('version_labels { key: "stable" value: 1 }') == 4
+    assert config.count("specific { versions: 1 }") == 4
+    assert 'base_path: "/models/ranking"' in config
+    assert 'name: "retrieval_scann"' in (root / "models_scann.config").read_text()
+
+
+def test_signatures_have_named_inputs_and_outputs(exported):
+    root = exported.root
+    expected = {
+        "query": {"serving_default": ({"history"}, {"embeddings"}),
+                  "history_int64": ({"history"}, {"embeddings"})},
+        "candidate": {"serving_default": ({"item_ids"}, {"embeddings"})},
+        "retrieval": {"serving_default": ({"history", "k"}, {"item_ids", "scores"})},
+        "retrieval_scann": {"serving_default": ({"history", "k"}, {"item_ids", "scores"})},
+        "ranking": {"serving_default": (set(f.name for f in schema.RANKING_FEATURES), {"probability"}),
+                    "context_int64": (set(f.name for f in schema.RANKING_FEATURES), {"probability"})},
+    }
+    for name, signatures in expected.items():
+        found = verify.read_signatures(root / name / "1")
+        found = {s: (set(d.inputs), set(d.outputs)) for s, d in found.items() if not s.startswith("__")}
+        assert found == signatures, name
+    shape = verify.read_signatures(root / "query" / "1")["serving_default"].outputs["embeddings"]
+    assert [d.size for d in shape.tensor_shape.dim] == [-1, 3, 8]  # [B, M, D]
+
+
+def test_each_savedmodel_carries_vocabularies_schema_and_warmup(exported):
+    root = exported.root
+    for name in export.SAVEDMODELS:
+        assets = root / name / "1" / "assets"
+        document = json.loads((assets / export.SCHEMA_ASSET).read_text())
+        assert document["fingerprint"] == schema.fingerprint()
+        assert (assets / f"{schema.ITEM_ID}.txt").exists()
+        requests = warmup.read(root / name / "1")
+        assert {model for model, _, _ in requests} == {name}
+        assert [inputs[next(iter(inputs))].shape[0] for _, _, inputs in requests][:2] == [1, 4]
+    for vocabulary in schema.CATEGORICAL_VOCABULARIES:
+        assert (root / "ranking" / "1" / "assets" / f"{vocabulary}.txt").exists()
+    raw = (root / "query" / "1" / "assets.extra" / "tf_serving_warmup_requests").read_bytes()
+    # TFRecord: 8-byte length, 4-byte CRC, then the PredictionLog: field 6 (predict_log),
+    # wire type 2 -> tag byte 0x32; its PredictLog starts with field 1 (request) -> 0x0a.
+    assert raw[12] == 0x32 and raw[12 + 1 + 1] == 0x0a
+
+
+HERMETIC_CHECK = """
+import sys, numpy as np, funnel
+from serving import artifacts
+loaded = artifacts.load_export(sys.argv[1])
+history = np.array([["", "i3", "i17"], ["i40", "nope", ""]], dtype=object)
+interests = loaded.query(history)
+rows, scores = loaded.search(interests.reshape(-1, interests.shape[-1]), 5)
+features = {name: np.array(["u1", "u2"], dtype=object) for name in ["user_id"]}
+features.update({"user_gender": np.array(["F", "M"], dtype=object),
+                 "user_occupation": np.array(["writer", ""], dtype=object),
+                 "user_region": np.array(["north", "south"], dtype=object),
+                 "user_age": np.array([30.0, np.nan]), "item_id": loaded.item_ids[rows[:2, 0]],
+                 "item_category": np.array(["c0", "c9"], dtype=object), "item_age": np.array([3.0, 1.0]),
+                 "hour": np.array(["5", "23"], dtype=object), "weekday": np.array(["0", "6"], dtype=object),
+                 "history": history})
+probability = loaded.rank(features)
+assert interests.shape == (2, 3, 8) and rows.shape == (6, 5)
+assert probability.shape == (2,) and np.all((probability > 0) & (probability < 1))
+print("answered", loaded.version, probability.round(4).tolist())
+"""
+
+
+def test_export_is_hermetic(exported, runs, tmp_path):
+    """Move the dataset and both run folders away; a fresh process still answers raw requests."""
+    moved = []
+    try:
+        for key in ("data", "retrieval", "ranking"):
+            target = tmp_path / f"gone_{key}"
+            shutil.move(str(runs[key]), target)
+            moved.append((target, runs[key]))
+        completed = subprocess.run([sys.executable, "-c", HERMETIC_CHECK, str(exported.root)],
+                                   capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    finally:
+        for target, original in moved:
+            shutil.move(str(target), original)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "answered 1" in completed.stdout
+
+
+def test_load_export_matches_manifest_and_tables(exported):
+    loaded = artifacts.load_export(exported.root)
+    assert loaded.version == 1 and loaded.model_versions["query"] == 1
+    assert loaded.item_ids.tolist() == [f"i{n}" for n in range(60)]
+    assert loaded.item_embeddings.shape == (60, 8)
+    assert loaded.items.loc["i16", schema.ITEM_CATEGORY] == "c1"  # items 15..29 are category c1
+    assert loaded.users.loc["u3", schema.USER_OCCUPATION] == "writer"  # u % 3 == 0 -> writer
+    counts = loaded.popular_counts
+    assert np.all(np.diff(counts) <= 0) and len(loaded.popular_item_ids) == 60
+    interests = loaded.query(np.array([["i1", "i2"]], dtype=object))
+    rows, scores = loaded.search(interests[0], 60)
+    # Exact reordering: the scores are the dot products of the returned rows.
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", interests[0], loaded.item_embeddings[rows]),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_load_export_refuses_a_schema_mismatch(exported, tmp_path):
+    copy = tmp_path / "export"
+    shutil.copytree(exported.root, copy)
+    schema_file = copy / "ranking" / "1" / "assets" / export.SCHEMA_ASSET
+    document = json.loads(schema_file.read_text())
+    schema_file.write_text(json.dumps({**document, "fingerprint": "0000000000000000"}))
+    with pytest.raises(artifacts.SchemaMismatchError, match="ranking.*0000000000000000"):
+        artifacts.load_export(copy)
+
+
+def test_recall_below_the_bar_fails_before_anything_is_written(runs, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise index.RecallTooLowError("ScaNN recall@60 = 0.5 is below the required 0.95")
+
+    monkeypatch.setattr(index, "build_checked", fail)
+    with pytest.raises(index.RecallTooLowError):
+        export.export(runs["retrieval"], runs["ranking"], tmp_path / "export")
+    assert not list((tmp_path / "export").iterdir())
+
+
+def test_interrupted_export_leaves_the_previous_version_intact(exported, runs, tmp_path, monkeypatch):
+    root = tmp_path / "export"
+    shutil.copytree(exported.root, root)
+    before = tree_digest(root)
+    renames = []
+    real_rename = export.os.rename
+
+    def rename_then_fail(source, target):
+        renames.append(target)
+        if len(renames) == 3:  # two model folders already published
+            raise OSError("disk full (simulated)")
+        real_rename(source, target)
+
+    monkeypatch.setattr(export.os, "rename", rename_then_fail)
+    with pytest.raises(OSError, match="simulated"):
+        export.export(runs["retrieval"], runs["ranking"], root)
+    assert len(renames) == 3
+    assert tree_digest(root) == before  # version 1, manifest.json and models.config untouched
+    assert not any((root / name / "2").exists() for name in export.FOLDERS)
+    assert not list(root.glob(".staging-*"))
+    assert artifacts.resolve_version(root) == 1
+
+    monkeypatch.setattr(export.os, "rename", real_rename)
+    second = export.export(runs["retrieval"], runs["ranking"], root)
+    assert second.version == 2
+    assert artifacts.resolve_version(root) == 2
+    assert "value: 2" in (root / "models.config").read_text()
+    assert json.loads((root / "manifest.json").read_text())["version"] == 2
+    assert (root / "query" / "1").is_dir()  # earlier versions stay for rollback
+
+
+def test_verify_passes_in_a_fresh_process(exported):
+    completed = verify.verify_in_subprocess(exported.root)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
+    out = completed.stdout
+    assert "signature_def['serving_default']:" in out
+    assert "inputs['history'] tensor_info:" in out and "dtype: DT_STRING" in out
+    assert "Method name is: tensorflow/serving/predict" in out
+    assert "OK   query: batch 500" in out and "OK   ranking: batch 1" in out
+    assert 'OK   ranking/serving_default: REST {"instances": ...}' in out
+    assert "0 failed check(s)" in out
+
+
+def test_verify_fails_on_a_corrupted_export(exported, tmp_path):
+    copy = tmp_path / "export"
+    shutil.copytree(exported.root, copy)
+    # A ranking model whose item vocabulary no longer matches its embeddings.
+    vocabulary = copy / "ranking" / "1" / "assets" / f"{schema.ITEM_ID}.txt"
+    vocabulary.write_text("".join(reversed(vocabulary.read_text().splitlines(keepends=True))))
+    # A candidate model claiming another schema.
+    schema_file = copy / "candidate" / "1" / "assets" / export.SCHEMA_ASSET
+    schema_file.write_text(json.dumps({**json.loads(schema_file.read_text()), "fingerprint": "bad"}))
+    completed = verify.verify_in_subprocess(copy)
+    assert completed.returncode == 1
+    assert "FAIL models share one schema fingerprint" in completed.stdout
+    assert "FAIL ranking: probability vs training-time model" in completed.stdout
+
+
+def test_evaluate_funnel_reports_three_metric_groups(exported, runs, capsys):
+    from funnel import cli
+
+    code = cli.main(["evaluate", "funnel", "--export", str(exported.root), "--data", str(runs["data"]),
+                     "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("retrieval_scann", "retrieval_bruteforce", "funnel"):
+        assert set(result[key]) == {"hr@10", "hr@20", "ndcg@20"}
+        assert 0 <= result[key]["ndcg@20"] <= result[key]["hr@20"] <= 1
+        assert result[key]["hr@10"] <= result[key]["hr@20"]
+    assert result["examples"] == 40  # one test example per user
+    # 60 items: the index reorders every item exactly, so ScaNN equals brute force here.
+    assert result["retrieval_scann"] == result["retrieval_bruteforce"]

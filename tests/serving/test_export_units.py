@@ -1,0 +1,72 @@
+"""Guards serving/export.py's pure pieces and serving/warmup.py without training anything."""
+
+import json
+
+import numpy as np
+import pytest
+
+from serving import export, warmup
+
+
+def test_models_config_is_tf_serving_text_proto():
+    text = export.models_config({"query": 3, "ranking": 3}, "/models/", ("query", "ranking"))
+    assert text == (
+        "model_config_list {\n"
+        "  config {\n"
+        '    name: "query"\n'
+        '    base_path: "/models/query"\n'
+        '    model_platform: "tensorflow"\n'
+        "    model_version_policy { specific { versions: 3 } }\n"
+        '    version_labels { key: "stable" value: 3 }\n'
+        "  }\n"
+        "  config {\n"
+        '    name: "ranking"\n'
+        '    base_path: "/models/ranking"\n'
+        '    model_platform: "tensorflow"\n'
+        "    model_version_policy { specific { versions: 3 } }\n"
+        '    version_labels { key: "stable" value: 3 }\n'
+        "  }\n"
+        "}\n")
+
+
+def test_next_version_counts_folders_and_manifests(tmp_path):
+    assert export.next_version(tmp_path) == 1
+    (tmp_path / "query" / "4").mkdir(parents=True)
+    (tmp_path / "query" / "tmp").mkdir()
+    (tmp_path / ".staging-9-abc").mkdir()  # staging folders never count
+    assert export.next_version(tmp_path) == 5
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "7.json").write_text("{}")
+    assert export.next_version(tmp_path) == 8
+    assert export.complete_versions(tmp_path) == [7]
+
+
+def test_write_atomic_replaces_whole_file(tmp_path):
+    path = tmp_path / "manifest.json"
+    export.write_atomic(path, json.dumps({"version": 1}))
+    export.write_atomic(path, json.dumps({"version": 2}))
+    assert json.loads(path.read_text()) == {"version": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temp file left
+
+
+def test_options_reject_bad_values():
+    with pytest.raises(ValueError, match="min_recall"):
+        export.ExportOptions(min_recall=1.5)
+    with pytest.raises(ValueError, match="held_out_queries"):
+        export.ExportOptions(held_out_queries=0)
+
+
+def test_warmup_records_round_trip(tmp_path):
+    history = np.array([["i1", ""]], dtype=object)
+    record = warmup.prediction_log("query", "serving_default",
+                                   {"history": history, "k": np.array([3], np.int32)})
+    # PredictionLog.predict_log (field 6, length-delimited) -> PredictLog.request (field 1)
+    # -> PredictRequest.model_spec (field 1) -> ModelSpec.name (field 1) = "query".
+    assert record[0] == 0x32 and record[2] == 0x0a and record[4] == 0x0a
+    assert record[6:8] == bytes([0x0a, 5]) and record[8:13] == b"query"
+    warmup.write(tmp_path, [record, record])
+    parsed = warmup.read(tmp_path)
+    assert len(parsed) == 2
+    name, signature, inputs = parsed[0]
+    assert (name, signature) == ("query", "serving_default")
+    assert inputs["history"].tolist() == [[b"i1", b""]] and inputs["k"].tolist() == [3]

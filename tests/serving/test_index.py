@@ -1,0 +1,84 @@
+"""Guards serving/index.py: parameter rules, recall measurement, the recall bar, save/load."""
+
+import numpy as np
+import pytest
+
+from serving import index
+
+
+def _clustered(num_items, dim=16, seed=0, clusters=20):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim))
+    items = centres[rng.integers(0, clusters, num_items)] + 0.5 * rng.normal(size=(num_items, dim))
+    queries = centres[rng.integers(0, clusters, 64)] + 0.5 * rng.normal(size=(64, dim))
+    return items.astype(np.float32), queries.astype(np.float32)
+
+
+def test_params_follow_catalog_size():
+    small = index.params_for_catalog(500)
+    assert (small.num_leaves, small.num_leaves_to_search) == (1, 1)
+    assert small.reordering_candidates == 400  # max(4 * 100, 400), below the catalog size
+    assert index.params_for_catalog(50).reordering_candidates == 50  # never more than the catalog
+    large = index.params_for_catalog(100_000)
+    assert large.num_leaves == 316  # round(sqrt(100000))
+    assert large.num_leaves_to_search == 64  # ceil(316 / 5)
+    assert index.params_for_catalog(10**8).num_leaves == 2_000
+
+
+def test_widen_doubles_until_exhaustive():
+    params = index.ScannParams(num_leaves=10, num_leaves_to_search=3, reordering_candidates=100)
+    wider = index.widen(params, num_items=300)
+    assert (wider.num_leaves_to_search, wider.reordering_candidates) == (6, 200)
+    widest = index.widen(wider, 300)
+    assert (widest.num_leaves_to_search, widest.reordering_candidates) == (10, 300)
+    assert index.widen(widest, 300) is None
+
+
+def test_invalid_params_name_the_field():
+    with pytest.raises(ValueError, match="num_leaves_to_search"):
+        index.ScannParams(num_leaves=4, num_leaves_to_search=5, reordering_candidates=10)
+
+
+def test_exact_top_k_and_recall_by_hand():
+    embeddings = np.array([[1, 0], [0, 1], [1, 1], [-1, 0]], np.float32)
+    rows, scores = index.exact_top_k(np.array([[1, 0.5]], np.float32), embeddings, 2)
+    np.testing.assert_array_equal(rows, [[2, 0]])  # scores 1.5, 1.0, 0.5, -1.0
+    np.testing.assert_allclose(scores, [[1.5, 1.0]])
+    assert index.recall_at_k([[2, 3], [0, 1]], [[2, 0], [0, 1]]) == pytest.approx(0.75)
+
+
+def test_build_checked_reaches_recall_and_round_trips(tmp_path):
+    items, queries = _clustered(3_000)
+    searcher, report = index.build_checked(items, queries, k=100, min_recall=0.95)
+    assert report.recall >= 0.95
+    ids = [f"i{n}" for n in range(len(items))]
+    index.save(searcher, tmp_path / "scann", ids, items, report.params)
+    loaded = index.ScannIndex.load(tmp_path / "scann")
+    rows, scores = loaded.search(queries, 100)
+    exact_rows, _ = index.exact_top_k(queries, items, 100)
+    assert index.recall_at_k(rows, exact_rows) == pytest.approx(report.recall, abs=0.02)
+    # The scores are the exact dot products of the returned rows (reordering is exact).
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, items[rows]), rtol=1e-4,
+                               atol=1e-4)
+    assert loaded.item_ids[rows[0, 0]] == f"i{rows[0, 0]}"
+    assert loaded.search(queries[:2], 10**6)[0].shape == (2, 3_000)  # k capped at the catalog
+
+
+def test_recall_below_bar_fails_loudly():
+    rng = np.random.default_rng(1)
+    items = rng.normal(size=(30_000, 32)).astype(np.float32)  # isotropic: the hardest case
+    queries = rng.normal(size=(50, 32)).astype(np.float32)
+    tiny = index.ScannParams(num_leaves=100, num_leaves_to_search=1, reordering_candidates=100,
+                             training_sample_size=30_000)
+    with pytest.raises(index.RecallTooLowError, match="min-recall"):
+        index.build_checked(items, queries, k=100, min_recall=0.95, params=tiny, max_widenings=0)
+
+
+def test_widening_lifts_recall_over_a_too_narrow_start():
+    items, queries = _clustered(25_000, dim=32, seed=3, clusters=200)
+    narrow = index.ScannParams(num_leaves=150, num_leaves_to_search=1, reordering_candidates=100,
+                               training_sample_size=25_000)
+    _, report = index.build_checked(items, queries, k=100, min_recall=0.95, params=narrow,
+                                    max_widenings=8)
+    assert report.recall >= 0.95
+    assert len(report.attempts) > 1 and report.attempts[0]["recall"] < 0.95
