@@ -1,0 +1,1 @@
+"""Building blocks shared by the ranking models (FuxiCTR-style: blocks, thin models)."""

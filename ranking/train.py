@@ -1,0 +1,113 @@
+"""Train a ranking model into a self-contained run folder, and load it back.
+
+Run folder (``contracts.md``): ``config.json`` (the :class:`RankingConfig`),
+``metrics.json`` (history, best epoch, validation and test metrics, and test
+classification at the validation's best-F1 threshold: ``test_tuned``),
+``weights/`` (TF checkpoint), ``kept.json`` (what ``--negative-ratio`` kept)
+and ``dataset/`` (the data folder's small files: feature map, stats,
+vocabularies, item and user tables).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import tf_keras as keras
+
+from funnel import distribute, schema
+from ranking import data, evaluate
+from ranking.config import RankingConfig
+from ranking.features import dummy_features
+from ranking.models import build_model, loss_name
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+KEPT_FILE = "kept.json"
+WEIGHTS = Path("weights") / "model"
+DATASET_DIR = "dataset"
+
+
+def copy_dataset_files(data_dir, run_dir) -> None:
+    """Copy the data folder's small files into ``RUN/dataset`` (the run is self-contained)."""
+    source, target = schema.Layout(data_dir), schema.Layout(Path(run_dir) / DATASET_DIR)
+    target.root.mkdir(parents=True, exist_ok=True)
+    for path in (source.feature_map, source.stats, source.items, source.users):
+        if path.exists():
+            shutil.copy2(path, target.root / path.name)
+    vocab = source.root / schema.Layout.VOCAB_DIR
+    if vocab.exists():
+        shutil.copytree(vocab, target.root / schema.Layout.VOCAB_DIR, dirs_exist_ok=True)
+
+
+def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1) -> dict:
+    """Train ``config.model`` on ``data_dir`` and write the run folder; returns ``metrics.json``.
+
+    Early stopping watches validation AUC with ``config.patience`` and restores
+    the best epoch's weights (TF4CTR §4.1).
+    """
+    distribute.seed_everything(config.seed)
+    feature_map = schema.FeatureMap.load(data_dir)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    kept = {}
+    train_data, kept[schema.TRAIN] = data.split_dataset(data_dir, schema.TRAIN, config, shuffle=True)
+    validation_data, kept[schema.VALIDATION] = data.split_dataset(data_dir, schema.VALIDATION, config)
+
+    strategy = distribute.pick_strategy()
+    with strategy.scope():
+        model = build_model(config, feature_map)
+        model(dummy_features())
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    logger.info("training %s (loss %s) on %s", config.model, loss_name(config), data_dir)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience,
+                                            restore_best_weights=True)
+    started = time.perf_counter()
+    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
+                        callbacks=[stopper], verbose=verbose)
+    seconds = time.perf_counter() - started
+
+    model.save_weights(str(run_dir / WEIGHTS))
+    (run_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    copy_dataset_files(data_dir, run_dir)
+    validation = evaluate.evaluate_model(model, validation_data)
+    test_data, kept[schema.TEST] = data.split_dataset(data_dir, schema.TEST, config)
+    test = evaluate.evaluate_model(model, test_data)
+    test_tuned = evaluate.tuned_test_classification(model, validation_data, test_data)
+    kept_report = {"negative_ratio": config.negative_ratio, "seed": config.seed,
+                   "splits": {split: summary for split, summary in kept.items() if summary is not None}}
+    if config.negative_ratio is None:
+        kept_report["note"] = "no --negative-ratio: every row of every split kept"
+    (run_dir / KEPT_FILE).write_text(json.dumps(kept_report, indent=1) + "\n")
+    metrics = {
+        "model": config.model, "loss": loss_name(config),
+        "epochs_trained": len(history.history.get("loss", [])),
+        "best_epoch": int(stopper.best_epoch) + 1,
+        "train_seconds": seconds,
+        "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+        "validation": validation, "test": test, "test_tuned": test_tuned,
+    }
+    (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def load_config(run_dir) -> RankingConfig:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {run_dir} the --out of `funnel train ranking`?")
+    return RankingConfig.from_dict(json.loads(path.read_text()))
+
+
+def load_trained(run_dir):
+    """``(model, config)`` of a run; ``model(features)`` returns click probabilities ``[B]``."""
+    config = load_config(run_dir)
+    feature_map = schema.FeatureMap.load(Path(run_dir) / DATASET_DIR)
+    model = build_model(config, feature_map)
+    model(dummy_features())
+    model.load_weights(str(Path(run_dir) / WEIGHTS)).expect_partial()
+    return model, config

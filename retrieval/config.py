@@ -1,0 +1,116 @@
+"""The one configuration of a retrieval run (towers, scoring, loss, weighting, training).
+
+``funnel train retrieval`` turns its flags into a :class:`RetrievalConfig`; the
+trainer saves it as ``RUN/config.json`` and :func:`retrieval.train.load_trained`
+rebuilds the same model from it. Defaults follow the IDW paper (Mehta et al.
+2023, §4.4 and §4.6.2): embedding size 16, two self-attention layers with four
+heads, an item MLP of two layers of 16, Adam with learning rate 0.01, M = 5
+interests for MUR, momentum 0.9 and eta = 4e-4 for IDW.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+MODELS = {"sur": 1, "mur": 5}
+"""Model name -> default number of user representations M (IDW §4.3)."""
+SCORINGS = ("mixture", "max")
+"""How M interests score one item: eq. 4's candidate-dependent mixture, or the max."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievalConfig:
+    """Every option of a retrieval run. Unknown keys are rejected by ``funnel.config``.
+
+    Attributes:
+        model: ``"sur"`` (M = 1) or ``"mur"`` (M = ``num_interests``).
+        num_interests: M for MUR; 0 means the model's default (5). SUR ignores it.
+        embedding_dim: Size of item-id embeddings inside both towers.
+        item_hidden: Output sizes of the item MLP; the last one is the shared
+            user/item representation size D.
+        encoder_layers, encoder_heads: Transformer encoder of the user tower.
+        encoder_ffn_multiplier: Feed-forward width of each encoder layer, as a
+            multiple of ``embedding_dim``.
+        dropout: Dropout inside the encoder.
+        use_item_category: Feed the item's category embedding to the item tower.
+        scoring: ``"mixture"`` (eq. 4) or ``"max"`` (the authors' public code).
+        weighting: A key of ``retrieval.weighting.WEIGHTINGS``.
+        logq_correction: Subtract log p(y) from in-batch logits (eq. 2).
+        remove_accidental_hits: Mask in-batch negatives equal to the positive.
+    """
+
+    model: str = "mur"
+    num_interests: int = 0
+    embedding_dim: int = 16
+    item_hidden: tuple[int, ...] = (16, 16)
+    encoder_layers: int = 2
+    encoder_heads: int = 4
+    encoder_ffn_multiplier: int = 2
+    dropout: float = 0.0
+    use_item_category: bool = False
+    scoring: str = "mixture"
+    weighting: str = "none"
+    logq_correction: bool = True
+    remove_accidental_hits: bool = True
+    # training
+    learning_rate: float = 0.01
+    batch_size: int = 256
+    epochs: int = 20
+    patience: int = 2
+    seed: int = 0
+    mixed_precision: bool = False
+    verbose: int = 1
+    # focal balance (Lin et al.)
+    focal_gamma: float = 2.0
+    # Qmargin (Cao et al. LDAM): delta_y = qmargin_max * (n_min / n_y)^(1/4)
+    qmargin_max: float = 1.0
+    # IDW (Mehta et al. 2023, Algorithms 1-2)
+    idw_momentum: float = 0.9
+    idw_initial_weights: str = "frequency"
+    """w^(0): "frequency" (n_k/|U|, Algorithm 1) or "uniform" (1/K, starts from the unweighted loss)."""
+    idw_eta: float = 4e-4
+    idw_max_rounds: int = 5
+    idw_wake_epochs: int = 2
+    idw_calibration_epochs: int = 5
+    idw_calibration_lr_scale: float = 0.1
+    kde_batch_elements: int = 8_000_000
+    kde_centres: int = 0
+    """0: exact KDE over all items; n > 0: n kernel centres drawn by weight (faster on big catalogs)."""
+    # dynamic per-domain weights
+    domain_alpha: float = 1.0
+    domain_min_weight: float = 0.25
+    domain_max_weight: float = 4.0
+    domain_momentum: float = 0.5
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model: unknown value {self.model!r}; choose one of {sorted(MODELS)}")
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"scoring: unknown value {self.scoring!r}; choose one of {list(SCORINGS)}")
+        if self.num_interests < 0:
+            raise ValueError(f"num_interests: must be >= 0, got {self.num_interests}")
+        for name in ("embedding_dim", "encoder_layers", "encoder_heads", "batch_size", "epochs",
+                     "encoder_ffn_multiplier", "idw_max_rounds", "idw_wake_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not self.item_hidden or min(self.item_hidden) < 1:
+            raise ValueError(f"item_hidden: needs one or more positive sizes, got {self.item_hidden}")
+        if not 0.0 <= self.idw_momentum <= 1.0:
+            raise ValueError(f"idw_momentum: must be in [0, 1], got {self.idw_momentum}")
+        if not 0.0 < self.domain_min_weight <= 1.0 <= self.domain_max_weight:
+            raise ValueError("domain_min_weight <= 1 <= domain_max_weight must hold, got "
+                             f"{self.domain_min_weight} and {self.domain_max_weight}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate: must be > 0, got {self.learning_rate}")
+
+    @property
+    def interests(self) -> int:
+        """M, the number of user representations the user tower outputs."""
+        if self.model == "sur":
+            return 1
+        return self.num_interests or MODELS[self.model]
+
+    @property
+    def output_dim(self) -> int:
+        """D, the size of user and item representations."""
+        return self.item_hidden[-1]

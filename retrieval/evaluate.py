@@ -1,0 +1,171 @@
+"""Evaluate a retrieval run: the IDW paper's sampled protocol plus full-catalog metrics.
+
+Sampled (Mehta et al. 2023, §4.2; leave-one-out): each test example's target
+is ranked against its 99 sampled negatives (items the user never saw);
+``hr@k`` is 1 when fewer than k negatives outscore the target, ``ndcg@k`` is
+``1 / log2(rank + 2)`` then. Each metric is reported overall and with
+``_head`` / ``_tail`` suffixes over the examples whose target is a head item
+(the 20% most frequent, ``funnel.dataset.head_items``) or not.
+
+Full catalog: the target is ranked against every real item (padding and OOV
+ids excluded, as are the other items of the example's own history, which the
+user has already seen): ``recall@20_full``, ``recall@100_full`` (one target:
+recall = hit) and ``ndcg@20_full``, also with ``_head`` / ``_tail`` suffixes
+(``recall@20_full_tail``). Sampled metrics alone flatter a model.
+
+On data with ground-truth clusters (synthetic), ``mean_silhouette`` is the
+silhouette score of the item embeddings against the true clusters (IDW §3.2).
+
+Ties (the popularity baseline has many) take the mid rank:
+``rank = #(higher) + #(equal) // 2``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from funnel import dataset, schema
+
+logger = logging.getLogger(__name__)
+
+SAMPLED_KS = (5, 20)
+FULL_RECALL_KS = (20, 100)
+FULL_NDCG_K = 20
+SCORE_BUDGET = 1 << 25
+"""Largest ``B * M * N`` scored at once (bounds memory on big catalogs)."""
+SILHOUETTE_SAMPLE = 10_000
+
+Scorer = Callable[[np.ndarray], np.ndarray]
+"""HISTORY ``[B, L]`` -> scores of every item id ``[B, N]``."""
+
+
+def tied_ranks(scores: np.ndarray, target_scores: np.ndarray) -> np.ndarray:
+    """Rank (0 = best) of each row's target among ``scores`` ``[B, C]`` (target not included)."""
+    higher = np.sum(scores > target_scores[:, None], axis=1)
+    equal = np.sum(scores == target_scores[:, None], axis=1)
+    return higher + equal // 2
+
+
+def hits_and_ndcg(ranks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example HR@k (0/1) and NDCG@k for one relevant item at 0-based ``ranks``."""
+    hit = ranks < k
+    return hit.astype(np.float64), np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
+def sampled_ranks(scores: np.ndarray, targets: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """Rank of the target among its sampled negatives: ``[B, N]``, ``[B]``, ``[B, 99]`` -> ``[B]``."""
+    target_scores = np.take_along_axis(scores, targets[:, None], axis=1)[:, 0]
+    return tied_ranks(np.take_along_axis(scores, negatives, axis=1), target_scores)
+
+
+def full_ranks(scores: np.ndarray, targets: np.ndarray, histories: np.ndarray) -> np.ndarray:
+    """Rank of the target among every real item except itself and the example's history.
+
+    ``scores`` ``[B, N]``, ``targets`` ``[B]``, ``histories`` ``[B, L]`` -> ``[B]``.
+    """
+    rows = np.arange(len(scores))
+    target_scores = scores[rows, targets].astype(np.float64)
+    competitors = scores.astype(np.float64, copy=True)
+    competitors[:, :schema.FIRST_VALUE_ID] = -np.inf   # padding and OOV are never candidates
+    competitors[rows[:, None], histories] = -np.inf    # already seen
+    competitors[rows, targets] = -np.inf
+    return tied_ranks(competitors, target_scores)
+
+
+def mean_silhouette(embeddings: np.ndarray, clusters: np.ndarray, seed: int = 0) -> float | None:
+    """Silhouette (Rousseeuw 1987) of item embeddings ``[N, D]`` vs true clusters ``[N]`` (-1 skipped)."""
+    from sklearn.metrics import silhouette_score
+
+    known = np.asarray(clusters) >= 0
+    if len(np.unique(clusters[known])) < 2 or known.sum() < 3:
+        return None
+    sample = SILHOUETTE_SAMPLE if known.sum() > SILHOUETTE_SAMPLE else None
+    return float(silhouette_score(embeddings[known], clusters[known], sample_size=sample, random_state=seed))
+
+
+def model_scorer(model) -> Scorer:
+    """Scores of a trained two-tower model: user tower, then eq. 4 (or max) over all items."""
+    import tensorflow as tf
+
+    from retrieval.model import interest_scores
+
+    items = tf.constant(model.item_embeddings())
+    scoring = model.config.scoring
+
+    @tf.function(reduce_retracing=True)
+    def score(history):
+        return interest_scores(model.user_tower(history), items, scoring)
+
+    return lambda history: score(tf.constant(history, tf.int64)).numpy()
+
+
+def popularity_scorer(frequencies: np.ndarray) -> Scorer:
+    """The most-popular baseline: every user gets the training frequencies as scores."""
+    frequencies = np.asarray(frequencies, dtype=np.float64)
+    return lambda history: np.broadcast_to(frequencies, (len(history), len(frequencies)))
+
+
+def evaluate(scorer: Scorer, data_dir: str | Path, split: str = schema.TEST,
+             num_interests: int = 1, item_embeddings: np.ndarray | None = None,
+             clusters: np.ndarray | None = None) -> dict[str, float]:
+    """Every metric of the module docstring for ``scorer`` on ``split`` of ``data_dir``."""
+    start = time.perf_counter()
+    head = dataset.head_items(data_dir)
+    num_items = len(head)
+    batch_size = max(1, SCORE_BUDGET // (max(1, num_interests) * num_items))
+    sums: dict[str, float] = {}
+    counts = {"": 0, "_head": 0, "_tail": 0}
+    for batch in dataset.retrieval_dataset(data_dir, split, batch_size).as_numpy_iterator():
+        histories, targets = batch[schema.HISTORY], batch[schema.TARGET_ITEM]
+        scores = np.asarray(scorer(histories))
+        if scores.shape != (len(targets), num_items):
+            raise ValueError(f"scorer: returned shape {scores.shape}, expected {(len(targets), num_items)}")
+        groups = {"": np.ones(len(targets), bool), "_head": head[targets], "_tail": ~head[targets]}
+        ranks = sampled_ranks(scores, targets, batch[schema.NEGATIVES])
+        for k in SAMPLED_KS:
+            hit, ndcg = hits_and_ndcg(ranks, k)
+            for suffix, mask in groups.items():
+                _add(sums, f"hr@{k}{suffix}", hit[mask].sum())
+                _add(sums, f"ndcg@{k}{suffix}", ndcg[mask].sum())
+        ranks = full_ranks(scores, targets, histories)
+        for suffix, mask in groups.items():
+            for k in FULL_RECALL_KS:
+                _add(sums, f"recall@{k}_full{suffix}", hits_and_ndcg(ranks[mask], k)[0].sum())
+            _add(sums, f"ndcg@{FULL_NDCG_K}_full{suffix}", hits_and_ndcg(ranks[mask], FULL_NDCG_K)[1].sum())
+        for suffix, mask in groups.items():
+            counts[suffix] += int(mask.sum())
+    if counts[""] == 0:
+        raise ValueError(f"split {split!r} of {data_dir} has no examples")
+    metrics = {}
+    for name, total in sums.items():
+        suffix = next((s for s in ("_head", "_tail") if name.endswith(s)), "")
+        metrics[name] = total / counts[suffix] if counts[suffix] else float("nan")
+    metrics["examples"] = counts[""]
+    metrics["examples_head"] = counts["_head"]
+    if item_embeddings is not None and clusters is not None:
+        metrics["mean_silhouette"] = mean_silhouette(item_embeddings, clusters)
+    metrics["seconds"] = round(time.perf_counter() - start, 3)
+    return metrics
+
+
+def _add(sums: dict[str, float], name: str, value: float) -> None:
+    sums[name] = sums.get(name, 0.0) + float(value)
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = schema.TEST) -> dict[str, float]:
+    """Load a run (``retrieval.train.load_trained``) and evaluate it on ``data_dir``."""
+    from retrieval.train import item_clusters, load_trained
+
+    model, config = load_trained(run_dir)
+    expected = schema.FeatureMap.load(data_dir).num_items
+    if model.sampling_probability.shape[0] != expected:
+        raise ValueError(f"data: {data_dir} has {expected} item ids but run {run_dir} was trained "
+                         f"with {model.sampling_probability.shape[0]}; use the run's own data folder")
+    clusters = item_clusters(data_dir)
+    embeddings = model.item_embeddings() if clusters is not None else None
+    return evaluate(model_scorer(model), data_dir, split, config.interests, embeddings, clusters)

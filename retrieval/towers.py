@@ -1,0 +1,144 @@
+"""The two towers of the retrieval model (Mehta et al. 2023, §3.1, Figure 2).
+
+``UserTower``: an item history ``[B, L]`` (left-padded with ``schema.PADDING_ID``,
+most recent last) -> item embeddings plus learned positional embeddings ->
+a Transformer encoder (self-attention with padding masked) -> parametric
+attention with M learned global queries -> M user representations ``[B, M, D]``.
+M = 1 is SUR, M = 5 is MUR.
+
+``ItemTower``: item ids ``[N]`` -> item-id embedding (optionally concatenated with
+the item's category embedding, looked up inside the tower) -> MLP -> ``[N, D]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from funnel import schema
+
+MASK_LOGIT = -1e9
+"""Additive logit for masked (padding) positions before a softmax."""
+
+
+class EncoderLayer(keras.layers.Layer):
+    """One post-norm Transformer encoder block (Vaswani et al. 2017).
+
+    Self-attention over the history with padding keys masked, then a
+    feed-forward block; each with a residual connection and layer norm.
+    """
+
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=max(1, dim // heads),
+                                                         dropout=dropout)
+        self.ffn = keras.Sequential([keras.layers.Dense(ffn_dim, activation="relu"),
+                                     keras.layers.Dense(dim)])
+        self.norm_attention = keras.layers.LayerNormalization(epsilon=1e-6)
+        self.norm_ffn = keras.layers.LayerNormalization(epsilon=1e-6)
+        self.dropout = keras.layers.Dropout(dropout)
+
+    def call(self, x, mask, training=False):
+        """x: ``[B, L, dim]``; mask: bool ``[B, L]`` (True = real item) -> ``[B, L, dim]``."""
+        attention_mask = mask[:, tf.newaxis, :] & tf.ones_like(mask)[:, :, tf.newaxis]
+        attended = self.attention(x, x, attention_mask=attention_mask, training=training)
+        x = self.norm_attention(x + self.dropout(attended, training=training))
+        return self.norm_ffn(x + self.dropout(self.ffn(x), training=training))
+
+
+class ParametricAttention(keras.layers.Layer):
+    """M learned global queries attend over the encoder outputs (IDW §3.1, after Humeau et al.).
+
+    ``z_m = sum_i alpha_m^(i) h^(i)`` with ``alpha_m = softmax_i(q_m^T h^(i))``;
+    padding positions get ``MASK_LOGIT`` so their weight is zero (a history
+    that is all padding gets uniform weights rather than NaNs).
+    """
+
+    def __init__(self, num_queries: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_queries = num_queries
+
+    def build(self, input_shape):
+        self.queries = self.add_weight(name="queries", shape=(self.num_queries, int(input_shape[-1])),
+                                       initializer=keras.initializers.RandomNormal(stddev=0.5),
+                                       trainable=True)
+        super().build(input_shape)
+
+    def call(self, hidden, mask):
+        """hidden: ``[B, L, D]``; mask: bool ``[B, L]`` -> ``[B, M, D]``."""
+        queries = tf.cast(self.queries, hidden.dtype)
+        logits = tf.einsum("md,bld->bml", queries, hidden)
+        logits = tf.cast(logits, tf.float32)
+        logits = tf.where(mask[:, tf.newaxis, :], logits, MASK_LOGIT)
+        weights = tf.nn.softmax(logits, axis=-1)
+        return tf.einsum("bml,bld->bmd", tf.cast(weights, hidden.dtype), hidden)
+
+
+class UserTower(keras.Model):
+    """History ``[B, L]`` int64 -> M user representations ``[B, M, D]`` float32."""
+
+    def __init__(self, num_items: int, embedding_dim: int, output_dim: int, num_interests: int,
+                 encoder_layers: int = 2, encoder_heads: int = 4, ffn_multiplier: int = 2,
+                 dropout: float = 0.0, max_length: int = schema.MAX_SEQUENCE_LENGTH, **kwargs):
+        super().__init__(**kwargs)
+        self.item_embedding = keras.layers.Embedding(num_items, embedding_dim, name="item_embedding")
+        self.position_embedding = keras.layers.Embedding(max_length, embedding_dim,
+                                                         name="position_embedding")
+        self.encoder = [EncoderLayer(embedding_dim, encoder_heads, ffn_multiplier * embedding_dim,
+                                     dropout, name=f"encoder_{i}") for i in range(encoder_layers)]
+        self.projection = (keras.layers.Dense(output_dim, name="projection")
+                           if output_dim != embedding_dim else None)
+        self.interests = ParametricAttention(num_interests, name="parametric_attention")
+        self.max_length = max_length
+
+    def call(self, history, training=False):
+        history = tf.cast(history, tf.int64)
+        mask = tf.not_equal(history, schema.PADDING_ID)
+        length = tf.shape(history)[1]
+        positions = tf.range(self.max_length - length, self.max_length)
+        x = self.item_embedding(history) + self.position_embedding(positions)[tf.newaxis]
+        for layer in self.encoder:
+            x = layer(x, mask, training=training)
+        if self.projection is not None:
+            x = self.projection(x)
+        return tf.cast(self.interests(x, mask), tf.float32)
+
+
+class ItemTower(keras.Model):
+    """Item ids ``[N]`` int64 -> representations ``[N, D]`` float32.
+
+    Args:
+        item_categories: Optional ``[num_items]`` int array mapping an item id to
+            its category vocabulary id; when given, the category embedding is
+            concatenated to the item-id embedding (the table lives inside the
+            tower so an exported tower needs only item ids).
+        normalize: L2-normalise outputs (item-norm weighting). A plain attribute
+            read at call time, so post-hoc item norm can switch it on after training.
+    """
+
+    def __init__(self, num_items: int, embedding_dim: int, hidden: tuple[int, ...],
+                 item_categories: np.ndarray | None = None, num_categories: int = 0,
+                 normalize: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.item_embedding = keras.layers.Embedding(num_items, embedding_dim, name="item_embedding")
+        self.category_table = None
+        if item_categories is not None:
+            self.category_table = tf.constant(np.asarray(item_categories, dtype=np.int64))
+            self.category_embedding = keras.layers.Embedding(max(num_categories, 1), embedding_dim,
+                                                             name="category_embedding")
+        layers = [keras.layers.Dense(size, activation="relu") for size in hidden[:-1]]
+        layers.append(keras.layers.Dense(hidden[-1]))
+        self.mlp = keras.Sequential(layers, name="mlp")
+        self.normalize = normalize
+
+    def call(self, item_ids, training=False):
+        item_ids = tf.cast(item_ids, tf.int64)
+        x = self.item_embedding(item_ids)
+        if self.category_table is not None:
+            categories = tf.gather(self.category_table, item_ids)
+            x = tf.concat([x, self.category_embedding(categories)], axis=-1)
+        x = tf.cast(self.mlp(x), tf.float32)
+        if self.normalize:
+            x = tf.math.l2_normalize(x, axis=-1)
+        return x

@@ -1,0 +1,39 @@
+"""Paper-style reports: cells, rendering, and a tiny end-to-end compatibility table."""
+
+import json
+
+from ranking import experiment
+
+
+def test_reports_cover_the_papers_grids():
+    assert len(experiment.table3_cells()) == 4 * 5  # SSEM x DFM
+    assert {c.key for c in experiment.table5_cells()} == {
+        "dnn", "dcnv2", "deepfm", "tf4ctr-dnn", "tf4ctr-dcnv2", "tf4ctr-deepfm"}
+    keys = {c.key for c in experiment.lafam_table5_cells()}
+    assert "lafam-suppression-1to20" in keys and "dnn-focal-1to5" in keys and len(keys) == 27
+    config = experiment.lafam_table5_cells()[0].config(2, {"epochs": 3})
+    assert config.seed == 2 and config.epochs == 3 and config.negative_ratio == 5.0
+
+
+def test_table5_text_reports_the_auc_gain():
+    results = {"dnn": [{"auc": 0.70, "gauc": 0.6}, {"auc": 0.72, "gauc": 0.6}],
+               "tf4ctr-dnn": [{"auc": 0.74, "gauc": 0.6}, {"auc": 0.74, "gauc": 0.6}]}
+    text = experiment.table5_text(results)
+    assert "| dnn | 71.00 ± 1.00 |" in text
+    assert "| dnn + TF4CTR | 74.00 ± 0.00 | 60.00 ± 0.00 | +3.00 |" in text
+
+
+def test_table5_end_to_end_and_resume(tiny_data, tmp_path):
+    overrides = {"epochs": 1, "embedding_dim": 4, "hidden_units": [8], "simple_hidden_units": [8],
+                 "batch_size": 256, "cross_layers": 1}
+    text = experiment.run_report("table5", tiny_data, tmp_path, seeds=1, overrides=overrides)
+    assert "deepfm + TF4CTR" in text and (tmp_path / "table5.md").read_text() == text
+    results = json.loads((tmp_path / "table5.json").read_text())
+    assert set(results) == {c.key for c in experiment.table5_cells()}
+    seen = []
+    again = experiment.run_report("table5", tiny_data, tmp_path, seeds=1, overrides=overrides,
+                                  on_run=seen.append)
+    assert again == text and len(seen) == 6  # every cell reused from its run folder
+    partial = experiment.run_report("table4", tiny_data, tmp_path, seeds=1, overrides=overrides,
+                                    existing_only=True)
+    assert "| dnn |" in partial and "| eain | n/a |" in partial  # rendered without training

@@ -1,0 +1,98 @@
+"""Guards retrieval/model.py: eq. 4 scoring, logQ (eq. 2), accidental hits, sample weights."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import funnel  # noqa: F401
+from funnel import schema
+from retrieval.config import RetrievalConfig
+from retrieval.model import ItemStatistics, TwoTowerModel, interest_scores
+
+
+def test_mixture_score_equals_hand_computed_eq4():
+    users = np.array([[[1.0, 0.0], [0.0, 2.0]]], dtype=np.float32)   # [1, M=2, D=2]
+    items = np.array([[3.0, 1.0]], dtype=np.float32)                 # [1, D]
+    s1, s2 = 3.0, 2.0                                                # z_m . g(y)
+    w1, w2 = np.exp(s1) / (np.exp(s1) + np.exp(s2)), np.exp(s2) / (np.exp(s1) + np.exp(s2))
+    expected = (w1 * users[0, 0] + w2 * users[0, 1]) @ items[0]     # z_u^T g(y), z_u = sum w_m z_m
+    assert interest_scores(users, items, "mixture").numpy()[0, 0] == pytest.approx(expected, rel=1e-6)
+    assert interest_scores(users, items, "max").numpy()[0, 0] == pytest.approx(3.0)
+
+
+def test_single_interest_scoring_is_the_dot_product():
+    rng = np.random.default_rng(0)
+    users, items = rng.normal(size=(4, 1, 3)), rng.normal(size=(6, 3))
+    np.testing.assert_allclose(interest_scores(users, items, "mixture").numpy(), users[:, 0] @ items.T,
+                               rtol=1e-5)
+
+
+def test_unknown_scoring_names_the_choices():
+    with pytest.raises(ValueError, match="max"):
+        interest_scores(np.ones((1, 1, 2)), np.ones((1, 2)), "mean")
+
+
+def _model(**overrides):
+    tf.keras.utils.set_random_seed(3)
+    frequencies = np.array([0, 0, 10, 5, 3, 2, 1], dtype=np.float64)
+    config = RetrievalConfig(embedding_dim=4, item_hidden=(4,), encoder_layers=1, encoder_heads=1,
+                             **overrides)
+    model = TwoTowerModel(config, ItemStatistics(frequencies))
+    model.build_towers()
+    return model, frequencies / frequencies.sum()
+
+
+def _features(targets):
+    history = np.zeros((len(targets), schema.MAX_SEQUENCE_LENGTH), np.int64)
+    history[:, -2:] = [[2, 3], [4, 5], [6, 2], [3, 3]][:len(targets)]
+    return {schema.HISTORY: tf.constant(history), schema.TARGET_ITEM: tf.constant(targets, tf.int64)}
+
+
+def _softmax_loss(logits, labels_diag=True):
+    logits = logits - logits.max(axis=1, keepdims=True)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return -np.diag(log_p)
+
+
+def test_logq_correction_subtracts_log_p_from_every_logit():
+    model, p = _model(logq_correction=True)
+    features = _features([2, 4, 6])
+    logits = model.batch_logits(features).numpy()
+    corrected = logits - np.log(p[[2, 4, 6]])[None, :]
+    expected = _softmax_loss(corrected).mean()
+    assert model.compute_loss(features).numpy() == pytest.approx(expected, rel=1e-5)
+    plain, _ = _model(logq_correction=False)
+    assert plain.compute_loss(features).numpy() == pytest.approx(_softmax_loss(logits).mean(), rel=1e-5)
+
+
+def test_accidental_hits_are_removed_from_the_negatives():
+    model, p = _model(logq_correction=False, remove_accidental_hits=True)
+    features = _features([2, 4, 6, 2])     # rows 0 and 3 share target 2
+    logits = model.batch_logits(features).numpy()
+    masked = logits.copy()
+    masked[0, 3] = masked[3, 0] = -1e30
+    assert model.compute_loss(features).numpy() == pytest.approx(_softmax_loss(masked).mean(), rel=1e-5)
+
+
+def test_sample_weights_apply_only_when_switched_on_and_in_training():
+    model, _ = _model(logq_correction=False)
+    features = _features([2, 4, 6])
+    per_example = _softmax_loss(model.batch_logits(features).numpy())
+    weights = np.zeros(7, np.float32)
+    weights[[2, 4, 6]] = [2.0, 0.5, 0.0]
+    model.item_weights.assign(weights)
+    model.use_sample_weights.assign(True)
+    assert model.compute_loss(features, training=True).numpy() == pytest.approx(
+        (per_example * [2.0, 0.5, 0.0]).mean(), rel=1e-5)
+    assert model.compute_loss(features, training=False).numpy() == pytest.approx(per_example.mean(), rel=1e-5)
+
+
+def test_margin_is_subtracted_from_the_positive_logit_only():
+    model, _ = _model()
+    features = _features([2, 4, 6])
+    before = model.batch_logits(features).numpy()
+    margins = np.zeros(7, np.float32)
+    margins[[2, 4, 6]] = [0.1, 0.2, 0.3]
+    model.item_margins.assign(margins)
+    np.testing.assert_allclose(before - model.batch_logits(features).numpy(), np.diag([0.1, 0.2, 0.3]),
+                               atol=1e-6)
