@@ -12,6 +12,9 @@ NOW = 2_000_000_000
 """The injected "now" of every test run (2033-05-18)."""
 
 
+ML100K = Path(__file__).resolve().parents[3] / "shared" / "data" / "ml-100k"
+"""MovieLens 100K as the workplace ships it, beside the repository (never committed)."""
+
 def write_ml100k(folder: Path, ratings: list[str], users: dict[str, tuple], items: dict[str, tuple]) -> Path:
     """An ML-100K-format folder.
 

@@ -21,7 +21,7 @@ import pytest
 
 from funnel import schema
 from pipelines.pipeline import PreprocessOptions, preprocess
-from pipeline_fixtures import NOW, read_examples, vocabulary, write_ml100k
+from pipeline_fixtures import ML100K, NOW, read_examples, vocabulary, write_ml100k
 
 T0 = 900_000_000  # 1998-07-09 16:00 UTC, a Thursday
 USER1 = [(item, rating, T0 + 3600 * item) for item, rating in
@@ -251,10 +251,7 @@ def test_multi_processing_direct_runner_matches(golden, tmp_path):
 
 @pytest.mark.slow
 def test_movielens_100k_counts(tmp_path):
-    data = Path(__file__).resolve().parents[3] / "shared" / "data" / "ml-100k"
-    if not data.exists():
-        data = Path("/work/shared/data/ml-100k")
-    result = preprocess(PreprocessOptions(input=str(data), format="movielens-100k",
+    result = preprocess(PreprocessOptions(input=str(ML100K), format="movielens-100k",
                                           out=str(tmp_path / "ml"), now=NOW))
     stats = result.stats
     assert (stats["users"], stats["items"], stats["rows_read"]) == (943, 1682, 100_000)

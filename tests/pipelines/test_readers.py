@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,12 +14,9 @@ from pipelines import validate
 from pipelines.pipeline import PreprocessOptions, preprocess
 from pipelines.readers import READERS, base
 from pipelines.readers.events import parse_mapping
-from pipeline_fixtures import NOW, read_examples, vocabulary
-
-ML100K = Path("/work/shared/data/ml-100k")
+from pipeline_fixtures import ML100K, NOW, read_examples, vocabulary
 
 
-@pytest.mark.skipif(not ML100K.exists(), reason="MovieLens 100K not available")
 def test_movielens_100k_catalog_mapping():
     plan = READERS["movielens-100k"](ML100K).plan()
     users, items = plan.catalog.users, plan.catalog.items
