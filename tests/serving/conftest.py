@@ -179,6 +179,12 @@ def load_sibling(name: str):
 
 
 @pytest.fixture(scope="session")
+def tiny_runs_module():
+    """The tiny-training helper module (tests/serving/tiny_runs.py), shared by the suite."""
+    return load_sibling("tiny_runs")
+
+
+@pytest.fixture(scope="session")
 def tfserving_standin():
     """The TF Serving REST stand-in module (tests/serving/tfserving_standin.py)."""
     return load_sibling("tfserving_standin")

@@ -22,23 +22,9 @@ from serving import artifacts, export, index, modules, verify, warmup
 pytestmark = pytest.mark.slow
 
 
-def load_sibling(name: str):
-    """Import tests/serving/<name>.py once per session (--import-mode=importlib puts no
-    test folder on sys.path), under the name the serving conftest uses too."""
-    import importlib.util
-
-    qualified = f"_serving_tests_{name}"
-    if qualified not in sys.modules:
-        spec = importlib.util.spec_from_file_location(qualified, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[qualified] = module
-        spec.loader.exec_module(module)
-    return sys.modules[qualified]
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    return load_sibling("tiny_runs").tiny_runs(tmp_path_factory.mktemp("tiny_runs"))
+def runs(tiny_runs_module, tmp_path_factory):
+    return tiny_runs_module.tiny_runs(tmp_path_factory.mktemp("tiny_runs"))
 
 
 @pytest.fixture(scope="module")
