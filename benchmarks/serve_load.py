@@ -7,9 +7,17 @@ against the server's empty endpoint (``/v1/ping``) as the HTTP floor. Reports
 requests/s, p50 and p99 latency, errors, and the ratio to the floor; writes a
 markdown table with ``--markdown``.
 
-The client is a minimal asyncio HTTP/1.1 client (pre-encoded requests, one
-connection per concurrent user) so it costs the server's 2 cores as little
-as possible; every loop stops by itself at its deadline.
+Two clients (``--client``), both keep-alive with one connection per concurrent
+user, rotating through the same pre-generated request bodies:
+
+- ``wrk`` (the default when it is installed, ``apt-get install wrk``): one
+  thread (``-t1``), a Lua script that sends the bodies and prints the counts,
+  errors and p50/p99 in ``done()``; a 2 s run per level warms up unrecorded.
+- ``python``: a minimal asyncio HTTP/1.1 client (pre-encoded requests) so it
+  costs the server's 2 cores as little as possible; every loop stops by
+  itself at its deadline, the first 2 s are not recorded.
+
+Non-2xx answers count as errors.
 
     python benchmarks/serve_load.py --export EXPORT --seconds 20 --markdown out.md
 """
@@ -22,8 +30,13 @@ import json
 import os
 import platform
 import random
+import re
 import shlex
+import shutil
+import string
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -103,6 +116,105 @@ async def run_level(host: str, port: int, requests: list[bytes], concurrency: in
     pick = lambda q: latencies[min(count - 1, int(q * count))] * 1000 if count else float("nan")
     return {"concurrency": concurrency, "requests": count, "rps": count / seconds,
             "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": len(errors)}
+
+
+def python_level(url: str, path: str, bodies: list[bytes] | None, concurrency: int, seconds: float) -> dict:
+    """One level with the asyncio client: POST each of ``bodies`` in turn, or GET ``path``."""
+    host, port = url.split("//", 1)[1].split(":")
+    port = int(port)
+    requests = [encode(host, port, path, b) for b in bodies] if bodies else [encode(host, port, path, None)]
+    return asyncio.run(run_level(host, port, requests, concurrency, seconds))
+
+
+WRK_SCRIPT = string.Template("""\
+-- Written by benchmarks/serve_load.py: rotate through the request bodies, report in done().
+local method, path = $method, $path
+local bodies = {$bodies}
+local prepared, turn = {}, 0
+
+function init(args)
+  if #bodies == 0 then
+    prepared[1] = wrk.format(method, path)
+  else
+    for i, body in ipairs(bodies) do
+      prepared[i] = wrk.format(method, path, {["Content-Type"] = "application/json"}, body)
+    end
+  end
+end
+
+function request()
+  turn = turn % #prepared + 1
+  return prepared[turn]
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("$marker requests=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d p50_us=%d p99_us=%d\\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+""")
+WRK_MARKER = "funnel-wrk"
+WRK_ERRORS = ("connect", "read", "write", "status", "timeout")
+WRK_TIMEOUT = "10s"
+
+
+def lua_string(data: bytes) -> str:
+    """A Lua 5.1 string literal of ``data``: printable ASCII as is, every other byte as ``\\ddd``."""
+    return '"' + "".join(chr(b) if 32 <= b < 127 and b not in b'"\\' else f"\\{b:03d}" for b in data) + '"'
+
+
+def wrk_script(path: str, bodies: list[bytes] | None) -> str:
+    """The Lua script for one endpoint: POST of ``bodies`` in turn, or a plain GET without bodies."""
+    return WRK_SCRIPT.substitute(method=lua_string(b"POST" if bodies else b"GET"), path=lua_string(path.encode()),
+                                 bodies=",\n".join(lua_string(b) for b in bodies or []), marker=WRK_MARKER)
+
+
+def parse_wrk(output: str, concurrency: int) -> dict:
+    """The result row from the ``done()`` line of the script (wrk reports microseconds)."""
+    match = re.search(rf"^{WRK_MARKER} (.*)$", output, re.MULTILINE)
+    if match is None:
+        raise ValueError(f"wrk output: no '{WRK_MARKER}' line from the Lua done() reporter in:\n{output}")
+    fields = {key: int(float(value)) for key, value in (pair.split("=") for pair in match.group(1).split())}
+    count, seconds = fields["requests"], fields["duration_us"] / 1e6
+    latency = lambda key: fields[key] / 1000 if count else float("nan")
+    return {"concurrency": concurrency, "requests": count, "rps": count / seconds if seconds else float("nan"),
+            "p50_ms": latency("p50_us"), "p99_ms": latency("p99_us"),
+            "errors": sum(fields[kind] for kind in WRK_ERRORS),
+            "wrk_errors": {kind: fields[kind] for kind in WRK_ERRORS}}
+
+
+def run_wrk(url: str, script: Path, concurrency: int, seconds: int) -> str:
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT}", "--latency",
+               "-s", str(script), url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(command)} exited with {done.returncode}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def wrk_level(url: str, path: str, bodies: list[bytes] | None, concurrency: int, seconds: float) -> dict:
+    """One level with wrk: a 2 s warm-up run that is not recorded, then the measured run."""
+    with tempfile.TemporaryDirectory(prefix="serve_load_wrk_") as folder:
+        script = Path(folder) / "load.lua"
+        script.write_text(wrk_script(path, bodies), encoding="ascii")
+        run_wrk(url + path, script, concurrency, int(WARMUP_S))
+        return parse_wrk(run_wrk(url + path, script, concurrency, int(seconds)), concurrency)
+
+
+CLIENTS = {"python": python_level, "wrk": wrk_level}
+CLIENT_NOTES = {
+    "python": "asyncio HTTP/1.1 keep-alive client in this script (uvloop when installed), one connection per user",
+    "wrk": f"`wrk -t1 -c<concurrency> -d<seconds>s --timeout {WRK_TIMEOUT} --latency` with a Lua script "
+           "rotating the request bodies (separate 2 s warm-up run)",
+}
+
+
+def client_version(client: str) -> str:
+    if client != "wrk":
+        return f"Python {platform.python_version()}"
+    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    return (done.stdout or done.stderr).split(" Copyright")[0].strip()
 
 
 def batch_counters(url: str) -> tuple[float, float]:
@@ -193,13 +305,16 @@ def markdown(title: str, rows: list[dict], floor: dict[int, dict], notes: list[s
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--export", help="export folder to serve (starts `funnel serve` on it)")
+    parser.add_argument("--export", help="export folder to serve (starts `funnel serve` on it; with --url, "
+                        "only the source of request histories)")
     parser.add_argument("--url", help="drive an already running service instead")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="wrk" if shutil.which("wrk") else "python",
+                        help="load generator (default: wrk when installed, else the asyncio client)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--history", default="5,30", help="min,max history length")
@@ -215,6 +330,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.export and not args.url:
         parser.error("give --export or --url")
+    if args.client == "wrk" and not args.engine_batches:
+        if not shutil.which("wrk"):
+            parser.error("--client wrk: wrk is not on PATH (apt-get install wrk), or use --client python")
+        if args.seconds != int(args.seconds) or args.seconds < 1:
+            parser.error(f"--seconds: wrk takes whole seconds >= 1, got {args.seconds}")
     try:
         import uvloop
         uvloop.install()
@@ -232,9 +352,9 @@ def main(argv=None) -> int:
         return 0
     process = None
     url = args.url or f"http://127.0.0.1:{args.port}"
-    host, port = url.split("//", 1)[1].split(":")
-    port = int(port)
-    if args.export:
+    port = int(url.rsplit(":", 1)[1])
+    level_run = CLIENTS[args.client]
+    if args.export and not args.url:
         process = launch.start(args.export, port, extra=["--workers", str(args.workers), "--max-batch",
                                                          str(args.max_batch), "--reload-interval", "0",
                                                          *args.serve_args.split()],
@@ -247,19 +367,19 @@ def main(argv=None) -> int:
                                                              for s in u["history"]]
         low, high = (int(x) for x in args.history.split(","))
         bodies = recommend_bodies(ids, 512, 0, (low, high), args.k, args.candidates)
-        recommend = [encode(host, port, "/v1/recommend", b) for b in bodies]
-        ping = [encode(host, port, "/v1/ping", None)]
         levels = [int(c) for c in args.concurrency.split(",")]
         rows, floor = [], {}
         for level in levels:
             if not args.no_floor:
-                floor[level] = asyncio.run(run_level(host, port, ping, level, args.seconds))
+                floor[level] = level_run(url, "/v1/ping", None, level, args.seconds)
                 print("floor", floor[level], flush=True)
             before = batch_counters(url)
-            rows.append(asyncio.run(run_level(host, port, recommend, level, args.seconds)))
+            rows.append(level_run(url, "/v1/recommend", bodies, level, args.seconds))
             after = batch_counters(url)
             batches = after[1] - before[1]
-            rows[-1]["mean_batch"] = (after[0] - before[0]) / batches if batches else float("nan")
+            # /metrics answers from one worker: its counters say nothing about the others
+            rows[-1]["mean_batch"] = ((after[0] - before[0]) / batches if batches and args.workers == 1
+                                      else float("nan"))
             print("recommend", rows[-1], flush=True)
         models = launch.get_json(url + "/v1/models")
     finally:
@@ -269,6 +389,7 @@ def main(argv=None) -> int:
     notes = [f"- machine: {machine()}; load average at the end {os.getloadavg()[0]:.2f}",
              f"- server: `{' '.join(['funnel serve --workers', str(args.workers), '--max-batch', str(args.max_batch), *args.serve_args.split()])}` "
              f"(uvicorn, uvloop, httptools), ready {startup:.1f} s after start",
+             f"- client: {args.client} ({client_version(args.client)}): {CLIENT_NOTES[args.client]}",
              f"- catalog: {len(ids)} items; requests: history of {low}-{high} random known items, "
              f"k={args.k}, candidates={args.candidates}; {args.seconds:.0f} s per level after {WARMUP_S:.0f} s warm-up",
              f"- export version {(models.get('active') or {}).get('version')}; "

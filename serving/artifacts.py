@@ -20,6 +20,7 @@ import pandas as pd
 from funnel import schema
 from serving import export as export_lib
 from serving import modules
+from serving.bundle import expand_candidates
 from serving.index import ScannIndex
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class LoadedExport:
     embedding_dim: int
     _query_fn: object = dataclasses.field(repr=False, default=None)
     _rank_fn: object = dataclasses.field(repr=False, default=None)
+    _rank_candidates_fn: object = dataclasses.field(repr=False, default=None)
     _savedmodels: dict = dataclasses.field(repr=False, default_factory=dict)
 
     @property
@@ -134,19 +136,21 @@ class LoadedExport:
     def rank(self, features: dict) -> np.ndarray:
         """Raw ranking features (every ``schema.RANKING_FEATURES`` name; ``[B]`` each,
         ``HISTORY`` ``[B, L]``) -> click probabilities ``[B]`` float32."""
-        import tensorflow as tf
+        return self._rank_fn(**_tensors(features, modules.ranking_input_specs()))[modules.PROBABILITY].numpy()
 
-        specs = modules.ranking_input_specs()
-        missing = sorted(set(specs) - set(features))
-        if missing:
-            raise ValueError(f"rank: missing feature(s) {missing}")
-        inputs = {}
-        for name, spec in specs.items():
-            value = np.asarray(features[name])
-            if spec.dtype == tf.string:
-                value = value.astype(str)
-            inputs[name] = tf.constant(value, spec.dtype)
-        return self._rank_fn(**inputs)[modules.PROBABILITY].numpy()
+    def rank_candidates(self, features: dict, owner: np.ndarray) -> np.ndarray:
+        """The candidates of several requests in one call (a ``bundle.RankFn``).
+
+        ``features``: ``bundle.REQUEST_FEATURES`` one row per request (``HISTORY``
+        ``[B, L]``), ``bundle.ITEM_FEATURES`` one row per candidate ``[N]``;
+        ``owner [N]``: the request row of each candidate. Returns ``[N]``
+        float32. Exports without the ranking ``candidates`` signature are
+        scored row by row through ``serving_default`` instead.
+        """
+        if self._rank_candidates_fn is None:
+            return self.rank(expand_candidates(features, owner))
+        inputs = _tensors({**features, modules.OWNER: owner}, modules.candidates_input_specs())
+        return self._rank_candidates_fn(**inputs)[modules.PROBABILITY].numpy()
 
     def savedmodel(self, name: str):
         """The loaded SavedModel object of model ``name`` (``query``, ``ranking``, ...)."""
@@ -192,4 +196,22 @@ def load_export(export_dir: str | Path, version: int | None = None,
                    if export_lib.QUERY in loaded else None),
         _rank_fn=(loaded[export_lib.RANKING].signatures[modules.SERVING_DEFAULT]
                   if export_lib.RANKING in loaded else None),
+        _rank_candidates_fn=(loaded[export_lib.RANKING].signatures.get(modules.CANDIDATES)
+                             if export_lib.RANKING in loaded else None),
         _savedmodels=loaded)
+
+
+def _tensors(features: dict, specs: dict) -> dict:
+    """NumPy inputs -> tensors of the signature's dtypes; raises naming missing inputs."""
+    import tensorflow as tf
+
+    missing = sorted(set(specs) - set(features))
+    if missing:
+        raise ValueError(f"rank: missing feature(s) {missing}")
+    inputs = {}
+    for name, spec in specs.items():
+        value = np.asarray(features[name])
+        if spec.dtype == tf.string and value.dtype.kind not in "SU":
+            value = value.astype(str)
+        inputs[name] = tf.constant(value, spec.dtype)
+    return inputs

@@ -21,9 +21,29 @@ QueryFn = Callable[[np.ndarray], np.ndarray]
 """Raw item-id history ``[B, L]`` (str, left-padded with ``""``) -> interests ``[B, M, D]``."""
 SearchFn = Callable[[np.ndarray, int], "tuple[np.ndarray, np.ndarray]"]
 """Queries ``[Q, D]`` and k -> (item rows ``[Q, k]`` int, scores ``[Q, k]``)."""
-RankFn = Callable[[Mapping[str, np.ndarray]], np.ndarray]
-"""Raw ranking features (``schema.RANKING_FEATURES`` names; ``HISTORY`` ``[B, L]``,
-others ``[B]``) -> click probability ``[B]``."""
+RankFn = Callable[[Mapping[str, np.ndarray], np.ndarray], np.ndarray]
+"""Raw ranking features of B requests and their N candidates, and ``owner [N]``
+(the request row of each candidate) -> click probability ``[N]``.
+``REQUEST_FEATURES`` have one row per request (``HISTORY`` ``[B, L]``), ``ITEM_FEATURES``
+one per candidate ``[N]``."""
+
+REQUEST_FEATURES = tuple(f for f in schema.RANKING_FEATURES if f.source is not schema.Source.ITEM)
+"""Ranking features shared by every candidate of one request: profile, context, history."""
+ITEM_FEATURES = tuple(f for f in schema.RANKING_FEATURES if f.source is schema.Source.ITEM)
+"""Ranking features of the candidate item itself."""
+
+
+def expand_candidates(features: Mapping[str, np.ndarray], owner: np.ndarray) -> dict[str, np.ndarray]:
+    """One row per candidate: each request's ``REQUEST_FEATURES`` repeated for its candidates.
+
+    Turns the input of a :data:`RankFn` into per-row ranking features (every
+    ``schema.RANKING_FEATURES`` name ``[N]``, ``HISTORY`` ``[N, L]``), for
+    ranking models that score rows one by one.
+    """
+    owner = np.asarray(owner, dtype=np.int64)
+    rows = {f.name: np.asarray(features[f.name])[owner] for f in REQUEST_FEATURES}
+    rows.update({f.name: np.asarray(features[f.name]) for f in ITEM_FEATURES})
+    return rows
 
 
 @dataclasses.dataclass(frozen=True)

@@ -63,7 +63,9 @@ class Service:
             self.batcher.close()
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    """Async on purpose: FastAPI runs a plain ``def`` dependency on its thread pool,
+    a thread hop per request for one attribute read."""
     return request.app.state.service
 
 

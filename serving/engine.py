@@ -25,12 +25,11 @@ import time
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
 from funnel import schema
 from serving import interests
 from serving.api import RecommendRequest
-from serving.bundle import ModelBundle
+from serving.bundle import ITEM_FEATURES, ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +52,14 @@ class Engine:
     def __init__(self, bundle: ModelBundle, clock=None, warm_batch_sizes: Sequence[int] = (1, 8, 32)):
         self.bundle = bundle
         self._warm_batch_sizes = tuple(warm_batch_sizes)
-        self._index = pd.Index(np.asarray(bundle.item_ids, dtype=object))
-        if not self._index.is_unique:
+        self._row_of = {str(item): row for row, item in enumerate(bundle.item_ids)}
+        if len(self._row_of) != len(bundle.item_ids):
             raise ValueError("item_ids: the catalog lists an item id twice")
         self._num_items = len(bundle.item_ids)
         self._clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
         self._versions = {name: str(v) for name, v in bundle.model_versions.items()}
         self._titles = bundle.titles
+        self._item_columns = self._catalog_columns(bundle)
         if bundle.scoring not in interests.SCORINGS:
             raise ValueError(f"scoring: unknown value {bundle.scoring!r}; "
                              f"choose one of {sorted(interests.SCORINGS)}")
@@ -111,14 +111,27 @@ class Engine:
         self.recommend([RecommendRequest(history=[])])
         return (time.perf_counter() - start) * 1000.0
 
+    @staticmethod
+    def _catalog_columns(bundle: ModelBundle) -> dict[str, np.ndarray]:
+        """Each ``ITEM_FEATURES`` value of every catalog row ``[N]``, built once per version."""
+        columns = {}
+        for f in ITEM_FEATURES:
+            if f.name == schema.ITEM_ID:
+                columns[f.name] = np.asarray(bundle.item_ids).astype(str)
+            elif f.name in bundle.item_attributes:
+                values = np.asarray(bundle.item_attributes[f.name])
+                columns[f.name] = values if f.kind is schema.Kind.NUMERIC else values.astype(str)
+            else:
+                columns[f.name] = np.full(len(bundle.item_ids), _default(f.kind))
+        return columns
+
     # ------------------------------------------------------------- stages
     def _resolve(self, requests: Sequence[RecommendRequest]) -> list[dict]:
-        """Map every request's raw history to rows with one ``get_indexer`` call."""
-        lengths = [len(r.history) for r in requests]
-        flat = [item for r in requests for item in r.history]
-        rows = self._index.get_indexer(np.asarray(flat, dtype=object)) if flat else np.zeros(0, np.int64)
+        """Map every request's raw history ids to catalog rows (-1: unknown)."""
         resolved = []
-        for request, part in zip(requests, np.split(rows, np.cumsum(lengths)[:-1])):
+        for request in requests:
+            part = np.fromiter((self._row_of.get(item, -1) for item in request.history), np.int64,
+                               len(request.history))
             known = part >= 0
             unknown = [item for item, ok in zip(request.history, known) if not ok]
             warnings = []
@@ -155,7 +168,8 @@ class Engine:
         rows = np.asarray(rows, dtype=np.int64).reshape(batch, -1)  # [B, M * K]
         valid = (rows >= 0) & (rows < self._num_items)
         safe = np.where(valid, rows, 0)
-        scores = interests.candidate_scores(z, self.bundle.item_embeddings[safe], self.bundle.scoring)
+        scores = interests.candidate_scores(z, np.take(self.bundle.item_embeddings, safe, axis=0),
+                                             self.bundle.scoring)
         keep = valid & interests.first_occurrence(safe) & ~interests.excluded(safe, exclude, self._num_items)
         scores = np.where(keep, scores, -np.inf)
         order = interests.top_k(scores, max(wanted))
@@ -168,26 +182,20 @@ class Engine:
         return out
 
     def _rank(self, requests, resolved, candidates) -> list[np.ndarray]:
-        """Step 4: one ranking call over every candidate of every request."""
+        """Step 4: one ranking call over every candidate of every request.
+
+        Request features go once per request and item features once per
+        candidate, tied by ``owner``; the ranking model expands them.
+        """
         counts = np.array([len(c["rows"]) for c in candidates])
         if counts.sum() == 0:
             return [np.zeros(0, np.float32) for _ in candidates]
         owner = np.repeat(np.arange(len(candidates)), counts)
         rows = np.concatenate([c["rows"] for c in candidates])
-        per_request = self._request_features(requests)
-        features: dict[str, np.ndarray] = {}
-        for f in schema.RANKING_FEATURES:
-            if f.name == schema.HISTORY:
-                features[f.name] = np.stack([c["history"] for c in candidates])[owner]
-            elif f.name == schema.ITEM_ID:
-                features[f.name] = np.asarray(self.bundle.item_ids, dtype=object)[rows]
-            elif f.source is schema.Source.ITEM:
-                table = self.bundle.item_attributes.get(f.name)
-                features[f.name] = (table[rows] if table is not None
-                                    else _column([_default(f.kind)] * len(rows), f.kind))
-            else:
-                features[f.name] = per_request[f.name][owner]
-        probabilities = np.asarray(self.bundle.rank(features), dtype=np.float32).reshape(-1)
+        features = self._request_features(requests)
+        features[schema.HISTORY] = np.stack([c["history"] for c in candidates])
+        features.update({name: column[rows] for name, column in self._item_columns.items()})
+        probabilities = np.asarray(self.bundle.rank(features, owner), dtype=np.float32).reshape(-1)
         if probabilities.shape[0] != rows.shape[0]:
             raise ValueError(f"rank: {probabilities.shape[0]} scores for {rows.shape[0]} candidates")
         return np.split(probabilities, np.cumsum(counts)[:-1])

@@ -39,6 +39,7 @@ import pandas as pd
 from funnel import config as config_lib
 from funnel import dataset, schema
 from serving import index, warmup
+from serving.bundle import ITEM_FEATURES, REQUEST_FEATURES
 
 logger = logging.getLogger(__name__)
 
@@ -164,18 +165,27 @@ def schema_document() -> dict:
     }
 
 
-def models_config(versions: dict[str, int], serving_root: str, models: tuple[str, ...]) -> str:
+def models_config(versions: dict[str, int], serving_root: str, models: tuple[str, ...],
+                  previous: int | None = None) -> str:
     """TF Serving's ``ModelServerConfig`` text proto: each model pinned to its version,
-    labelled ``stable``."""
+    labelled ``stable``.
+
+    ``previous`` (the version before this export) stays loaded beside the new
+    one: the service names the version in every call and switches only after
+    TF Serving reports the new one AVAILABLE, so unloading the old version as
+    soon as this file changes would fail the requests still sent to it.
+    """
     lines = ["model_config_list {"]
     for name in models:
         version = versions[name]
+        kept = ([previous] if previous not in (None, version) else []) + [version]
+        pinned = " ".join(f"versions: {v}" for v in kept)
         lines += [
             "  config {",
             f'    name: "{name}"',
             f'    base_path: "{serving_root.rstrip("/")}/{name}"',
             '    model_platform: "tensorflow"',
-            f"    model_version_policy {{ specific {{ versions: {version} }} }}",
+            f"    model_version_policy {{ specific {{ {pinned} }} }}",
             f'    version_labels {{ key: "{STABLE_LABEL}" value: {version} }}',
             "  }",
         ]
@@ -317,12 +327,12 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
         schema_file = staging.sources / SCHEMA_ASSET
         schema_file.write_text(json.dumps(schema_document(), indent=2, sort_keys=True))
         vocab_sources = _copy_vocabularies(runs, staging.sources)
-        _write_savedmodels(runs, staging, schema_file, vocab_sources, recall.params, options)
+        signatures = _write_savedmodels(runs, staging, schema_file, vocab_sources, recall.params, options)
         index.save(searcher, staging.folder(SCANN), list(runs.item_ids), runs.item_embeddings,
                    recall.params)
         _write_features(runs, staging.folder(FEATURES), options)
         _write_samples(runs, staging.folder(SAMPLES), options)
-        manifest = _manifest(runs, version, recall, held_out_source, options, vocab_sources)
+        manifest = _manifest(runs, version, recall, held_out_source, options, vocab_sources, signatures)
         shutil.rmtree(staging.sources)
         staging.publish()
         write_atomic(root / MANIFEST_DIR / f"{version}.json", json.dumps(manifest, indent=2))
@@ -332,9 +342,12 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
         raise
     shutil.rmtree(staging.dir, ignore_errors=True)
     versions = {name: version for name in SAVEDMODELS}
-    write_atomic(root / MODELS_CONFIG, models_config(versions, options.serving_root, STOCK_SERVABLES))
+    older = [v for v in complete_versions(root) if v < version]
+    previous = older[-1] if older else None
+    write_atomic(root / MODELS_CONFIG,
+                 models_config(versions, options.serving_root, STOCK_SERVABLES, previous))
     write_atomic(root / MODELS_SCANN_CONFIG,
-                 models_config(versions, options.serving_root, STOCK_SERVABLES + (RETRIEVAL_SCANN,)))
+                 models_config(versions, options.serving_root, STOCK_SERVABLES + (RETRIEVAL_SCANN,), previous))
     write_atomic(root / MANIFEST, json.dumps(manifest, indent=2))
     logger.info("exported version %d to %s (ScaNN recall@%d %.4f)", version, root, recall.k,
                 recall.recall)
@@ -352,7 +365,8 @@ def _copy_vocabularies(runs: Runs, folder: Path) -> dict[str, Path]:
 
 def _write_savedmodels(runs: Runs, staging: _Staging, schema_file: Path,
                        vocabularies: dict[str, Path], params: index.ScannParams,
-                       options: ExportOptions) -> None:
+                       options: ExportOptions) -> dict[str, list[str]]:
+    """Save every SavedModel with its warm-up requests; returns each model's signature names."""
     import tensorflow as tf
 
     from serving import modules
@@ -373,13 +387,17 @@ def _write_savedmodels(runs: Runs, staging: _Staging, schema_file: Path,
                                       str(schema_file)),
     }
     requests = warmup_inputs(runs, options)
+    signatures = {}
     for name, module in built.items():
         target = staging.folder(name)
         save_options = tf.saved_model.SaveOptions(
             namespace_whitelist=["Scann"] if name == RETRIEVAL_SCANN else None)
-        tf.saved_model.save(module, str(target), signatures=module.signatures(), options=save_options)
+        functions = module.signatures()
+        tf.saved_model.save(module, str(target), signatures=functions, options=save_options)
         warmup.write(target, [warmup.prediction_log(name, signature, inputs)
                               for signature, inputs in requests[name]])
+        signatures[name] = sorted(functions)
+    return signatures
 
 
 def sample_histories(runs: Runs, count: int, seed: int) -> np.ndarray:
@@ -442,7 +460,24 @@ def warmup_inputs(runs: Runs, options: ExportOptions) -> dict[str, list[tuple[st
         requests.setdefault(RANKING, []).append(
             (modules.SERVING_DEFAULT, {n: v[:batch] for n, v in ranking.items()}))
     requests[RANKING].append((modules.CONTEXT_INT64, {n: v[:1] for n, v in int_context.items()}))
+    for batch in (1, 2):
+        requests[RANKING].append((modules.CANDIDATES, candidate_inputs(ranking, batch)))
     return requests
+
+
+def candidate_inputs(rows: dict[str, np.ndarray], requests: int) -> dict[str, np.ndarray]:
+    """Raw ranking rows regrouped for the ``candidates`` signature.
+
+    The first ``requests`` rows give the request features; every row gives a
+    candidate, owned by request ``row % requests``.
+    """
+    from serving import modules
+
+    count = len(rows[schema.ITEM_ID])
+    inputs = {f.name: rows[f.name][:requests] for f in REQUEST_FEATURES}
+    inputs.update({f.name: rows[f.name] for f in ITEM_FEATURES})
+    inputs[modules.OWNER] = np.arange(count, dtype=np.int64) % requests
+    return inputs
 
 
 def _write_features(runs: Runs, folder: Path, options: ExportOptions) -> None:
@@ -526,7 +561,8 @@ def encode_ranking_rows(runs: Runs, raw: dict[str, np.ndarray]) -> dict[str, np.
 
 
 def _manifest(runs: Runs, version: int, recall: index.RecallReport, held_out_source: str,
-              options: ExportOptions, vocabularies: dict[str, Path]) -> dict:
+              options: ExportOptions, vocabularies: dict[str, Path],
+              signatures: dict[str, list[str]]) -> dict:
     def run_info(run_dir: Path, config) -> dict:
         metrics_path = run_dir / "metrics.json"
         return {"run": str(run_dir.resolve()), "config": config_lib.to_dict(config),
@@ -538,7 +574,9 @@ def _manifest(runs: Runs, version: int, recall: index.RecallReport, held_out_sou
     return {
         "version": version,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "models": {name: {"version": version, "path": f"{name}/{version}"} for name in FOLDERS},
+        "models": {name: {"version": version, "path": f"{name}/{version}",
+                          **({"signatures": signatures[name]} if name in signatures else {})}
+                   for name in FOLDERS},
         "stock_servables": list(STOCK_SERVABLES),
         "schema": {"version": schema.SCHEMA_VERSION, "fingerprint": schema.fingerprint()},
         "vocabularies": {name: {"sha256": sha256_file(path),

@@ -14,6 +14,8 @@ query/history_int64 ``history`` int64 [B, T] (negative = empty) ``embeddings`` [
 candidate           ``item_ids`` string [N]                     ``embeddings`` [N, D]
 retrieval(_scann)   ``history`` string [B, T], ``k`` int32 [B]  ``item_ids`` [B, k], ``scores``
 ranking             every ``schema.RANKING_FEATURES`` raw [B]   ``probability`` [B]
+ranking/candidates  request features [B], item features [N],    ``probability`` [N]
+                    ``owner`` int64 [N]
 ==================  ==========================================  =============================
 
 ``k`` is per row so TF Serving's row format (``{"instances": [...]}``) maps
@@ -24,12 +26,17 @@ the run was trained), via ``retrieval.model``.
 
 from __future__ import annotations
 
+import functools
+import types
+from typing import Mapping
+
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from funnel import schema
 from retrieval.model import SCORE_REDUCTIONS, interest_scores
 from serving import raw_inputs
+from serving.bundle import ITEM_FEATURES, REQUEST_FEATURES
 from serving.index import ScannParams
 
 EMBEDDINGS = "embeddings"
@@ -40,6 +47,8 @@ K = "k"
 SERVING_DEFAULT = "serving_default"
 HISTORY_INT64 = "history_int64"
 CONTEXT_INT64 = "context_int64"
+CANDIDATES = "candidates"
+OWNER = "owner"
 
 NUMERIC_DTYPE = tf.float64
 """Raw numbers arrive as float64 so bucket edges match ``schema.log_square_bucket``."""
@@ -211,8 +220,9 @@ class ScannRetrieval(_WithSchema):
         return {SERVING_DEFAULT: self.serve.get_concrete_function()}
 
 
-def ranking_input_specs(int_context: bool = False) -> dict[str, tf.TensorSpec]:
-    """Raw ranking inputs by feature: strings, float64 numbers, a string history [B, T]."""
+@functools.cache
+def ranking_input_specs(int_context: bool = False) -> Mapping[str, tf.TensorSpec]:
+    """Raw ranking inputs by feature: strings, float64 numbers, a string history [B, T] (read-only, cached)."""
     specs = {}
     for f in schema.RANKING_FEATURES:
         if f.kind is schema.Kind.SEQUENCE:
@@ -223,7 +233,14 @@ def ranking_input_specs(int_context: bool = False) -> dict[str, tf.TensorSpec]:
             specs[f.name] = tf.TensorSpec([None], tf.int64, name=f.name)
         else:
             specs[f.name] = tf.TensorSpec([None], tf.string, name=f.name)
-    return specs
+    return types.MappingProxyType(specs)
+
+
+@functools.cache
+def candidates_input_specs() -> Mapping[str, tf.TensorSpec]:
+    """Inputs of the ``candidates`` signature: ``ranking_input_specs`` plus ``owner`` [N]."""
+    return types.MappingProxyType({**ranking_input_specs(),
+                                   OWNER: tf.TensorSpec([None], tf.int64, name=OWNER)})
 
 
 class RankingModel(_WithSchema):
@@ -238,21 +255,25 @@ class RankingModel(_WithSchema):
         self.vocabularies = {name: raw_inputs.Vocabulary(vocabularies[name], f"{name}_vocabulary")
                              for name in schema.CATEGORICAL_VOCABULARIES}
 
-    def encode(self, raw: dict) -> dict:
-        """Raw values -> the int64 features of ``schema.ranking_example_spec()`` minus LABEL."""
-        features = {}
-        for f in schema.RANKING_FEATURES:
+    def encode(self, raw: dict, features=schema.RANKING_FEATURES) -> dict:
+        """Raw values -> the int64 features of ``schema.ranking_example_spec()`` minus LABEL.
+
+        ``features`` narrows the work to some ``schema.RANKING_FEATURES``;
+        ``HISTORY_LENGTH`` comes with ``HISTORY``.
+        """
+        encoded = {}
+        for f in features:
             value = raw[f.name]
             if f.kind is schema.Kind.SEQUENCE:
-                features[f.name] = raw_inputs.history_ids(self.vocabularies[schema.ITEM_ID], value)
+                encoded[f.name] = raw_inputs.history_ids(self.vocabularies[schema.ITEM_ID], value)
+                encoded[schema.HISTORY_LENGTH] = raw_inputs.history_length(encoded[f.name])
             elif f.kind is schema.Kind.NUMERIC:
-                features[f.name] = raw_inputs.log_square_bucket(value)
+                encoded[f.name] = raw_inputs.log_square_bucket(value)
             else:
                 if value.dtype != tf.string:
                     value = tf.strings.as_string(value)
-                features[f.name] = self.vocabularies[f.name].ids(value)
-        features[schema.HISTORY_LENGTH] = raw_inputs.history_length(features[schema.HISTORY])
-        return features
+                encoded[f.name] = self.vocabularies[f.name].ids(value)
+        return encoded
 
     def probability(self, raw: dict) -> tf.Tensor:
         return tf.reshape(self.model(self.encode(raw), training=False), [-1])
@@ -261,6 +282,23 @@ class RankingModel(_WithSchema):
     def serve(self, **raw):
         return {PROBABILITY: self.probability(raw)}
 
+    @tf.function
+    def serve_candidates(self, **raw):
+        """Every candidate of B requests in one call, each request's features encoded once.
+
+        ``REQUEST_FEATURES`` come one row per request ``[B]`` (history
+        ``[B, T]``), ``ITEM_FEATURES`` one row per candidate ``[N]``, and
+        ``owner [N]`` names each candidate's request. Scores equal
+        ``serving_default`` on the rows expanded per candidate, without
+        looking up B * T history strings N / B times over.
+        """
+        owner = raw[OWNER]
+        per_request = self.encode(raw, REQUEST_FEATURES)
+        features = {name: tf.gather(value, owner) for name, value in per_request.items()}
+        features.update(self.encode(raw, ITEM_FEATURES))
+        return {PROBABILITY: tf.reshape(self.model(features, training=False), [-1])}
+
     def signatures(self) -> dict:
         return {SERVING_DEFAULT: self.serve.get_concrete_function(**ranking_input_specs()),
-                CONTEXT_INT64: self.serve.get_concrete_function(**ranking_input_specs(True))}
+                CONTEXT_INT64: self.serve.get_concrete_function(**ranking_input_specs(True)),
+                CANDIDATES: self.serve_candidates.get_concrete_function(**candidates_input_specs())}

@@ -36,6 +36,7 @@ import numpy as np
 
 import funnel  # noqa: F401
 from funnel import schema
+from serving.bundle import expand_candidates
 
 DEFAULT_TOLERANCE = 1e-5
 LARGE_BATCH = 500
@@ -250,6 +251,31 @@ def _repeat(inputs: dict[str, np.ndarray], batch: int) -> tuple[dict, np.ndarray
     return {name: np.asarray(value)[rows] for name, value in inputs.items()}, rows
 
 
+def check_candidates(check: "Checker", ranking, rows: dict[str, np.ndarray], reference: np.ndarray) -> None:
+    """The ``candidates`` signature against the training-time scores and against ``serving_default``.
+
+    With every sample row its own request the scores must equal the reference;
+    with the rows regrouped into two requests they must equal
+    ``serving_default`` on the same rows expanded per candidate.
+    """
+    from serving import export as export_lib
+    from serving import modules
+
+    own = {**rows, modules.OWNER: np.arange(len(reference), dtype=np.int64)}
+    got = check.run("ranking/candidates: call", lambda: _call(ranking.signatures[modules.CANDIDATES], own))
+    if got is not None:
+        check.close("ranking/candidates vs training-time model", got[modules.PROBABILITY], reference)
+    grouped = export_lib.candidate_inputs(rows, 2)
+    owner = grouped.pop(modules.OWNER)
+    expanded = check.run("ranking: serving_default on expanded rows", lambda: _call(
+        ranking.signatures[modules.SERVING_DEFAULT], expand_candidates(grouped, owner)))
+    got = check.run("ranking/candidates: two requests", lambda: _call(
+        ranking.signatures[modules.CANDIDATES], {**grouped, modules.OWNER: owner}))
+    if got is not None and expanded is not None:
+        check.close("ranking/candidates vs serving_default per candidate", got[modules.PROBABILITY],
+                    expanded[modules.PROBABILITY])
+
+
 def verify_export(export_dir: str | Path, version: int | None = None,
                   tolerance: float = DEFAULT_TOLERANCE, out=sys.stdout) -> int:
     """Run every check on one version; returns the number of failures."""
@@ -327,6 +353,8 @@ def verify_export(export_dir: str | Path, version: int | None = None,
         if got is not None:
             check.close("ranking: context_int64 vs training-time model", got[modules.PROBABILITY],
                         samples["ranking/probability"])
+        if modules.CANDIDATES in loaded[export_lib.RANKING].signatures:
+            check_candidates(check, loaded[export_lib.RANKING], ranking_inputs, samples["ranking/probability"])
     if export_lib.RETRIEVAL in loaded:
         got = compare(export_lib.RETRIEVAL, modules.SCORES, "retrieval/scores")
         if got is not None:
@@ -382,6 +410,8 @@ def verify_export(export_dir: str | Path, version: int | None = None,
             inputs = sample_inputs[name]
             if signature_name == modules.CONTEXT_INT64:
                 inputs = int_inputs
+            elif signature_name == modules.CANDIDATES:
+                inputs = export_lib.candidate_inputs(ranking_inputs, 2)
             elif signature_name == modules.HISTORY_INT64:
                 history = query_inputs[schema.HISTORY]
                 numeric = all(v == "" or str(v).isdigit() for v in history.reshape(-1))
@@ -399,6 +429,8 @@ def verify_export(export_dir: str | Path, version: int | None = None,
             fn = model.signatures[signature_name]
             direct = check.run(f"{name}/{signature_name}: direct call", lambda: _call(fn, inputs))
             for body_format, body in rest_bodies(inputs).items():
+                if signature_name == modules.CANDIDATES and body_format == "instances":
+                    continue  # request and candidate inputs differ in length: columnar only
                 what = f"{name}/{signature_name}: REST {{\"{body_format}\": ...}}"
                 mapped = check.run(what, lambda: rest_to_inputs(body, specs))
                 if mapped is None or direct is None:

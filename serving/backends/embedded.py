@@ -49,4 +49,4 @@ class EmbeddedBackend:
 
     def load(self, version: str) -> ModelBundle:
         loaded = artifacts.load_export(self.export_dir, int(version))
-        return bundle_from_export(loaded, query=loaded.query, rank=loaded.rank)
+        return bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates)

@@ -23,7 +23,7 @@ from serving import export as export_lib
 from serving import modules
 from serving.backends.export_bundle import bundle_from_export, latest_version
 from serving.backends.rest import PredictClient, TFServingError
-from serving.bundle import ModelBundle
+from serving.bundle import ModelBundle, expand_candidates
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ class TFServingBackend:
         http = httpx.Client(timeout=self.settings.tfserving_timeout_s,
                             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
         query_client = PredictClient(self.url, export_lib.QUERY, version=str(loaded.version), client=http)
-        rank_client = PredictClient(self.url, export_lib.RANKING, version=str(loaded.version), client=http)
+        candidates = modules.CANDIDATES in loaded.manifest["models"][export_lib.RANKING].get("signatures", ())
+        rank_client = PredictClient(self.url, export_lib.RANKING, version=str(loaded.version), client=http,
+                                    signature=modules.CANDIDATES if candidates else modules.SERVING_DEFAULT)
         try:
             for client in (query_client, rank_client):
                 self._wait_available(client)
@@ -82,8 +84,10 @@ class TFServingBackend:
             out = query_client.predict({schema.HISTORY: history}, output=modules.EMBEDDINGS)
             return out[modules.EMBEDDINGS].astype(np.float32)
 
-        def rank(features) -> np.ndarray:
-            out = rank_client.predict(features, output=modules.PROBABILITY)
+        def rank(features, owner) -> np.ndarray:
+            inputs = ({**features, modules.OWNER: np.asarray(owner, np.int64)} if candidates
+                      else expand_candidates(features, owner))
+            out = rank_client.predict(inputs, output=modules.PROBABILITY)
             return out[modules.PROBABILITY].astype(np.float32).reshape(-1)
 
         return bundle_from_export(loaded, query=query, rank=rank, close=http.close)

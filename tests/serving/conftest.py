@@ -51,8 +51,8 @@ def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int 
                 out[b, m] = embeddings[r]
         return out
 
-    def rank(features):
-        recorded.append(("rank", {name: np.shape(v) for name, v in features.items()}))
+    def rank(features, owner):
+        recorded.append(("rank", {name: np.shape(v) for name, v in {**features, "owner": owner}.items()}))
         if rank_delay_s:
             threading.Event().wait(rank_delay_s)
         rows = np.array([row_of[x] for x in features[schema.ITEM_ID]])

@@ -2,6 +2,7 @@
 TF Serving REST stand-in: same answers as the embedded backend, versions
 pinned in every call, and a version TF Serving does not have is refused."""
 
+import json
 import shutil
 
 import numpy as np
@@ -53,7 +54,35 @@ def test_tfserving_backend_answers_like_the_embedded_one(export_dir, standin):
     called = {model for model, _ in fake.requests}
     assert called == {export_lib.QUERY, export_lib.RANKING}
     model, body = next(r for r in fake.requests if r[0] == export_lib.RANKING)
-    assert body["signature_name"] == "serving_default" and set(body["inputs"]) >= {"item_id", "history"}
+    inputs = body["inputs"]
+    assert body["signature_name"] == "candidates" and set(inputs) >= {"item_id", "history", "owner"}
+    assert len(inputs["item_id"]) == len(inputs["owner"])             # one row per candidate
+    assert len(inputs["history"]) == max(inputs["owner"]) + 1          # one row per request
+
+
+def test_exports_without_the_candidates_signature_rank_row_by_row(export_dir, tfserving_standin, serve,
+                                                                   tmp_path):
+    """A manifest that lists no ``candidates`` signature (exports made before it)
+    gets ``serving_default`` with every candidate's full row, and the same answers."""
+    old = tmp_path / "export"
+    shutil.copytree(export_dir, old)
+    for manifest in [old / export_lib.MANIFEST, *(old / export_lib.MANIFEST_DIR).glob("*.json")]:
+        document = json.loads(manifest.read_text())
+        for info in document["models"].values():
+            info.pop("signatures", None)
+        manifest.write_text(json.dumps(document))
+    fake = tfserving_standin.StandIn(old, [export_lib.QUERY, export_lib.RANKING])
+    with serve(tfserving_standin.make_app(fake)) as server:
+        remote = _answers(ServiceSettings(export_dir=str(old), reload_interval_s=0, backend="tfserving",
+                                          tfserving_url=server.url, tfserving_timeout_s=60))
+    embedded = _answers(ServiceSettings(export_dir=str(export_dir), reload_interval_s=0))
+    for ours, theirs in zip(remote, embedded):
+        np.testing.assert_allclose([i["score"] for i in ours["items"]],
+                                   [i["score"] for i in theirs["items"]], rtol=1e-5, atol=1e-6)
+    bodies = [body for model, body in fake.requests if model == export_lib.RANKING]
+    assert bodies and all(b["signature_name"] == "serving_default" and "owner" not in b["inputs"]
+                          for b in bodies)
+    assert all(len(b["inputs"]["history"]) == len(b["inputs"]["item_id"]) for b in bodies)
 
 
 def test_a_version_tf_serving_lacks_is_refused(export_dir, tfserving_standin, serve):

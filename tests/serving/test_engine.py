@@ -10,6 +10,7 @@ import pytest
 from funnel import schema
 from serving import interests
 from serving.api import RecommendRequest
+from serving.bundle import expand_candidates
 from serving.engine import Engine
 
 
@@ -55,6 +56,32 @@ def test_top_k_orders_best_first():
     scores = np.array([[0.1, 0.9, -np.inf, 0.5]])
     assert interests.top_k(scores, 2).tolist() == [[1, 3]]
     assert interests.top_k(scores, 10).tolist() == [[1, 3, 0, 2]]
+
+
+def test_scorings_reduce_the_given_interest_axis():
+    logits = np.array([[1.0, 5.0], [3.0, 5.0]])          # [M=2, C=2]: candidate 0 has logits 1 and 3
+    expected = (math.e * 1 + math.e ** 3 * 3) / (math.e + math.e ** 3)
+    np.testing.assert_allclose(interests.mixture(logits, axis=0), [expected, 5.0])
+    assert interests.max_interest(logits, axis=0).tolist() == [3.0, 5.0]
+
+
+def test_first_occurrence_handles_negative_and_huge_ids():
+    # a span that packs into int64 with the column, and one that needs the stable-argsort path
+    packed = np.array([[-7, 2 ** 40, -7, 3, 2 ** 40]])
+    wide = np.array([[-2 ** 63, 2 ** 63 - 1, -2 ** 63, 5, 5]])
+    assert interests.first_occurrence(packed).tolist() == [[True, True, False, True, False]]
+    assert interests.first_occurrence(wide).tolist() == [[True, True, False, True, False]]
+
+
+def test_merge_masks_match_a_plain_python_reference():
+    rng = np.random.default_rng(7)
+    rows = rng.integers(0, 12, size=(4, 30))              # many repeats per row
+    history = [rng.integers(0, 12, size=n) for n in (0, 1, 5, 12)]
+    seen = [set() for _ in rows]
+    first = [[not (r in seen[b] or seen[b].add(r)) for r in row] for b, row in enumerate(rows.tolist())]
+    hit = [[r in set(history[b].tolist()) for r in row] for b, row in enumerate(rows.tolist())]
+    assert interests.first_occurrence(rows).tolist() == first
+    assert interests.excluded(rows, history, num_items=12).tolist() == hit
 
 
 @pytest.fixture
@@ -163,8 +190,10 @@ def test_one_ranking_call_per_batch_with_every_candidate(engine, calls):
     ranks = [shapes for kind, shapes in calls if kind == "rank"]
     assert len(ranks) == 1
     assert ranks[0][schema.ITEM_ID] == (12,)            # 5 + 7 candidates, fallback not ranked
-    assert ranks[0][schema.HISTORY] == (12, 5)
-    assert set(ranks[0]) == {f.name for f in schema.RANKING_FEATURES}
+    assert ranks[0]["owner"] == (12,)
+    assert ranks[0][schema.HISTORY] == (2, 5)           # request features once per ranked request
+    assert ranks[0][schema.USER_ID] == (2,)
+    assert set(ranks[0]) == {f.name for f in schema.RANKING_FEATURES} | {"owner"}
     assert [a["fallback"] for a in answers] == [False, True, False]
 
 
@@ -173,9 +202,9 @@ def test_user_and_context_features_reach_the_ranking_model(toy_bundle):
     bundle = toy_bundle()
     original = bundle.rank
 
-    def spy(features):
-        seen.update(features)
-        return original(features)
+    def spy(features, owner):
+        seen.update(expand_candidates(features, owner))
+        return original(features, owner)
 
     clock = lambda: datetime.datetime(2024, 1, 3, 17, 5, tzinfo=datetime.timezone.utc)
     engine = Engine(bundle.__class__(**{**bundle.__dict__, "rank": spy}), clock=clock)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from funnel import schema
-from serving import artifacts, export, index, modules, verify, warmup
+from serving import artifacts, bundle, export, index, modules, verify, warmup
 
 pytestmark = pytest.mark.slow
 
@@ -81,14 +81,34 @@ def test_signatures_have_named_inputs_and_outputs(exported):
         "retrieval": {"serving_default": ({"history", "k"}, {"item_ids", "scores"})},
         "retrieval_scann": {"serving_default": ({"history", "k"}, {"item_ids", "scores"})},
         "ranking": {"serving_default": (set(f.name for f in schema.RANKING_FEATURES), {"probability"}),
-                    "context_int64": (set(f.name for f in schema.RANKING_FEATURES), {"probability"})},
+                    "context_int64": (set(f.name for f in schema.RANKING_FEATURES), {"probability"}),
+                    "candidates": (set(f.name for f in schema.RANKING_FEATURES) | {"owner"}, {"probability"})},
     }
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["models"]["ranking"]["signatures"] == ["candidates", "context_int64", "serving_default"]
     for name, signatures in expected.items():
         found = verify.read_signatures(root / name / "1")
         found = {s: (set(d.inputs), set(d.outputs)) for s, d in found.items() if not s.startswith("__")}
         assert found == signatures, name
     shape = verify.read_signatures(root / "query" / "1")["serving_default"].outputs["embeddings"]
     assert [d.size for d in shape.tensor_shape.dim] == [-1, 3, 8]  # [B, M, D]
+
+
+def test_candidates_signature_scores_like_rows_expanded_per_candidate(exported, runs):
+    """Two requests' features once each, five candidates tied by owner: the scores
+    equal serving_default on every candidate's full row, and an export without
+    the signature (older versions) is scored through that row path instead."""
+    loaded = artifacts.load_export(exported.root)
+    rows = export.sample_ranking_inputs(loaded_runs := export.load_runs(runs["retrieval"], runs["ranking"]), 5, 3)
+    rows[schema.HISTORY] = export.sample_histories(loaded_runs, 5, 4)
+    owner = np.array([1, 0, 1, 1, 0])
+    grouped = {f.name: rows[f.name][:2] for f in bundle.REQUEST_FEATURES}
+    grouped.update({f.name: rows[f.name] for f in bundle.ITEM_FEATURES})
+    expected = loaded.rank(bundle.expand_candidates(grouped, owner))
+    assert len(set(np.round(expected, 6))) > 1
+    np.testing.assert_allclose(loaded.rank_candidates(grouped, owner), expected, rtol=1e-6, atol=1e-7)
+    loaded._rank_candidates_fn = None
+    np.testing.assert_array_equal(loaded.rank_candidates(grouped, owner), expected)
 
 
 def test_each_savedmodel_carries_vocabularies_schema_and_warmup(exported):
@@ -210,7 +230,8 @@ def test_interrupted_export_leaves_the_previous_version_intact(exported, runs, t
     second = export.export(runs["retrieval"], runs["ranking"], root)
     assert second.version == 2
     assert artifacts.resolve_version(root) == 2
-    assert "value: 2" in (root / "models.config").read_text()
+    config = (root / "models.config").read_text()
+    assert 'key: "stable" value: 2' in config and "specific { versions: 1 versions: 2 }" in config
     assert json.loads((root / "manifest.json").read_text())["version"] == 2
     assert (root / "query" / "1").is_dir()  # earlier versions stay for rollback
 

@@ -29,6 +29,13 @@ def test_models_config_is_tf_serving_text_proto():
         "}\n")
 
 
+def test_models_config_keeps_the_previous_version_loaded_beside_the_new_one():
+    """The service still calls version 2 until TF Serving reports 3 AVAILABLE."""
+    text = export.models_config({"query": 3}, "/models", ("query",), previous=2)
+    assert "model_version_policy { specific { versions: 2 versions: 3 } }" in text
+    assert 'version_labels { key: "stable" value: 3 }' in text
+
+
 def test_next_version_counts_folders_and_manifests(tmp_path):
     assert export.next_version(tmp_path) == 1
     (tmp_path / "query" / "4").mkdir(parents=True)

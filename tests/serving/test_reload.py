@@ -1,12 +1,15 @@
 """Guards serving/reload.py: new versions swap in, broken ones are refused while
 the old keeps serving, in-flight batches finish on the version they started on."""
 
+import gc
 import threading
 import time
+import weakref
 
 import pytest
 from fastapi.testclient import TestClient
 
+from serving import reload
 from serving.app import create_app
 from serving.engine import Engine
 from serving.reload import ReloadManager
@@ -125,3 +128,26 @@ def test_refused_version_is_visible_in_models(make_backend):
         metrics = client.get("/metrics").text
         assert 'funnel_reloads_total{outcome="refused"} 1.0' in metrics
         assert 'funnel_loaded_version{version="1"} 1.0' in metrics
+
+
+def test_loaded_versions_are_frozen_and_a_retired_one_is_closed_and_collected(make_backend, monkeypatch):
+    """Full collections must not walk a served version (they stalled answers for
+    50-290 ms), and a swapped-out version must still be closed and freed."""
+    monkeypatch.setattr(reload, "RETIRE_AFTER_S", 0.05)
+    backend = make_backend()
+    backend.add("1")
+    closed = []
+    manager = _manager(backend, interval_s=0, retire=lambda engine: closed.append(engine.bundle.version))
+    gc.unfreeze()
+    try:
+        manager.load_initial()
+        assert gc.get_freeze_count() > 0
+        old = weakref.ref(manager.current.engine)
+        backend.add("2")
+        assert manager.check() == "loaded"
+        deadline = time.monotonic() + 5
+        while old() is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert closed == ["1"] and old() is None
+    finally:
+        gc.unfreeze()

@@ -49,7 +49,7 @@ class StandIn:
         self._loaded: dict[tuple[str, str], object] = {}
         for model in models:                 # like TF Serving: loaded before reported AVAILABLE
             for version in self.versions(model):
-                self._signature(model, version, None)
+                self._servable(model, version, None)
 
     def versions(self, model: str) -> list[str]:
         if self.pinned is not None:
@@ -57,7 +57,7 @@ class StandIn:
         folder = self.export_dir / model
         return sorted((p.name for p in folder.iterdir() if p.name.isdigit()), key=int) if folder.exists() else []
 
-    def _signature(self, model: str, version: str | None, label: str | None):
+    def _servable(self, model: str, version: str | None, label: str | None):
         if label is not None:
             version = self.labels.get(label)
         version = version or (self.versions(model) or [None])[-1]
@@ -66,7 +66,7 @@ class StandIn:
         key = (model, version)
         if key not in self._loaded:
             self._loaded[key] = tf.saved_model.load(str(self.export_dir / model / version))
-        return self._loaded[key].signatures["serving_default"], version
+        return self._loaded[key], version
 
     async def handle(self, request: Request):
         match = _PATH.match(request.url.path)
@@ -83,23 +83,22 @@ class StandIn:
             return JSONResponse({"model_version_status": [
                 {"version": v, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
                 for v in versions]})
-        signature, version = await run_in_threadpool(self._signature, model, match["version"], match["label"])
-        if signature is None:
+        servable, version = await run_in_threadpool(self._servable, model, match["version"], match["label"])
+        if servable is None:
             return JSONResponse({"error": f"Servable not found for request: {model} version {version}"}, 404)
         if request.method == "GET" and rest == "/metadata":
-            inputs = {k: {"dtype": v.dtype.name, "shape": v.shape.as_list()}
-                      for k, v in signature.structured_input_signature[1].items()}
-            outputs = {k: {"dtype": v.dtype.name, "shape": v.shape.as_list()}
-                       for k, v in signature.structured_outputs.items()}
             return JSONResponse({"model_spec": {"name": model, "version": version},
-                                 "metadata": {"signature_def": {"serving_default": {"inputs": inputs,
-                                                                                    "outputs": outputs}}}})
+                                 "metadata": {"signature_def": {name: _signature_def(signature)
+                                                                for name, signature in servable.signatures.items()}}})
         if request.method != "POST" or rest != ":predict":
             return JSONResponse({"error": "Malformed request"}, 400)
         body = await request.json()
         self.requests.append((model, body))
+        name = body.get("signature_name", "serving_default")
+        if name not in servable.signatures:
+            return JSONResponse({"error": f"Serving signature name: \"{name}\" not found in signature def"}, 400)
         try:
-            return JSONResponse(await run_in_threadpool(self._predict, signature, body))
+            return JSONResponse(await run_in_threadpool(self._predict, servable.signatures[name], body))
         except (ValueError, TypeError, KeyError, tf.errors.OpError) as error:
             return JSONResponse({"error": str(error)}, 400)
 
@@ -133,6 +132,13 @@ class StandIn:
         if len(outputs) == 1:
             return {"outputs": _jsonable(next(iter(outputs.values())))}
         return {"outputs": {name: _jsonable(value) for name, value in outputs.items()}}
+
+
+def _signature_def(signature) -> dict:
+    return {"inputs": {k: {"dtype": v.dtype.name, "shape": v.shape.as_list()}
+                       for k, v in signature.structured_input_signature[1].items()},
+            "outputs": {k: {"dtype": v.dtype.name, "shape": v.shape.as_list()}
+                        for k, v in signature.structured_outputs.items()}}
 
 
 def make_app(standin: StandIn) -> Starlette:
