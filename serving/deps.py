@@ -61,6 +61,7 @@ class Service:
         self.manager.stop()
         if self.batcher is not None:
             self.batcher.close()
+        self.metrics.retire_process()
 
 
 async def get_service(request: Request) -> Service:

@@ -5,14 +5,18 @@ uvloop and httptools are chosen explicitly: issue 6 measured stock
 handed to worker processes lacks TCP_NODELAY; uvicorn issue 3149), which
 uvloop's transports avoid. With ``workers > 1`` each worker process builds its
 own app (and holds its own copy of the models) from the settings passed in
-``FUNNEL_SERVE_SETTINGS``.
+``FUNNEL_SERVE_SETTINGS``, and their metrics meet in a shared folder
+(``serving.metrics``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 
+from serving import metrics
 from serving.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -34,5 +38,16 @@ def run(settings: ServiceSettings) -> None:
         uvicorn.run(create_app(settings), **uvicorn_options(settings))
         return
     os.environ[SETTINGS_ENV] = settings.to_json()
-    uvicorn.run("serving.app:app_from_environment", factory=True, workers=settings.workers,
-                **uvicorn_options(settings))
+    metrics_dir = share_metrics()
+    try:
+        uvicorn.run("serving.app:app_from_environment", factory=True, workers=settings.workers,
+                    **uvicorn_options(settings))
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def share_metrics() -> str:
+    """A fresh folder for the workers' Prometheus values, named in the environment they inherit."""
+    folder = tempfile.mkdtemp(prefix="funnel-metrics-")
+    os.environ[metrics.MULTIPROCESS_ENV] = folder
+    return folder
