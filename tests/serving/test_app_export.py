@@ -4,6 +4,7 @@ hot reload swaps real versions, a corrupted version is refused, a schema
 mismatch stops startup, and the tfserving backend (against the REST stand-in)
 answers exactly like the embedded one."""
 
+import datetime
 import json
 import shutil
 
@@ -190,3 +191,23 @@ def test_funnel_serve_process_starts_answers_and_stops(export_dir, tmp_path):
         launch.stop(process)
     assert process.returncode is not None
     assert "Traceback" not in log.read_text()
+
+
+def test_two_batch_threads_answer_like_one(loaded):
+    """The default service runs model batches on two threads at once: the same
+    requests must get the same answers as when they run one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving.api import RecommendRequest
+    from serving.backends.export_bundle import bundle_from_export
+    from serving.engine import Engine
+
+    engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates),
+                    clock=lambda: datetime.datetime(2024, 1, 1, 12))
+    ids = [str(x) for x in loaded.item_ids]
+    batches = [[RecommendRequest(history=ids[b + i: b + i + 5], k=5) for i in range(3)]
+               for b in range(0, 40, 2)]
+    expected = [engine.recommend(batch)[0] for batch in batches]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(lambda batch: engine.recommend(batch)[0], batches * 3))
+    assert got == expected * 3

@@ -82,3 +82,18 @@ def test_widening_lifts_recall_over_a_too_narrow_start():
                                     max_widenings=8)
     assert report.recall >= 0.95
     assert len(report.attempts) > 1 and report.attempts[0]["recall"] < 0.95
+
+
+def test_concurrent_searches_answer_like_one_at_a_time(tmp_path):
+    """The service searches from two batch threads at once (``--batch-threads 2``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items, queries = _clustered(3_000)
+    searcher, report = index.build_checked(items, queries, k=50, min_recall=0.9)
+    index.save(searcher, tmp_path / "scann", [f"i{n}" for n in range(len(items))], items, report.params)
+    loaded = index.ScannIndex.load(tmp_path / "scann")
+    batches = [queries[i:i + 8] for i in range(0, len(queries), 8)] * 25
+    expected = [loaded.search(batch, 50)[0] for batch in batches]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(lambda batch: loaded.search(batch, 50)[0], batches))
+    assert all(np.array_equal(g, e) for g, e in zip(got, expected))
