@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 RUNNER_ALIASES = {"DaskRunner": DASK_RUNNER}
 """Beam does not know the DaskRunner by its short name."""
+FN_API_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+"""What ``DirectRunner`` (the default) runs on; see :func:`_direct_engine`."""
 LOCAL_RUNNER = "local"
 """``--runner=local``: the same steps without Beam (:mod:`pipelines.local`)."""
 DEFAULT_BUCKETS = 4
@@ -110,6 +112,21 @@ def _flag_value(args: Sequence[str], flag: str) -> str | None:
     return None
 
 
+def _direct_engine(beam_args: list[str], runner: str) -> list[str]:
+    """``DirectRunner`` -> the ``FnApiRunner`` it runs batch pipelines on, named outright.
+
+    Beam 2.77's DirectRunner first tries Prism: every run downloads a binary
+    from GitHub (a network call; a stall where outbound traffic is dropped; an
+    empty ``beam-temp*`` folder left in the temp dir when it fails) and, where
+    the download works, runs on an engine this project does not test. The
+    FnApiRunner is what it falls back to; it honours ``--direct_num_workers``
+    and ``--direct_running_mode``. ``--runner=PrismRunner`` still asks for Prism.
+    """
+    if runner != "DirectRunner":
+        return beam_args
+    return [arg for arg in beam_args if not arg.startswith("--runner=")] + [f"--runner={FN_API_RUNNER}"]
+
+
 @contextlib.contextmanager
 def _dask_cluster(beam_args: list[str]):
     """Yield Beam args with a Dask scheduler: the given one or a local cluster."""
@@ -175,7 +192,7 @@ def preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> Res
             with _dask_cluster(beam_args) as dask_args:
                 _run_beam(Preprocess(context, plan, options.min_count), dask_args)
         else:
-            _run_beam(Preprocess(context, plan, options.min_count), beam_args)
+            _run_beam(Preprocess(context, plan, options.min_count), _direct_engine(beam_args, runner))
         stats_path = schema.Layout(staging).stats
         if not stats_path.exists():
             raise RuntimeError(f"the {runner} run finished without writing {stats_path.name}; "

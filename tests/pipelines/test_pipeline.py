@@ -275,3 +275,18 @@ def test_movielens_100k_counts(tmp_path):
     # every user has >= 20 ratings, so >= 19 items precede the test target
     assert test[schema.HISTORY_LENGTH].min() >= 19
     assert test[schema.HISTORY_LENGTH].max() == schema.MAX_SEQUENCE_LENGTH
+
+
+def test_direct_runner_never_tries_prism(golden, tmp_path, monkeypatch):
+    """Beam 2.77's DirectRunner would first download Prism from GitHub; ours runs
+    the FnApiRunner straight away and writes the same output."""
+    from apache_beam.runners.portability import prism_runner
+
+    def no_prism(*args, **kwargs):
+        raise AssertionError("the DirectRunner tried Prism")
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "__init__", no_prism)
+    folder, direct = golden
+    for args in ((), ("--runner=DirectRunner",), ("--runner", "DirectRunner")):
+        result = run(folder, tmp_path / f"out{len(args)}", *args)
+        assert result.runner == "DirectRunner" and _tree(result.out) == _tree(direct.out)

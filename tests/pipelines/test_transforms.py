@@ -13,6 +13,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from funnel import schema
 from pipelines import rows as R
 from pipelines import stages, transforms
+from pipelines.pipeline import FN_API_RUNNER
 from pipelines.readers import READERS
 from pipelines.sequences import SequenceOptions
 from pipelines.vocab import Vocabularies
@@ -24,6 +25,11 @@ RATINGS = ["1\t1\t5\t900000000", "1\t2\t3\t900000100", "1\t3\t4\t900000200", "2\
            "1\t2\t5"]  # wrong field count
 USERS = {"1": (30, "M", "engineer", "12345"), "2": (40, "F", "artist", "54321")}
 ITEMS = {str(k): (f"Movie {k}", "01-Jan-1990", ("Comedy",)) for k in (1, 2, 3)}
+
+
+def beam_pipeline():
+    """A TestPipeline on the engine ``funnel preprocess`` runs (no Prism download attempt)."""
+    return test_pipeline.TestPipeline(runner=FN_API_RUNNER)
 
 
 def make_context(tmp_path, num_buckets=2):
@@ -40,7 +46,7 @@ def make_context(tmp_path, num_buckets=2):
 
 
 def test_select_keeps_one_kind_without_the_tag():
-    with test_pipeline.TestPipeline() as p:
+    with beam_pipeline() as p:
         tagged = p | beam.Create([("a", 1, "x"), ("b", 2, "y"), ("a", 3, "z")])
         assert_that(tagged | transforms.Select("a"), equal_to([(1, "x"), (3, "z")]))
 
@@ -48,7 +54,7 @@ def test_select_keeps_one_kind_without_the_tag():
 def test_read_shard_fn_emits_rows_per_bucket_dead_letters_and_the_count(tmp_path):
     context, plan = make_context(tmp_path)
     buckets = stages.bucket_of(pd.Series(["1", "2", "7"]), 2).tolist()
-    with test_pipeline.TestPipeline() as p:
+    with beam_pipeline() as p:
         out = (p | beam.Create(plan.shards)
                | beam.ParDo(transforms.ReadShardFn(context, len(plan.shards)))
                | beam.Map(lambda e: (e[0], e[1], len(e[2]) if isinstance(e[2], pd.DataFrame) else e[2])))
@@ -67,7 +73,7 @@ def test_dedupe_fn_keeps_the_first_copy(tmp_path):
                          schema.TIMESTAMP: [1, 1, 2], schema.LABEL: np.ones(3, np.float32),
                          schema.REQUEST_ID: [""] * 3, R.IN_RETRIEVAL: [True] * 3,
                          R.IN_RANKING: [True] * 3})
-    with test_pipeline.TestPipeline() as p:
+    with beam_pipeline() as p:
         out = (p | beam.Create([(0, [rows.iloc[:2], rows.iloc[2:]])])
                | beam.ParDo(transforms.DedupeFn())
                | beam.Map(lambda e: (e[0], e[1], sorted(e[2][R.LINE].tolist()))))
@@ -76,7 +82,7 @@ def test_dedupe_fn_keeps_the_first_copy(tmp_path):
 
 def test_build_vocabularies_orders_by_count_then_value():
     counts = [{schema.ITEM_ID: pd.Series({"b": 2, "a": 1})}, {schema.ITEM_ID: pd.Series({"a": 1, "c": 5})}]
-    with test_pipeline.TestPipeline() as p:
+    with beam_pipeline() as p:
         out = (p | beam.Create([(None, counts)])
                | beam.Map(transforms.build_vocabularies, 1)
                | beam.Map(lambda v: v.values[schema.ITEM_ID]))
@@ -88,7 +94,7 @@ def test_build_bucket_fn_writes_shards_and_reports_counts(tmp_path):
     result = stages.read_shard(context, plan.shards[0])
     kept, _ = stages.dedupe(result.buckets.values())
     vocab = Vocabularies.build(stages.count(kept, context.catalog), 1)
-    with test_pipeline.TestPipeline() as p:
+    with beam_pipeline() as p:
         out = (p | beam.Create([(0, [(transforms.VOCAB, vocab), (transforms.KEPT, kept)])])
                | beam.ParDo(transforms.BuildBucketFn(context))
                | beam.Map(lambda e: (e[0], e[1], e[2].examples, e[2].rows_kept, e[2].users_too_short)))
@@ -101,7 +107,7 @@ def test_build_bucket_fn_writes_shards_and_reports_counts(tmp_path):
 def test_write_dead_letter_fn_writes_sorted_json_lines(tmp_path):
     dead = pd.DataFrame({R.SOURCE: ["f", "f"], R.LINE: [9, 3], R.ROW: ["x", "y"],
                          R.REASON: ["unparseable"] * 2, R.DETAIL: ["d9", "d3"]})
-    with test_pipeline.TestPipeline() as p:
+    with beam_pipeline() as p:
         out = (p | beam.Create([("unparseable", [dead.iloc[:1], dead.iloc[1:]])])
                | beam.ParDo(transforms.WriteDeadLetterFn(str(tmp_path))))
         assert_that(out, equal_to([(transforms.DEAD_COUNT, "unparseable", 2)]))
@@ -118,7 +124,7 @@ def test_finalize_fn_checks_the_row_balance_and_writes_stats(tmp_path):
     parts = [(transforms.VOCAB, None, vocab), (transforms.READ, "u.data", 7),
              (transforms.BUCKET, 0, bucket), (transforms.DEAD_COUNT, "duplicate", 1),
              (transforms.DEAD_COUNT, "unknown_user", 1), (transforms.DEAD_COUNT, "field_count", 1)]
-    with test_pipeline.TestPipeline() as p:
+    with beam_pipeline() as p:
         out = (p | beam.Create([(None, parts)])
                | beam.ParDo(transforms.FinalizeFn(context, plan))
                | beam.Map(lambda s: (s["rows_read"], s["rows_kept"], s["users"], s["items"])))
@@ -129,7 +135,7 @@ def test_finalize_fn_checks_the_row_balance_and_writes_stats(tmp_path):
 
 def test_preprocess_transform_end_to_end(tmp_path):
     context, plan = make_context(tmp_path)
-    with test_pipeline.TestPipeline() as p:
+    with beam_pipeline() as p:
         out = (p | transforms.Preprocess(context, plan, min_count=1)
                | beam.Map(lambda s: (s["rows_read"], s["rows_kept"], s["rows_deadlettered"],
                                      s["examples"])))
