@@ -356,7 +356,8 @@ def main(argv=None) -> int:
     level_run = CLIENTS[args.client]
     if args.export and not args.url:
         process = launch.start(args.export, port, extra=["--workers", str(args.workers), "--max-batch",
-                                                         str(args.max_batch), "--reload-interval", "0",
+                                                         str(args.max_batch), "--reload-interval",
+                                                         "0" if args.workers == 1 else "3600",
                                                          *args.serve_args.split()],
                                log_file=f"/tmp/serve_load_{port}.log")
     try:

@@ -74,6 +74,9 @@ class ServiceSettings:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         if self.reload_interval_s < 0:
             raise ValueError(f"reload_interval_s: expected >= 0, got {self.reload_interval_s!r}")
+        if self.workers > 1 and self.reload_interval_s == 0:
+            raise ValueError("reload_interval_s: must be > 0 with several workers: /admin/reload reaches "
+                             "one worker, the others see a new version only by polling")
         if self.backend == "tfserving" and not self.tfserving_url:
             raise ValueError("tfserving_url: required with backend 'tfserving'")
         if self.admin_token is not None and len(self.admin_token) < 8:

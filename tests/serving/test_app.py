@@ -165,6 +165,8 @@ def test_settings_reject_bad_values():
         ServiceSettings(export_dir="x", max_batch=0)
     with pytest.raises(ValueError, match="unknown option"):
         ServiceSettings.from_mapping({"export_dir": "x", "wokers": 2})
+    with pytest.raises(ValueError, match="reload_interval_s: must be > 0 with several workers"):
+        ServiceSettings(export_dir="x", workers=2, reload_interval_s=0)
 
 
 def test_serve_command_registers_its_flags():
