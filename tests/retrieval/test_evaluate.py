@@ -1,7 +1,6 @@
 """Guards retrieval/evaluate.py: ranks, HR/NDCG by hand, full-catalog exclusions, silhouette."""
 
 import numpy as np
-import pytest
 
 import funnel  # noqa: F401
 from funnel import dataset

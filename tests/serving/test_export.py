@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from funnel import schema
-from serving import artifacts, bundle, export, index, modules, verify, warmup
+from serving import artifacts, bundle, export, index, verify, warmup
 
 pytestmark = pytest.mark.slow
 
