@@ -27,6 +27,8 @@ RankFn = Callable[[Mapping[str, np.ndarray], np.ndarray], np.ndarray]
 ``REQUEST_FEATURES`` have one row per request (``HISTORY`` ``[B, L]``), ``ITEM_FEATURES``
 one per candidate ``[N]``."""
 
+OWNER = "owner"
+"""Name of the candidate -> request row index ``[N]`` (the ranking ``candidates`` signature's input)."""
 REQUEST_FEATURES = tuple(f for f in schema.RANKING_FEATURES if f.source is not schema.Source.ITEM)
 """Ranking features shared by every candidate of one request: profile, context, history."""
 ITEM_FEATURES = tuple(f for f in schema.RANKING_FEATURES if f.source is schema.Source.ITEM)

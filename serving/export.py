@@ -39,7 +39,7 @@ import pandas as pd
 from funnel import config as config_lib
 from funnel import dataset, schema
 from serving import index, warmup
-from serving.bundle import ITEM_FEATURES, REQUEST_FEATURES
+from serving.bundle import ITEM_FEATURES, OWNER, REQUEST_FEATURES
 
 logger = logging.getLogger(__name__)
 
@@ -471,12 +471,10 @@ def candidate_inputs(rows: dict[str, np.ndarray], requests: int) -> dict[str, np
     The first ``requests`` rows give the request features; every row gives a
     candidate, owned by request ``row % requests``.
     """
-    from serving import modules
-
     count = len(rows[schema.ITEM_ID])
     inputs = {f.name: rows[f.name][:requests] for f in REQUEST_FEATURES}
     inputs.update({f.name: rows[f.name] for f in ITEM_FEATURES})
-    inputs[modules.OWNER] = np.arange(count, dtype=np.int64) % requests
+    inputs[OWNER] = np.arange(count, dtype=np.int64) % requests
     return inputs
 
 

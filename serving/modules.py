@@ -36,7 +36,7 @@ import tensorflow_recommenders as tfrs
 from funnel import schema
 from retrieval.model import SCORE_REDUCTIONS, interest_scores
 from serving import raw_inputs
-from serving.bundle import ITEM_FEATURES, REQUEST_FEATURES
+from serving.bundle import ITEM_FEATURES, OWNER, REQUEST_FEATURES
 from serving.index import ScannParams
 
 EMBEDDINGS = "embeddings"
@@ -48,7 +48,6 @@ SERVING_DEFAULT = "serving_default"
 HISTORY_INT64 = "history_int64"
 CONTEXT_INT64 = "context_int64"
 CANDIDATES = "candidates"
-OWNER = "owner"
 
 NUMERIC_DTYPE = tf.float64
 """Raw numbers arrive as float64 so bucket edges match ``schema.log_square_bucket``."""
