@@ -16,6 +16,7 @@ import sys
 COMMAND_MODULES = (
     "pipelines.commands",
     "retrieval.commands",
+    "retrieval.candidate_commands",
     "ranking.commands",
     "serving.commands",
     "serving.service_commands",
@@ -23,13 +24,14 @@ COMMAND_MODULES = (
 GROUPS = {
     "generate": "write a synthetic dataset (IDW paper, Appendix A)",
     "preprocess": "run the Beam preprocessing pipeline",
+    "candidates": "build retrieval's candidate lists for training the ranker (Beam)",
     "train": "train a model (retrieval or ranking)",
     "evaluate": "evaluate a trained model or a whole export",
     "experiment": "run a multi-seed comparison and write a report",
     "export": "export SavedModels and a ScaNN index for serving",
     "serve": "run the REST recommend service",
 }
-LEAF_GROUPS = {"generate", "preprocess", "export", "serve"}
+LEAF_GROUPS = {"generate", "preprocess", "candidates", "export", "serve"}
 """Groups that are commands themselves, without a second word."""
 
 

@@ -19,6 +19,7 @@ DEMO_RETRIEVAL_OPTIONS = ("--epochs", "3", "--idw-max-rounds", "2", "--idw-wake-
                           "--idw-calibration-epochs", "1")
 """Few epochs and IDW rounds: the demo shows the flow in minutes, not the best model."""
 DEMO_RANKING_OPTIONS = ("--epochs", "2")
+DEMO_CANDIDATE_OPTIONS = ("--folds", "2", "--positions-per-user", "10")
 
 
 def _run(args: list[str]) -> None:
@@ -45,11 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     _run(["train", "retrieval", "--data", str(data), "--model", "mur", "--weighting", "idw",
           *DEMO_RETRIEVAL_OPTIONS, "--seed", "7", "--out", str(retrieval_run)])
     _run(["evaluate", "retrieval", "--run", str(retrieval_run), "--data", str(data)])
-    _run(["train", "ranking", "--data", str(data), "--model", "tf4ctr", *DEMO_RANKING_OPTIONS,
-          "--seed", "7", "--out", str(ranking_run)])
-    _run(["evaluate", "ranking", "--run", str(ranking_run), "--data", str(data)])
+    candidates = out / "candidates"
+    _run(["candidates", "--data", str(data), "--retrieval", str(retrieval_run), *DEMO_CANDIDATE_OPTIONS,
+          "--seed", "7", "--out", str(candidates)])
+    _run(["train", "ranking", "--data", str(data), "--candidates", str(candidates), "--model", "tf4ctr",
+          *DEMO_RANKING_OPTIONS, "--seed", "7", "--out", str(ranking_run)])
     _run(["export", "--retrieval", str(retrieval_run), "--ranking", str(ranking_run),
           "--data", str(data), "--out", str(export)])
+    _run(["evaluate", "funnel", "--export", str(export), "--data", str(data)])
     if args.no_serve:
         print(f"\nDemo done: the export is in {export}.")
         return 0

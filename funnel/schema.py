@@ -155,6 +155,56 @@ CATEGORICAL_VOCABULARIES = tuple(f.name for f in RANKING_FEATURES if f.kind is K
 """Features with a vocabulary file ``vocab/<name>.txt``. ``HISTORY``, ``TARGET_ITEM``
 and ``NEGATIVES`` use the ``ITEM_ID`` vocabulary."""
 
+# ------------------------------------------------- retrieval's candidates
+RETRIEVAL_SCORE = "retrieval_score"
+"""The candidate's eq.-4 score against the user's interests (IDW eq. 4, or the max)."""
+RETRIEVAL_RANK = "retrieval_rank"
+"""0-based position of the candidate in retrieval order."""
+INTEREST = "interest"
+"""Which of the M interests nominated the candidate: ``argmax_m z_m . g(y)``."""
+INTEREST_SCORE = "interest_score"
+"""That interest's dot product ``max_m z_m . g(y)``."""
+LAST_ITEM_SIMILARITY = "last_item_similarity"
+"""Cosine of the candidate's and the last history item's retrieval embeddings (0 without history)."""
+CANDIDATE_FEATURES = (RETRIEVAL_SCORE, RETRIEVAL_RANK, INTEREST, INTEREST_SCORE, LAST_ITEM_SIMILARITY)
+"""Per-candidate float32 features computed from retrieval's output, by
+``retrieval.candidates.candidate_features`` in both the candidates pipeline and
+the service, so training and serving see the same values."""
+CANDIDATES = "candidates"
+"""A candidate list's item ids ``[N]`` (``ITEM_ID`` vocabulary; ``PADDING_ID`` pads short lists)."""
+DEFAULT_LIST_CANDIDATES = 100
+"""Candidates per list of ``funnel candidates`` (and of ``funnel evaluate funnel``)."""
+
+
+def candidate_list_spec(num_candidates: int) -> dict:
+    """Parse spec of one candidate list (one record per (user, position)).
+
+    Per list: ``USER_ID`` and the user attributes, ``HOUR``/``WEEKDAY`` (OOV:
+    retrieval examples carry no event time), ``HISTORY`` ``[MAX_SEQUENCE_LENGTH]``
+    and ``HISTORY_LENGTH``, all int64 ids as in :func:`ranking_example_spec`;
+    ``TARGET_ITEM`` (the true next item). Per candidate, ``[num_candidates]``:
+    ``CANDIDATES`` (item ids, ``PADDING_ID`` on empty slots), ``ITEM_CATEGORY``
+    and ``ITEM_AGE`` ids, every ``CANDIDATE_FEATURES`` entry (float32) and
+    ``LABEL`` (float32: 1 for the target, 0 otherwise).
+    """
+    shape = (num_candidates,)
+    spec = {}
+    for f in RANKING_FEATURES:
+        if f.kind is Kind.SEQUENCE:
+            spec[f.name] = ("int64", (MAX_SEQUENCE_LENGTH,))
+        elif f.source is Source.ITEM and f.name != ITEM_ID:
+            spec[f.name] = ("int64", shape)
+        elif f.name != ITEM_ID:
+            spec[f.name] = ("int64", ())
+    spec[HISTORY_LENGTH] = ("int64", ())
+    spec[TARGET_ITEM] = ("int64", ())
+    spec[CANDIDATES] = ("int64", shape)
+    for name in CANDIDATE_FEATURES:
+        spec[name] = ("float32", shape)
+    spec[LABEL] = ("float32", shape)
+    return spec
+
+
 # Numeric buckets are ids too; bucket values above this are clipped to it.
 MAX_NUMERIC_BUCKET = 63
 
@@ -180,6 +230,8 @@ class Layout:
     RETRIEVAL_DIR = "retrieval"
     RANKING_DIR = "ranking"
     DEADLETTER_DIR = "deadletter"
+    LISTS_DIR = "lists"
+    """Below a ``funnel candidates --out`` folder: ``<split>-*.tfrecord`` candidate lists."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -192,6 +244,9 @@ class Layout:
 
     def ranking_files(self, split: str) -> list[Path]:
         return sorted((self.root / self.RANKING_DIR).glob(f"{split}-*.tfrecord"))
+
+    def list_files(self, split: str) -> list[Path]:
+        return sorted((self.root / self.LISTS_DIR).glob(f"{split}-*.tfrecord"))
 
     @property
     def stats(self) -> Path:
@@ -300,5 +355,6 @@ def fingerprint() -> str:
         "features": [(f.name, f.kind.value, f.source.value) for f in RANKING_FEATURES],
         "retrieval": sorted(retrieval_example_spec(TEST)),
         "max_bucket": MAX_NUMERIC_BUCKET,
+        "candidate_features": list(CANDIDATE_FEATURES),
     }
     return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()[:16]

@@ -127,6 +127,15 @@ def _direct_engine(beam_args: list[str], runner: str) -> list[str]:
     return [arg for arg in beam_args if not arg.startswith("--runner=")] + [f"--runner={FN_API_RUNNER}"]
 
 
+def runner_args(beam_args: Sequence[str]) -> list[str]:
+    """Beam pipeline options as funnel runs them: runner aliases resolved, DirectRunner as FnApiRunner.
+
+    For Beam jobs other than ``funnel preprocess`` (``funnel candidates``).
+    """
+    args = _normalise_beam_args(beam_args)
+    return _direct_engine(args, _runner_of(args))
+
+
 @contextlib.contextmanager
 def _dask_cluster(beam_args: list[str]):
     """Yield Beam args with a Dask scheduler: the given one or a local cluster."""

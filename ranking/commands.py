@@ -29,6 +29,8 @@ def config_from_args(args):
     from ranking.config import RankingConfig
 
     values = {"model": args.model, "seed": args.seed}
+    if getattr(args, "candidates", None):
+        values["lists"] = True
     for flag in ("loss", "negative_ratio", "epochs", "batch_size", "embedding_dim", "learning_rate",
                  "backbone", "ssem", "dfm"):
         value = getattr(args, flag, None)
@@ -48,8 +50,15 @@ def train_ranking(args) -> int:
     from ranking.train import train
 
     config = config_from_args(args)
-    metrics = train(config, args.data, args.out, verbose=_verbosity())
+    metrics = train(config, args.data, args.out, verbose=_verbosity(), candidates_dir=args.candidates)
     test = metrics["test"]
+    if config.lists:
+        print(f"trained {config.model} on candidate lists ({metrics['loss']}) in {metrics['epochs_trained']} "
+              f"epochs (best {metrics['best_epoch']}): test lists HR@10 {test['hr@10']:.4f} "
+              f"(retrieval order {metrics['test_retrieval_order']['hr@10']:.4f}), NDCG@10 "
+              f"{test['ndcg@10']:.4f} (retrieval order {metrics['test_retrieval_order']['ndcg@10']:.4f}) "
+              f"-> {args.out}")
+        return 0
     print(f"trained {config.model} ({metrics['loss']}) in {metrics['epochs_trained']} epochs "
           f"(best {metrics['best_epoch']}): test auc {test['auc']:.4f}, gauc {test['gauc']:.4f}, "
           f"logloss {test['logloss']:.4f} -> {args.out}")
@@ -99,8 +108,11 @@ def register(groups) -> None:
     train.add_argument("--data", required=True, help="output folder of `funnel preprocess`")
     train.add_argument("--model", default="tf4ctr",
                        help="dnn, dualmlp, dcnv2, deepfm, tf4ctr, lafam or eain (default tf4ctr)")
-    train.add_argument("--loss", help="logloss, focal, shrinkage, suppression or tf "
-                       "(default: the model's own)")
+    train.add_argument("--candidates", metavar="CANDS",
+                       help="train on retrieval's candidate lists (the --out of `funnel candidates`)")
+    train.add_argument("--loss", help="logloss, focal, shrinkage, suppression or tf; with --candidates "
+                       "also softmax, pairwise or approx-ndcg (default: softmax with --candidates, "
+                       "else the model's own)")
     train.add_argument("--loss-option", action="append", metavar="KEY=VALUE",
                        help="override a loss parameter, e.g. gamma=3 (repeatable)")
     train.add_argument("--negative-ratio", type=float, metavar="R",

@@ -62,13 +62,26 @@ class RankingConfig:
     maskblocks: int = 2
     paim_layers: int = 2
     l2: float = 1e-6
+    # Lists of retrieval's candidates (``funnel train ranking --candidates``).
+    lists: bool = False
+    """Trained on candidate lists: the model is a ``ranking.listwise.CandidateRanker`` around ``model``."""
+    attention_units: tuple = (64, 32)
+    """The candidate ranker's DIN activation unit."""
+    correction_units: tuple = (64, 32)
+    """The candidate ranker's correction MLP ``h``."""
+    list_negatives: int = 20
+    """Candidates sampled per training list besides the target (0: the whole list)."""
+    list_batch_size: int = 128
+    """Lists per training step (``batch_size`` counts rows of pointwise training)."""
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "embedding_dim", "patience"):
+        for name in ("epochs", "batch_size", "embedding_dim", "patience", "list_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.ssem == "ser" and self.embedding_dim < 2:
             raise ValueError("embedding_dim: SER needs >= 2 (its simple embedding has d/2)")
+        if self.list_negatives < 0:
+            raise ValueError(f"list_negatives: must be >= 0, got {self.list_negatives}")
         if self.negative_ratio is not None and self.negative_ratio <= 0:
             raise ValueError(f"negative_ratio: must be > 0, got {self.negative_ratio}")
         if self.gumbel_temperature <= 0:

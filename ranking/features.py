@@ -24,6 +24,12 @@ def input_signature() -> dict[str, tf.TensorSpec]:
             for name, shape in feature_shapes().items()}
 
 
-def dummy_features(batch_size: int = 1) -> dict[str, tf.Tensor]:
-    """All-padding inputs of ``batch_size`` examples: builds a model's variables."""
-    return {name: tf.zeros((batch_size,) + shape, tf.int64) for name, shape in feature_shapes().items()}
+def dummy_features(batch_size: int = 1, candidate_features: bool = False) -> dict[str, tf.Tensor]:
+    """All-padding inputs of ``batch_size`` examples: builds a model's variables.
+
+    ``candidate_features`` adds the ``schema.CANDIDATE_FEATURES`` a candidate ranker reads.
+    """
+    features = {name: tf.zeros((batch_size,) + shape, tf.int64) for name, shape in feature_shapes().items()}
+    if candidate_features:
+        features.update({name: tf.zeros((batch_size,), tf.float32) for name in schema.CANDIDATE_FEATURES})
+    return features

@@ -19,7 +19,7 @@ from pathlib import Path
 import tf_keras as keras
 
 from funnel import distribute, schema
-from ranking import data, evaluate
+from ranking import data, evaluate, lists, listwise
 from ranking.config import RankingConfig
 from ranking.features import dummy_features
 from ranking.models import build_model, loss_name
@@ -45,12 +45,18 @@ def copy_dataset_files(data_dir, run_dir) -> None:
         shutil.copytree(vocab, target.root / schema.Layout.VOCAB_DIR, dirs_exist_ok=True)
 
 
-def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1) -> dict:
+def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1, candidates_dir=None) -> dict:
     """Train ``config.model`` on ``data_dir`` and write the run folder; returns ``metrics.json``.
 
     Early stopping watches validation AUC with ``config.patience`` and restores
-    the best epoch's weights (TF4CTR §4.1).
+    the best epoch's weights (TF4CTR §4.1). With ``candidates_dir`` (and
+    ``config.lists``) the model trains on retrieval's candidate lists instead
+    (:func:`train_lists`).
     """
+    if config.lists:
+        if candidates_dir is None:
+            raise ValueError("lists: a list-trained config needs --candidates (the --out of `funnel candidates`)")
+        return train_lists(config, data_dir, candidates_dir, run_dir, verbose)
     distribute.seed_everything(config.seed)
     feature_map = schema.FeatureMap.load(data_dir)
     run_dir = Path(run_dir)
@@ -96,6 +102,57 @@ def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1) -> dict:
     return metrics
 
 
+def train_lists(config: RankingConfig, data_dir, candidates_dir, run_dir, verbose: int = 1) -> dict:
+    """Train a ``CandidateRanker`` on the candidate lists of ``candidates_dir``.
+
+    Early stopping watches the validation lists' NDCG@10 and restores the best
+    epoch. ``metrics.json`` holds HR@10/NDCG@10 within the validation and test
+    lists for the ranker and for retrieval order on the same lists.
+    """
+    distribute.seed_everything(config.seed)
+    feature_map = schema.FeatureMap.load(data_dir)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    width = lists.list_width(candidates_dir)
+    train_data = lists.list_dataset(candidates_dir, schema.TRAIN, config.list_batch_size, width,
+                                    shuffle=True, seed=config.seed, negatives=config.list_negatives)
+    validation_data = lists.list_dataset(candidates_dir, schema.VALIDATION, config.list_batch_size, width)
+    strategy = distribute.pick_strategy()
+    with strategy.scope():
+        model = build_model(config, feature_map)
+        model(dummy_features(candidate_features=True))
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    monitor = f"val_ndcg_at_{listwise.CUTOFF}"
+    logger.info("training %s on candidate lists of %s (loss %s)", config.model, candidates_dir, loss_name(config))
+    stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.patience,
+                                            restore_best_weights=True)
+    started = time.perf_counter()
+    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
+                        callbacks=[stopper], verbose=verbose)
+    seconds = time.perf_counter() - started
+    model.save_weights(str(run_dir / WEIGHTS))
+    (run_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    copy_dataset_files(data_dir, run_dir)
+    test_data = lists.list_dataset(candidates_dir, schema.TEST, config.list_batch_size, width)
+    metrics = {
+        "model": config.model, "loss": loss_name(config), "candidates": str(candidates_dir),
+        "epochs_trained": len(history.history.get("loss", [])),
+        "best_epoch": int(stopper.best_epoch) + 1,
+        "train_seconds": seconds,
+        "lists_per_second": round(lists.count_lists(candidates_dir, schema.TRAIN)
+                                  * len(history.history.get("loss", [])) / seconds, 1),
+        "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+        "validation": lists.evaluate_lists(model, validation_data),
+        "test": lists.evaluate_lists(model, test_data),
+        "validation_retrieval_order": lists.retrieval_order_metrics(validation_data),
+        "test_retrieval_order": lists.retrieval_order_metrics(test_data),
+        "retrieval_weight": float(model.retrieval_weight.numpy()),
+        "backbone_weight": float(model.backbone_weight.numpy()),
+    }
+    (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
 def load_config(run_dir) -> RankingConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
@@ -108,6 +165,6 @@ def load_trained(run_dir):
     config = load_config(run_dir)
     feature_map = schema.FeatureMap.load(Path(run_dir) / DATASET_DIR)
     model = build_model(config, feature_map)
-    model(dummy_features())
+    model(dummy_features(candidate_features=config.lists))
     model.load_weights(str(Path(run_dir) / WEIGHTS)).expect_partial()
     return model, config

@@ -76,6 +76,8 @@ class Candidate(BaseModel):
     item_id: str
     retrieval_score: float
     title: Optional[str] = None
+    interest: Optional[int] = Field(default=None, description="which of the M interests nominated it")
+    score: Optional[float] = Field(default=None, description="ranking model's score")
 
 
 class HistoryItem(BaseModel):
@@ -90,6 +92,9 @@ class RecommendResponse(BaseModel):
     took_ms: float
     warnings: list[str]
     fallback: bool = Field(description="true when the history had no known item: most popular items")
+    order: str = Field(default="ranking", description="how items are ordered: 'ranking', 'retrieval' "
+                       "(the export's gate found ranking no better on validation users, or "
+                       "`funnel serve --order retrieval`) or 'popularity' (fallback)")
     history: Optional[list[HistoryItem]] = None
     candidates: Optional[list[Candidate]] = None
 

@@ -110,6 +110,11 @@ class LoadedExport:
     _savedmodels: dict = dataclasses.field(repr=False, default_factory=dict)
 
     @property
+    def candidate_features(self) -> bool:
+        """The ranking model reads ``schema.CANDIDATE_FEATURES`` (``manifest.json`` ``ranking_inputs``)."""
+        return bool(self.manifest.get("ranking_inputs", {}).get("candidate_features"))
+
+    @property
     def item_ids(self) -> np.ndarray:
         """Raw item id of each index row, ``[N]``."""
         return self.index.item_ids
@@ -136,7 +141,8 @@ class LoadedExport:
     def rank(self, features: dict) -> np.ndarray:
         """Raw ranking features (every ``schema.RANKING_FEATURES`` name; ``[B]`` each,
         ``HISTORY`` ``[B, L]``) -> click probabilities ``[B]`` float32."""
-        return self._rank_fn(**_tensors(features, modules.ranking_input_specs()))[modules.PROBABILITY].numpy()
+        specs = modules.ranking_input_specs(candidate_features=self.candidate_features)
+        return self._rank_fn(**_tensors(features, specs))[modules.PROBABILITY].numpy()
 
     def rank_candidates(self, features: dict, owner: np.ndarray) -> np.ndarray:
         """The candidates of several requests in one call (a ``bundle.RankFn``).
@@ -149,7 +155,8 @@ class LoadedExport:
         """
         if self._rank_candidates_fn is None:
             return self.rank(expand_candidates(features, owner))
-        inputs = _tensors({**features, modules.OWNER: owner}, modules.candidates_input_specs())
+        inputs = _tensors({**features, modules.OWNER: owner},
+                          modules.candidates_input_specs(self.candidate_features))
         return self._rank_candidates_fn(**inputs)[modules.PROBABILITY].numpy()
 
     def savedmodel(self, name: str):

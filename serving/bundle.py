@@ -27,6 +27,8 @@ RankFn = Callable[[Mapping[str, np.ndarray], np.ndarray], np.ndarray]
 ``REQUEST_FEATURES`` have one row per request (``HISTORY`` ``[B, L]``), ``ITEM_FEATURES``
 one per candidate ``[N]``."""
 
+ORDERS = ("ranking", "retrieval")
+"""How an answer's items are ordered."""
 OWNER = "owner"
 """Name of the candidate -> request row index ``[N]`` (the ranking ``candidates`` signature's input)."""
 REQUEST_FEATURES = tuple(f for f in schema.RANKING_FEATURES if f.source is not schema.Source.ITEM)
@@ -39,12 +41,14 @@ def expand_candidates(features: Mapping[str, np.ndarray], owner: np.ndarray) -> 
     """One row per candidate: each request's ``REQUEST_FEATURES`` repeated for its candidates.
 
     Turns the input of a :data:`RankFn` into per-row ranking features (every
-    ``schema.RANKING_FEATURES`` name ``[N]``, ``HISTORY`` ``[N, L]``), for
-    ranking models that score rows one by one.
+    ``schema.RANKING_FEATURES`` name ``[N]``, ``HISTORY`` ``[N, L]``, and the
+    ``schema.CANDIDATE_FEATURES`` where given), for ranking models that score
+    rows one by one.
     """
     owner = np.asarray(owner, dtype=np.int64)
     rows = {f.name: np.asarray(features[f.name])[owner] for f in REQUEST_FEATURES}
     rows.update({f.name: np.asarray(features[f.name]) for f in ITEM_FEATURES})
+    rows.update({name: np.asarray(features[name]) for name in schema.CANDIDATE_FEATURES if name in features})
     return rows
 
 
@@ -79,6 +83,10 @@ class ModelBundle:
         history_length: history slots the query and ranking models read.
         samples: ready-made requests for the demo page.
         close: releases resources (HTTP sessions, ...) when the version retires.
+        candidate_features: the ranking model reads ``schema.CANDIDATE_FEATURES``
+            (a ranker trained on retrieval's candidate lists).
+        order: ``ranking`` or ``retrieval``: how answers are ordered (the
+            export's gate, or ``funnel serve --order``).
     """
 
     version: str
@@ -98,8 +106,12 @@ class ModelBundle:
     history_length: int = schema.MAX_SEQUENCE_LENGTH
     samples: tuple[SampleUser, ...] = ()
     close: Optional[Callable[[], None]] = None
+    candidate_features: bool = False
+    order: str = "ranking"
 
     def __post_init__(self):
+        if self.order not in ORDERS:
+            raise ValueError(f"order: unknown value {self.order!r}; choose one of {list(ORDERS)}")
         n = len(self.item_ids)
         if self.item_embeddings.shape[0] != n:
             raise ValueError(f"item_embeddings: {self.item_embeddings.shape[0]} rows for {n} item ids")

@@ -24,7 +24,10 @@ def _add_build_arguments(parser: argparse.ArgumentParser, required: bool) -> Non
     parser.add_argument("--out", required=required, metavar="EXPORT",
                         help="export folder (a new version is added)")
     parser.add_argument("--data", default=None, metavar="DIR",
-                        help="pipeline output whose test split gives the held-out ScaNN queries")
+                        help="pipeline output: its test split gives the held-out ScaNN queries, its "
+                        "validation split the gate that decides ranking vs retrieval order")
+    parser.add_argument("--gate-candidates", type=int, default=200,
+                        help="candidates per validation user in the gate (the service's default)")
     parser.add_argument("--min-recall", type=float, default=0.95,
                         help="ScaNN recall@100 bar vs brute force (lowering it is recorded)")
     parser.add_argument("--held-out-queries", type=int, default=500)
@@ -55,11 +58,28 @@ def build_export(args) -> int:
     print(f"exported version {result.version} to {result.root} "
           f"(ScaNN recall@{recall_k} = {scann[f'recall_at_{recall_k}']:.4f}, "
           f"bar {scann['min_recall']})")
-    if args.no_verify:
+    if not args.no_verify:
+        args.export_dir, args.version = args.out, result.version
+        args.tolerance = getattr(args, "tolerance", 1e-5)
+        status = verify_export(args)
+        if status:
+            return status
+    return record_gate(args.out, result.version, args.data, args.gate_candidates)
+
+
+def record_gate(export_dir, version: int, data_dir, candidates: int) -> int:
+    """Compare ranking and retrieval order on validation users; the service follows the winner."""
+    if not data_dir:
+        print("no --data: no gate evaluated; `funnel serve --order auto` orders answers by the ranking model")
         return 0
-    args.export_dir, args.version = args.out, result.version
-    args.tolerance = getattr(args, "tolerance", 1e-5)
-    return verify_export(args)
+    from serving.gate import write_gate
+
+    gate = write_gate(export_dir, version, data_dir, candidates)
+    print(f"gate on {gate['examples']} validation users ({candidates} candidates): NDCG@10 ranking "
+          f"{gate['funnel']['ndcg@10']:.4f} vs retrieval {gate['retrieval']['ndcg@10']:.4f}, HR@10 "
+          f"{gate['funnel']['hr@10']:.4f} vs {gate['retrieval']['hr@10']:.4f} -> the service orders by "
+          f"{gate['order']}")
+    return 0
 
 
 def verify_export(args) -> int:
@@ -90,15 +110,20 @@ def run_export(args) -> int:
 def evaluate_funnel(args) -> int:
     from serving.evaluate import evaluate_funnel as evaluate
 
-    result = evaluate(args.export, args.data, candidates=args.candidates, version=args.version)
+    result = evaluate(args.export, args.data, candidates=args.candidates, split=args.split,
+                      version=args.version)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"export version {result['export_version']}, {result['examples']} test examples, "
-          f"full catalog, {result['candidates']} candidates ranked")
-    for name in ("retrieval_bruteforce", "retrieval_scann", "funnel"):
-        metrics = result[name]
-        print(f"  {name:22s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print(f"export version {result['export_version']}, {result['examples']} {result['split']} examples, "
+          f"full catalog, {result['candidates']} candidates; candidate recall "
+          f"{result['candidate_recall']:.4f}")
+    names = ("hr@5", "hr@10", "hr@20", "ndcg@10", "ndcg@20", "mrr")
+    for order in ("retrieval", "funnel"):
+        print(f"  {order:10s} " + "  ".join(f"{k} {result[order][k]:.4f}" for k in names))
+    for name, interval in result["bootstrap"].items():
+        print(f"  funnel - retrieval {name}: {interval['mean']:+.4f} "
+              f"(95% CI {interval['low']:+.4f} .. {interval['high']:+.4f})")
     return 0
 
 
@@ -122,11 +147,13 @@ def register(groups) -> None:
         group.set_defaults(handler=run_export)
 
     evaluate = groups["evaluate"].add_parser(
-        "funnel", help="measure retrieval (ScaNN, brute force) and retrieve-then-rank on the test split")
+        "funnel", help="retrieval order vs ranking order of the same candidates, full catalog, as the service answers")
     evaluate.add_argument("--export", required=True, metavar="EXPORT")
     evaluate.add_argument("--data", required=True, metavar="DIR", help="pipeline output folder")
     evaluate.add_argument("--candidates", type=int, default=100,
                           help="retrieved candidates the ranking model re-orders")
+    evaluate.add_argument("--split", choices=("validation", "test"), default="test",
+                          help="whose examples (one per user) are evaluated (default test)")
     evaluate.add_argument("--version", type=int, default=None)
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=evaluate_funnel)

@@ -7,7 +7,7 @@ For B requests at once (the micro-batcher merges concurrent requests):
 2. Query model: the last ``history_length`` known ids -> interests ``[B, M, D]``.
 3. Retrieval: one batched ScaNN search over all ``B * M`` interest vectors,
    ``[B * M, K]`` hits; the union of a request's hits is rescored against all
-   its interests by IDW eq. 4 (:mod:`serving.interests`), duplicates and
+   its interests by IDW eq. 4 (:mod:`retrieval.interests`), duplicates and
    (optionally) history items removed, the best ``candidates`` kept.
 4. Ranking: every candidate of every request in one ranking-model call,
    ``[sum_b C_b]`` click probabilities; the best ``k`` per request are returned.
@@ -27,7 +27,8 @@ from typing import Sequence
 import numpy as np
 
 from funnel import schema
-from serving import interests
+from retrieval import candidates as candidates_lib
+from retrieval import interests
 from serving.api import RecommendRequest
 from serving.bundle import ITEM_FEATURES, ModelBundle
 
@@ -80,11 +81,28 @@ class Engine:
         if not requests:
             return [], timings
         resolved = self._resolve(requests)
-        answers: list[dict | None] = [None] * len(requests)
+        scored, timings = self.score(requests, resolved)
+        answers = []
+        for request, r, candidates in zip(requests, resolved, scored):
+            answers.append(self._fallback(request, r) if candidates is None
+                           else self._answer(request, r, candidates))
+        return answers, timings
+
+    def score(self, requests: Sequence[RecommendRequest], resolved: Sequence[dict] | None = None
+              ) -> tuple[list[dict | None], dict[str, float]]:
+        """Retrieve and rank without choosing an order: what ``recommend`` and
+        ``funnel evaluate funnel`` both read, so the evaluation sees what the service does.
+
+        Returns:
+            Per request ``None`` (no known history item: fallback) or a dict with
+            the candidates in retrieval order: ``rows`` ``[C]``, ``scores``
+            (retrieval, eq. 4), ``probabilities`` (ranking), ``interest``,
+            ``features`` and the ``history`` fed to the models; and seconds per stage.
+        """
+        timings = dict.fromkeys(STAGES, 0.0)
+        resolved = resolved if resolved is not None else self._resolve(requests)
+        scored: list[dict | None] = [None] * len(requests)
         active = [i for i, r in enumerate(resolved) if len(r["rows"])]
-        for i, r in enumerate(resolved):
-            if not len(r["rows"]):
-                answers[i] = self._fallback(requests[i], r)
         if active:
             start = time.perf_counter()
             candidates = self._retrieve([requests[i] for i in active], [resolved[i] for i in active])
@@ -93,8 +111,8 @@ class Engine:
             timings["retrieval"] = middle - start
             timings["ranking"] = time.perf_counter() - middle
             for slot, i in enumerate(active):
-                answers[i] = self._answer(requests[i], resolved[i], candidates[slot], ranked[slot])
-        return answers, timings
+                scored[i] = {**candidates[slot], "probabilities": ranked[slot]}
+        return scored, timings
 
     def warm(self, batch_sizes: Sequence[int] | None = None) -> float:
         """Run representative requests through every path; returns the milliseconds taken.
@@ -156,29 +174,27 @@ class Engine:
         return matrix
 
     def _retrieve(self, requests, resolved) -> list[dict]:
-        """Steps 2-3: interests, one batched search, eq. 4 merge. One dict per request."""
+        """Steps 2-3: interests, one batched search, eq. 4 merge. One dict per request.
+
+        ``retrieval.candidates`` does the search, merge and exclusion, and
+        computes the candidates' ranking features, exactly as ``funnel
+        candidates`` did for the lists the ranker trained on.
+        """
         history = self._history_matrix(resolved)
         z = np.asarray(self.bundle.query(history), dtype=np.float32)  # [B, M, D]
-        batch, num_interests, dim = z.shape
         wanted = [max(r.k, r.candidates) for r in requests]
         exclude = [np.unique(res["rows"]) if req.exclude_history else np.zeros(0, np.int64)
                    for req, res in zip(requests, resolved)]
-        per_interest = min(self._num_items, max(w + len(e) for w, e in zip(wanted, exclude)))
-        rows, _ = self.bundle.search(z.reshape(batch * num_interests, dim), per_interest)
-        rows = np.asarray(rows, dtype=np.int64).reshape(batch, -1)  # [B, M * K]
-        valid = (rows >= 0) & (rows < self._num_items)
-        safe = np.where(valid, rows, 0)
-        scores = interests.candidate_scores(z, np.take(self.bundle.item_embeddings, safe, axis=0),
-                                             self.bundle.scoring)
-        keep = valid & interests.first_occurrence(safe) & ~interests.excluded(safe, exclude, self._num_items)
-        scores = np.where(keep, scores, -np.inf)
-        order = interests.top_k(scores, max(wanted))
+        found = candidates_lib.retrieve(z, self.bundle.item_embeddings, self.bundle.search, exclude,
+                                        max(wanted), self.bundle.scoring)
+        last_rows = np.array([res["rows"][-1] for res in resolved], dtype=np.int64)
+        features = candidates_lib.candidate_features(found, self.bundle.item_embeddings, last_rows)
         out = []
         for b, want in enumerate(wanted):
-            cols = order[b, :want]
-            best = scores[b, cols]
-            cols = cols[np.isfinite(best)]
-            out.append({"rows": safe[b, cols], "scores": scores[b, cols], "history": history[b]})
+            keep = np.flatnonzero(found.valid[b, :want])
+            out.append({"rows": found.rows[b, keep], "scores": found.scores[b, keep], "history": history[b],
+                        "interest": found.interest[b, keep],
+                        "features": {name: values[b, keep] for name, values in features.items()}})
         return out
 
     def _rank(self, requests, resolved, candidates) -> list[np.ndarray]:
@@ -195,6 +211,9 @@ class Engine:
         features = self._request_features(requests)
         features[schema.HISTORY] = np.stack([c["history"] for c in candidates])
         features.update({name: column[rows] for name, column in self._item_columns.items()})
+        if self.bundle.candidate_features:
+            features.update({name: np.concatenate([c["features"][name] for c in candidates])
+                             for name in schema.CANDIDATE_FEATURES})
         probabilities = np.asarray(self.bundle.rank(features, owner), dtype=np.float32).reshape(-1)
         if probabilities.shape[0] != rows.shape[0]:
             raise ValueError(f"rank: {probabilities.shape[0]} scores for {rows.shape[0]} candidates")
@@ -233,8 +252,14 @@ class Engine:
                          "title": self._title(next(rows)) if known else None})
         return view
 
-    def _answer(self, request, resolved, candidates, probabilities) -> dict:
-        order = np.argsort(-probabilities, kind="stable")[: request.k]
+    def _answer(self, request, resolved, candidates) -> dict:
+        """The top ``k`` in the bundle's order: by ranking score, or retrieval order when the
+        export's gate (or ``funnel serve --order``) chose it; ``order`` says which."""
+        probabilities = candidates["probabilities"]
+        if self.bundle.order == "retrieval":
+            order = np.arange(min(request.k, len(probabilities)))
+        else:
+            order = np.argsort(-probabilities, kind="stable")[: request.k]
         items = [{"item_id": str(self.bundle.item_ids[candidates["rows"][j]]),
                   "score": float(probabilities[j]),
                   "retrieval_score": float(candidates["scores"][j]),
@@ -242,12 +267,13 @@ class Engine:
                   "title": self._title(candidates["rows"][j])}
                  for rank, j in enumerate(order)]
         answer = {"items": items, "model_versions": dict(self._versions),
-                  "warnings": list(resolved["warnings"]), "fallback": False}
+                  "warnings": list(resolved["warnings"]), "fallback": False, "order": self.bundle.order}
         if request.explain:
             answer["history"] = self._history_view(request, resolved)
             answer["candidates"] = [{"item_id": str(self.bundle.item_ids[row]), "retrieval_score": float(s),
-                                     "title": self._title(row)}
-                                    for row, s in zip(candidates["rows"], candidates["scores"])]
+                                     "title": self._title(row), "interest": int(m), "score": float(p)}
+                                    for row, s, m, p in zip(candidates["rows"], candidates["scores"],
+                                                            candidates["interest"], probabilities)]
         return answer
 
     def _fallback(self, request, resolved) -> dict:
@@ -261,7 +287,7 @@ class Engine:
         reason = "history is empty" if not request.history else "no history item is known"
         answer = {"items": items, "model_versions": dict(self._versions),
                   "warnings": list(resolved["warnings"]) + [f"fallback: {reason}; most popular items returned"],
-                  "fallback": True}
+                  "fallback": True, "order": "popularity"}
         if request.explain:
             answer["history"] = self._history_view(request, resolved)
             answer["candidates"] = [{"item_id": str(self.bundle.item_ids[row]), "retrieval_score": float(s),

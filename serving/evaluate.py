@@ -1,17 +1,21 @@
-"""``funnel evaluate funnel``: the whole exported funnel, offline, on the test split.
+"""``funnel evaluate funnel``: does ranking order beat retrieval order, as the service answers?
 
-Every test example's history goes through the exported query model; its
-target is looked for in the full catalog (no sampled negatives) by
+Every example of the split (validation or test; one per user, leave-one-out)
+becomes a recommend request with the example's history; the export is
+loaded as the service loads it and the request goes through the service's
+own :class:`serving.engine.Engine` (query model, ScaNN, eq.-4 merge, history
+excluded, candidate features, ranking model), so evaluation and service
+agree by construction. The target is looked for over the full catalog (no
+sampled negatives) in two orders of the same ``candidates`` items:
 
-- ``retrieval_bruteforce``: the ``retrieval`` SavedModel (exact eq.-4 top-k);
-- ``retrieval_scann``: the native ScaNN index, one search per interest vector
-  in one batched call, candidates merged by the exact eq.-4 score;
-- ``funnel``: the ScaNN candidates (``--candidates``, 100) re-ordered by the
-  ``ranking`` SavedModel, fed with the user's and items' attributes from the
-  export's tables (the retrieval test split has no event time, so the hour
-  and weekday are unknown, i.e. OOV).
+- ``retrieval``: the order retrieval returns them in;
+- ``funnel``: the same items ordered by the ranking model.
 
-Metrics: HR@10, HR@20 and NDCG@20 (one relevant item: ``1 / log2(rank + 2)``).
+Reported per order: HR@5/10/20, NDCG@10/20, MRR, over all examples and over
+the examples whose target was retrieved (``*_retrieved``);
+``candidate_recall`` (the share of targets among the candidates: the ceiling
+of both orders); ``bootstrap``: the paired bootstrap 95% interval of
+(funnel - retrieval) for HR@10 and NDCG@10 (examples resampled together).
 """
 
 from __future__ import annotations
@@ -21,30 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from funnel import dataset, schema
-from serving import artifacts, modules
+from funnel import dataset, metrics, schema
+from serving import artifacts
 from serving import export as export_lib
+from serving.api import RecommendRequest
+from serving.backends.export_bundle import bundle_from_export
+from serving.engine import Engine
 
 logger = logging.getLogger(__name__)
 
-CUTOFFS = (10, 20)
-NDCG_AT = 20
-
-
-def ranking_metrics(ranks: np.ndarray) -> dict:
-    """HR@10, HR@20, NDCG@20 from each example's 0-based target rank (-1 = not found)."""
-    ranks = np.asarray(ranks)
-    found = ranks >= 0
-    metrics = {f"hr@{k}": float(np.mean(found & (ranks < k))) for k in CUTOFFS}
-    gains = np.where(found & (ranks < NDCG_AT), 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)
-    metrics[f"ndcg@{NDCG_AT}"] = float(np.mean(gains))
-    return metrics
-
-
-def target_ranks(ranked_ids: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """0-based position of ``targets[b]`` in ``ranked_ids[b]``, -1 when absent."""
-    hits = np.asarray(ranked_ids) == np.asarray(targets)[:, None]
-    return np.where(hits.any(axis=1), hits.argmax(axis=1), -1)
+BOOTSTRAP_AT = 10
+ORDERS = ("retrieval", "funnel")
 
 
 def _raw_ids(ids: np.ndarray, vocabulary: np.ndarray, empty: str = schema.UNKNOWN_VALUE) -> np.ndarray:
@@ -54,80 +45,94 @@ def _raw_ids(ids: np.ndarray, vocabulary: np.ndarray, empty: str = schema.UNKNOW
     return np.where(valid, vocabulary[np.clip(index, 0, len(vocabulary) - 1)], empty).astype(object)
 
 
-def ranking_features(loaded: artifacts.LoadedExport, users: np.ndarray, histories: np.ndarray,
-                     candidates: np.ndarray) -> dict[str, np.ndarray]:
-    """Raw ranking rows for every (user b, candidate c): ``[B * C]`` (history ``[B * C, L]``)."""
-    per_user = candidates.shape[1]
-    item_ids = candidates.reshape(-1)
-    features = {}
-    for f in schema.RANKING_FEATURES:
-        if f.kind is schema.Kind.SEQUENCE:
-            features[f.name] = np.repeat(histories, per_user, axis=0)
-        elif f.name == schema.USER_ID:
-            features[f.name] = np.repeat(users, per_user)
-        elif f.source is schema.Source.USER:
-            column = (loaded.users[f.name] if f.name in loaded.users.columns else None)
-            values = (column.reindex(users).fillna(schema.UNKNOWN_VALUE).to_numpy(dtype=object)
-                      if column is not None else np.full(len(users), schema.UNKNOWN_VALUE, object))
-            features[f.name] = np.repeat(values, per_user)
-        elif f.source is schema.Source.ITEM and f.name in loaded.items.columns:
-            features[f.name] = loaded.items[f.name].reindex(item_ids).to_numpy(dtype=object)
-        else:
-            features[f.name] = np.full(len(item_ids), schema.UNKNOWN_VALUE, dtype=object)
-        if f.kind is schema.Kind.NUMERIC:
-            values = features[f.name]
-            features[f.name] = np.array([float(v) if v not in (schema.UNKNOWN_VALUE, None)
-                                         else np.nan for v in values], dtype=np.float64)
-    return features
-
-
-def evaluate_funnel(export_dir: str | Path, data_dir: str | Path, candidates: int = 100,
-                    batch_size: int = 256, version: int | None = None,
-                    max_examples: int | None = None) -> dict:
-    """The three metric groups (see the module docstring) plus counts."""
-    import tensorflow as tf
-
-    loaded = artifacts.load_export(export_dir, version, load_models=(
-        export_lib.QUERY, export_lib.RETRIEVAL, export_lib.RANKING))
-    expected = loaded.manifest["vocabularies"][schema.ITEM_ID]["sha256"]
-    vocab_file = schema.Layout(data_dir).vocab_file(schema.ITEM_ID)
-    if export_lib.sha256_file(vocab_file) != expected:
-        raise ValueError(f"{vocab_file} differs from the item vocabulary the export was trained on; "
-                         "evaluate on the same `funnel preprocess` output")
+def split_requests(data_dir, split: str, candidates: int, max_examples: int | None = None
+                   ) -> tuple[list[RecommendRequest], np.ndarray]:
+    """Recommend requests for a split's examples, and their raw target ids ``[E]``."""
     item_vocabulary = np.array(dataset.read_vocabulary(data_dir, schema.ITEM_ID), dtype=object)
     user_file = schema.Layout(data_dir).vocab_file(schema.USER_ID)
     user_vocabulary = (np.array(dataset.read_vocabulary(data_dir, schema.USER_ID), dtype=object)
                        if user_file.exists() else np.array([], dtype=object))
-    examples = dataset.load_arrays(dataset.retrieval_dataset(data_dir, schema.TEST, batch_size=4096))
+    examples = dataset.load_arrays(dataset.retrieval_dataset(data_dir, split, batch_size=4096))
     if max_examples:
         examples = {name: value[:max_examples] for name, value in examples.items()}
     histories = _raw_ids(examples[schema.HISTORY], item_vocabulary)
     targets = _raw_ids(examples[schema.TARGET_ITEM], item_vocabulary, empty="<oov>")
     users = _raw_ids(examples[schema.USER_ID], user_vocabulary)
-    retrieval = loaded.savedmodel(export_lib.RETRIEVAL).signatures[modules.SERVING_DEFAULT]
-    depth = max(max(CUTOFFS), NDCG_AT)
-    candidates = min(max(candidates, depth), loaded.index.num_items)
-    ranks = {"retrieval_bruteforce": [], "retrieval_scann": [], "funnel": []}
-    for start in range(0, len(targets), batch_size):
-        h = histories[start:start + batch_size]
-        t = targets[start:start + batch_size]
-        n = len(h)
-        exact = retrieval(**{schema.HISTORY: tf.constant(h.astype(str)),
-                             modules.K: tf.fill([n], depth)})[modules.ITEM_IDS].numpy().astype(str)
-        ranks["retrieval_bruteforce"].append(target_ranks(exact, t))
-        interests = loaded.query(h)                                              # [n, M, D]
-        rows, _ = loaded.search(interests.reshape(-1, interests.shape[-1]), candidates)
-        rows, _ = modules.merge_candidates(
-            interests, rows.reshape(n, -1), loaded.item_embeddings, candidates, loaded.scoring)
-        candidate_ids = loaded.item_ids[rows.numpy()]                            # [n, C]
-        ranks["retrieval_scann"].append(target_ranks(candidate_ids[:, :depth], t))
-        probability = loaded.rank(ranking_features(loaded, users[start:start + n], h,
-                                                   candidate_ids)).reshape(n, -1)
-        order = np.argsort(-probability, axis=1, kind="stable")[:, :depth]
-        ranks["funnel"].append(target_ranks(np.take_along_axis(candidate_ids, order, axis=1), t))
-    result = {name: ranking_metrics(np.concatenate(parts)) for name, parts in ranks.items()}
-    result["examples"] = int(len(targets))
-    result["candidates"] = int(candidates)
-    result["export_version"] = loaded.version
-    logger.info("funnel evaluation on %d test examples: %s", len(targets), result)
+    requests = [RecommendRequest(history=[str(i) for i in h if i != schema.UNKNOWN_VALUE],
+                                 user_id=str(u) if u != schema.UNKNOWN_VALUE else None,
+                                 k=candidates, candidates=candidates)
+                for h, u in zip(histories, users)]
+    return requests, targets.astype(str)
+
+
+def order_ranks(engine: Engine, requests: list[RecommendRequest], targets: np.ndarray,
+                batch_size: int = 256) -> dict[str, np.ndarray]:
+    """0-based rank of each target in retrieval order and in ranking order (-1: not retrieved)."""
+    ranks = {order: np.full(len(targets), -1, dtype=np.int64) for order in ORDERS}
+    item_ids = np.asarray(engine.bundle.item_ids).astype(str)
+    for start in range(0, len(requests), batch_size):
+        scored, _ = engine.score(requests[start:start + batch_size])
+        for offset, found in enumerate(scored):
+            if found is None:
+                continue
+            ids = item_ids[found["rows"]]
+            hits = np.flatnonzero(ids == targets[start + offset])
+            if not len(hits):
+                continue
+            position = hits[0]
+            ranks["retrieval"][start + offset] = position
+            better = found["probabilities"] > found["probabilities"][position]
+            ties_before = (found["probabilities"] == found["probabilities"][position])[:position]
+            ranks["funnel"][start + offset] = int(better.sum() + ties_before.sum())
+    return ranks
+
+
+def summarise(ranks: dict[str, np.ndarray], samples: int = 2000, seed: int = 0) -> dict:
+    """The report described in the module docstring, from each order's ranks."""
+    retrieved = ranks["retrieval"] >= 0
+    result = {}
+    for order in ORDERS:
+        result[order] = metrics.rank_metrics(ranks[order])
+        result[order].update({f"{name}_retrieved": value for name, value in
+                              metrics.rank_metrics(ranks[order][retrieved]).items()})
+    result["candidate_recall"] = float(retrieved.mean()) if len(retrieved) else 0.0
+    first = metrics.per_example(ranks["retrieval"], BOOTSTRAP_AT)
+    second = metrics.per_example(ranks["funnel"], BOOTSTRAP_AT)
+    result["bootstrap"] = {name: metrics.paired_bootstrap(first[name], second[name], samples, seed)
+                           for name in first}
     return result
+
+
+def evaluate_funnel(export_dir: str | Path, data_dir: str | Path, candidates: int = schema.DEFAULT_LIST_CANDIDATES,
+                    split: str = schema.TEST, version: int | None = None,
+                    max_examples: int | None = None, batch_size: int = 256) -> dict:
+    """Both orders on ``split``'s examples (see the module docstring), plus counts."""
+    if split not in (schema.VALIDATION, schema.TEST):
+        raise ValueError(f"split: unknown value {split!r}; choose validation or test")
+    loaded = artifacts.load_export(export_dir, version)
+    expected = loaded.manifest["vocabularies"][schema.ITEM_ID]["sha256"]
+    vocab_file = schema.Layout(data_dir).vocab_file(schema.ITEM_ID)
+    if export_lib.sha256_file(vocab_file) != expected:
+        raise ValueError(f"{vocab_file} differs from the item vocabulary the export was trained on; "
+                         "evaluate on the same `funnel preprocess` output")
+    engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates),
+                    clock=_unknown_time)
+    requests, targets = split_requests(data_dir, split, candidates, max_examples)
+    result = summarise(order_ranks(engine, requests, targets, batch_size))
+    result.update({"split": split, "examples": int(len(targets)), "candidates": int(candidates),
+                   "export_version": loaded.version})
+    logger.info("funnel evaluation on %d %s examples: %s", len(targets), split, result)
+    return result
+
+
+class _UnknownTime:
+    """A clock whose hour and weekday are the empty (OOV) value: the examples carry no event time."""
+
+    hour = schema.UNKNOWN_VALUE
+
+    def weekday(self):
+        return schema.UNKNOWN_VALUE
+
+
+def _unknown_time():
+    return _UnknownTime()

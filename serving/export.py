@@ -78,6 +78,7 @@ class ExportOptions:
         popular: length of the most-popular item list.
         samples: sample histories/rows stored for ``verify``.
         seed: sampling seed.
+        gate_candidates: see :mod:`serving.gate` (needs ``data_dir``).
     """
 
     min_recall: float = index.DEFAULT_MIN_RECALL
@@ -89,6 +90,9 @@ class ExportOptions:
     popular: int = 1000
     samples: int = 8
     seed: int = 0
+    gate_candidates: int = 200
+    """Candidates per validation user when the gate compares ranking and retrieval order
+    (the service's default ``candidates``)."""
 
     def __post_init__(self):
         if not 0.0 < self.min_recall <= 1.0:
@@ -435,7 +439,19 @@ def sample_ranking_inputs(runs: Runs, count: int, seed: int) -> dict[str, np.nda
             raw[f.name] = table[f.name].astype(str).to_numpy(dtype=object)
         else:
             raw[f.name] = np.full(count, schema.UNKNOWN_VALUE, dtype=object)
+    if getattr(runs.ranking_model, "uses_candidate_features", False):
+        raw.update(sample_candidate_features(rng, count, int(runs.retrieval_config.interests)))
     return raw
+
+
+def sample_candidate_features(rng: np.random.Generator, count: int, interests: int) -> dict[str, np.ndarray]:
+    """Plausible ``schema.CANDIDATE_FEATURES`` rows (float32) for warm-up and verify samples."""
+    score = rng.normal(0.0, 2.0, count).astype(np.float32)
+    return {schema.RETRIEVAL_SCORE: score,
+            schema.RETRIEVAL_RANK: rng.integers(0, 200, count).astype(np.float32),
+            schema.INTEREST: rng.integers(0, interests, count).astype(np.float32),
+            schema.INTEREST_SCORE: score + rng.uniform(0.0, 1.0, count).astype(np.float32),
+            schema.LAST_ITEM_SIMILARITY: rng.uniform(-1.0, 1.0, count).astype(np.float32)}
 
 
 def warmup_inputs(runs: Runs, options: ExportOptions) -> dict[str, list[tuple[str, dict]]]:
@@ -444,8 +460,8 @@ def warmup_inputs(runs: Runs, options: ExportOptions) -> dict[str, list[tuple[st
 
     histories = sample_histories(runs, WARMUP_BATCH, options.seed)
     ranking = sample_ranking_inputs(runs, WARMUP_BATCH, options.seed)
-    int_context = {name: (np.array([int(v) for v in value], np.int64)
-                          if schema.feature(name).source is schema.Source.CONTEXT else value)
+    context = {f.name for f in schema.RANKING_FEATURES if f.source is schema.Source.CONTEXT}
+    int_context = {name: (np.array([int(v) for v in value], np.int64) if name in context else value)
                    for name, value in ranking.items()}
     k = min(10, len(runs.item_ids))
     requests = {}
@@ -474,6 +490,7 @@ def candidate_inputs(rows: dict[str, np.ndarray], requests: int) -> dict[str, np
     count = len(rows[schema.ITEM_ID])
     inputs = {f.name: rows[f.name][:requests] for f in REQUEST_FEATURES}
     inputs.update({f.name: rows[f.name] for f in ITEM_FEATURES})
+    inputs.update({name: rows[name] for name in schema.CANDIDATE_FEATURES if name in rows})
     inputs[OWNER] = np.arange(count, dtype=np.int64) % requests
     return inputs
 
@@ -555,6 +572,7 @@ def encode_ranking_rows(runs: Runs, raw: dict[str, np.ndarray]) -> dict[str, np.
                                         else table.get(str(v), schema.OOV_ID) for v in values],
                                        dtype=np.int64)
     encoded[schema.HISTORY_LENGTH] = (encoded[schema.HISTORY] != schema.PADDING_ID).sum(axis=1)
+    encoded.update({name: np.asarray(raw[name], np.float32) for name in schema.CANDIDATE_FEATURES if name in raw})
     return encoded
 
 
@@ -587,5 +605,8 @@ def _manifest(runs: Runs, version: int, recall: index.RecallReport, held_out_sou
         "retrieval": run_info(runs.retrieval_dir, runs.retrieval_config),
         "ranking": run_info(runs.ranking_dir, runs.ranking_config),
         "scann": scann,
+        "ranking_inputs": {"candidate_features": bool(getattr(runs.ranking_model, "uses_candidate_features", False)),
+                           "names": list(schema.CANDIDATE_FEATURES)
+                           if getattr(runs.ranking_model, "uses_candidate_features", False) else []},
         "options": dataclasses.asdict(options),
     }

@@ -14,6 +14,8 @@ query/history_int64 ``history`` int64 [B, T] (negative = empty) ``embeddings`` [
 candidate           ``item_ids`` string [N]                     ``embeddings`` [N, D]
 retrieval(_scann)   ``history`` string [B, T], ``k`` int32 [B]  ``item_ids`` [B, k], ``scores``
 ranking             every ``schema.RANKING_FEATURES`` raw [B]   ``probability`` [B]
+                    (+ ``schema.CANDIDATE_FEATURES`` float32
+                    [B] for a ranker of candidate lists)
 ranking/candidates  request features [B], item features [N],    ``probability`` [N]
                     ``owner`` int64 [N]
 ==================  ==========================================  =============================
@@ -220,8 +222,12 @@ class ScannRetrieval(_WithSchema):
 
 
 @functools.cache
-def ranking_input_specs(int_context: bool = False) -> Mapping[str, tf.TensorSpec]:
-    """Raw ranking inputs by feature: strings, float64 numbers, a string history [B, T] (read-only, cached)."""
+def ranking_input_specs(int_context: bool = False, candidate_features: bool = False) -> Mapping[str, tf.TensorSpec]:
+    """Raw ranking inputs by feature: strings, float64 numbers, a string history [B, T] (read-only, cached).
+
+    ``candidate_features`` adds the ``schema.CANDIDATE_FEATURES`` (float32 [B])
+    a ranker trained on retrieval's candidate lists reads.
+    """
     specs = {}
     for f in schema.RANKING_FEATURES:
         if f.kind is schema.Kind.SEQUENCE:
@@ -232,13 +238,15 @@ def ranking_input_specs(int_context: bool = False) -> Mapping[str, tf.TensorSpec
             specs[f.name] = tf.TensorSpec([None], tf.int64, name=f.name)
         else:
             specs[f.name] = tf.TensorSpec([None], tf.string, name=f.name)
+    if candidate_features:
+        specs.update({name: tf.TensorSpec([None], tf.float32, name=name) for name in schema.CANDIDATE_FEATURES})
     return types.MappingProxyType(specs)
 
 
 @functools.cache
-def candidates_input_specs() -> Mapping[str, tf.TensorSpec]:
+def candidates_input_specs(candidate_features: bool = False) -> Mapping[str, tf.TensorSpec]:
     """Inputs of the ``candidates`` signature: ``ranking_input_specs`` plus ``owner`` [N]."""
-    return types.MappingProxyType({**ranking_input_specs(),
+    return types.MappingProxyType({**ranking_input_specs(candidate_features=candidate_features),
                                    OWNER: tf.TensorSpec([None], tf.int64, name=OWNER)})
 
 
@@ -251,6 +259,7 @@ class RankingModel(_WithSchema):
         if missing:
             raise ValueError(f"ranking export: no vocabulary file for {missing}")
         self.model = model
+        self.candidate_features = bool(getattr(model, "uses_candidate_features", False))
         self.vocabularies = {name: raw_inputs.Vocabulary(vocabularies[name], f"{name}_vocabulary")
                              for name in schema.CATEGORICAL_VOCABULARIES}
 
@@ -274,8 +283,15 @@ class RankingModel(_WithSchema):
                 encoded[f.name] = self.vocabularies[f.name].ids(value)
         return encoded
 
+    def candidate_values(self, raw: dict) -> dict:
+        """The ``schema.CANDIDATE_FEATURES`` inputs as float32, when the model reads them."""
+        if not self.candidate_features:
+            return {}
+        return {name: tf.cast(raw[name], tf.float32) for name in schema.CANDIDATE_FEATURES}
+
     def probability(self, raw: dict) -> tf.Tensor:
-        return tf.reshape(self.model(self.encode(raw), training=False), [-1])
+        features = {**self.encode(raw), **self.candidate_values(raw)}
+        return tf.reshape(self.model(features, training=False), [-1])
 
     @tf.function
     def serve(self, **raw):
@@ -295,9 +311,11 @@ class RankingModel(_WithSchema):
         per_request = self.encode(raw, REQUEST_FEATURES)
         features = {name: tf.gather(value, owner) for name, value in per_request.items()}
         features.update(self.encode(raw, ITEM_FEATURES))
+        features.update(self.candidate_values(raw))
         return {PROBABILITY: tf.reshape(self.model(features, training=False), [-1])}
 
     def signatures(self) -> dict:
-        return {SERVING_DEFAULT: self.serve.get_concrete_function(**ranking_input_specs()),
-                CONTEXT_INT64: self.serve.get_concrete_function(**ranking_input_specs(True)),
-                CANDIDATES: self.serve_candidates.get_concrete_function(**candidates_input_specs())}
+        extra = self.candidate_features
+        return {SERVING_DEFAULT: self.serve.get_concrete_function(**ranking_input_specs(candidate_features=extra)),
+                CONTEXT_INT64: self.serve.get_concrete_function(**ranking_input_specs(True, extra)),
+                CANDIDATES: self.serve_candidates.get_concrete_function(**candidates_input_specs(extra))}

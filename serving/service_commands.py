@@ -30,9 +30,16 @@ def register(groups) -> None:
                         help="seconds between checks for a new export version (0: only /admin/reload)")
     parser.add_argument("--tf-threads", type=int, default=1,
                         help="TensorFlow intra-op threads per worker (default 1: fastest at small batches)")
+    parser.add_argument("--order", choices=ORDER_CHOICES, default="auto",
+                        help="order of the answers: auto (ranking only where the export's gate found it "
+                        "beats retrieval order on validation users), ranking, or retrieval (default auto)")
     parser.add_argument("--batch-threads", type=int, default=2,
                         help="threads running micro-batches at once (default 2: one per core)")
     parser.set_defaults(handler=_serve)
+
+
+ORDER_CHOICES = ("auto", "ranking", "retrieval")
+"""``ServiceSettings.order`` values (kept here: building the parser imports no service code)."""
 
 
 def _serve(args) -> int:
@@ -43,7 +50,7 @@ def _serve(args) -> int:
         export_dir=args.export, backend=args.backend, tfserving_url=args.tfserving_url,
         admin_token=args.admin_token, host=args.host, port=args.port, workers=args.workers,
         max_batch=args.max_batch, reload_interval_s=args.reload_interval,
-        tf_intra_op_threads=args.tf_threads, batch_threads=args.batch_threads)
+        tf_intra_op_threads=args.tf_threads, batch_threads=args.batch_threads, order=args.order)
     backend = backends.make_backend(settings)
     preflight = getattr(backend, "preflight", None)
     if preflight is not None:

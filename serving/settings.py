@@ -23,6 +23,8 @@ MAX_BODY_BYTES = 1 << 20
 MAX_BATCH_REQUESTS = 256
 """Most users in one ``/v1/recommend:batch`` call."""
 MAX_ID_CHARS = 256
+ORDERS = ("auto", "ranking", "retrieval")
+"""``order``: ``auto`` follows the export's gate (``manifest.json`` ``gate.order``)."""
 """Longest raw item or user id accepted."""
 
 
@@ -48,6 +50,8 @@ class ServiceSettings:
             pools beat the defaults at batch 1 on few cores (issue 6 measured
             2.8 ms with the defaults, 1.35 ms with one intra-op thread).
         tfserving_timeout_s: per-call timeout of the ``tfserving`` backend.
+        order: ``auto`` (the export's gate: ranking order only where it beat
+            retrieval order on validation users), ``ranking`` or ``retrieval``.
     """
 
     export_dir: str
@@ -63,8 +67,11 @@ class ServiceSettings:
     tf_intra_op_threads: int = 1
     tf_inter_op_threads: int = 1
     tfserving_timeout_s: float = 5.0
+    order: str = "auto"
 
     def __post_init__(self):
+        if self.order not in ORDERS:
+            raise ValueError(f"order: unknown value {self.order!r}; choose one of {list(ORDERS)}")
         positive = {"port": self.port, "workers": self.workers, "max_batch": self.max_batch,
                     "batch_threads": self.batch_threads,
                     "tf_intra_op_threads": self.tf_intra_op_threads,

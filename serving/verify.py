@@ -345,8 +345,8 @@ def verify_export(export_dir: str | Path, version: int | None = None,
         compare(export_lib.CANDIDATE, modules.EMBEDDINGS, "candidate/embeddings")
     if export_lib.RANKING in loaded:
         compare(export_lib.RANKING, modules.PROBABILITY, "ranking/probability")
-        int_inputs = {n: (np.array([int(v) for v in value], np.int64)
-                          if schema.feature(n).source is schema.Source.CONTEXT else value)
+        context = {f.name for f in schema.RANKING_FEATURES if f.source is schema.Source.CONTEXT}
+        int_inputs = {n: (np.array([int(v) for v in value], np.int64) if n in context else value)
                       for n, value in ranking_inputs.items()}
         got = check.run("ranking: context_int64 call", lambda: _call(
             loaded[export_lib.RANKING].signatures[modules.CONTEXT_INT64], int_inputs))

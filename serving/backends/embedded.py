@@ -49,4 +49,5 @@ class EmbeddedBackend:
 
     def load(self, version: str) -> ModelBundle:
         loaded = artifacts.load_export(self.export_dir, int(version))
-        return bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates)
+        return bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates,
+                                  order=self.settings.order)

@@ -92,8 +92,16 @@ def personas(items: pd.DataFrame, item_ids: np.ndarray, users: dict, reference: 
     return tuple(samples)
 
 
+def served_order(manifest, order: str = "auto") -> str:
+    """The answers' order: ``order`` itself, or with ``auto`` the export's gate
+    (exports without one, made before the gate existed, keep ranking order)."""
+    if order != "auto":
+        return order
+    return (manifest.get("gate") or {}).get("order", "ranking")
+
+
 def bundle_from_export(loaded, query: QueryFn, rank: RankFn,
-                       close: Callable[[], None] | None = None) -> ModelBundle:
+                       close: Callable[[], None] | None = None, order: str = "auto") -> ModelBundle:
     """Wrap ``loaded`` (an ``artifacts.LoadedExport``) with the given model callables."""
     item_ids = np.asarray(loaded.item_ids, dtype=object)
     rows, shares = popular(loaded.items, item_ids, loaded.popular_item_ids, loaded.popular_counts)
@@ -111,7 +119,9 @@ def bundle_from_export(loaded, query: QueryFn, rank: RankFn,
         item_attributes=item_attributes(loaded.items, item_ids), user_attributes=users,
         popular_rows=rows, popularity=shares, titles=titles, scoring=loaded.scoring,
         history_length=schema.MAX_SEQUENCE_LENGTH,
-        samples=personas(loaded.items, item_ids, users, reference), close=close)
+        samples=personas(loaded.items, item_ids, users, reference), close=close,
+        candidate_features=bool(loaded.manifest.get("ranking_inputs", {}).get("candidate_features")),
+        order=served_order(loaded.manifest, order))
 
 
 def latest_version(export_dir: str | Path) -> Optional[str]:

@@ -90,4 +90,5 @@ class TFServingBackend:
             out = rank_client.predict(inputs, output=modules.PROBABILITY)
             return out[modules.PROBABILITY].astype(np.float32).reshape(-1)
 
-        return bundle_from_export(loaded, query=query, rank=rank, close=http.close)
+        return bundle_from_export(loaded, query=query, rank=rank, close=http.close,
+                                  order=self.settings.order)

@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from funnel import cli, schema
-from serving import artifacts, export as export_lib, interests
+from retrieval import interests
+from serving import artifacts, export as export_lib
 from serving.app import create_app
 from serving.settings import ServiceSettings
 

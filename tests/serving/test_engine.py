@@ -1,4 +1,4 @@
-"""Guards serving/engine.py and serving/interests.py: eq. 4 merge, exclusion,
+"""Guards serving/engine.py and retrieval/interests.py: eq. 4 merge, exclusion,
 unknown ids, popularity fallback, one ranking call per batch."""
 
 import datetime
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from funnel import schema
-from serving import interests
+from retrieval import interests
 from serving.api import RecommendRequest
 from serving.bundle import expand_candidates
 from serving.engine import Engine

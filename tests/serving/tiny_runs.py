@@ -151,3 +151,25 @@ def tiny_runs(root: Path) -> dict[str, Path]:
     _CACHE["runs"] = {"data": data, "retrieval": root / "retrieval_run",
                       "ranking": root / "ranking_run"}
     return _CACHE["runs"]
+
+
+def tiny_list_ranker(root: Path) -> dict[str, Path]:
+    """``tiny_runs`` plus retrieval's candidate lists (2 folds, 20 candidates, the Beam job on
+    the DirectRunner) and a ranker trained on them: ``{"data", "retrieval", "ranking",
+    "candidates"}`` (cached per process)."""
+    if "lists" in _CACHE:
+        return _CACHE["lists"]
+    from ranking.config import RankingConfig
+    from ranking.train import train as train_ranking
+    from retrieval.candidate_lists import ListOptions, build_candidate_lists
+
+    runs = tiny_runs(root)
+    candidates = root / "candidates"
+    build_candidate_lists(runs["data"], runs["retrieval"], candidates,
+                          ListOptions(candidates=20, folds=2, positions_per_user=4, seed=1))
+    config = RankingConfig(model="dnn", lists=True, embedding_dim=8, hidden_units=(16,), epochs=1,
+                           list_batch_size=32, list_negatives=5, patience=1,
+                           attention_units=(8,), correction_units=(8,))
+    train_ranking(config, runs["data"], root / "list_ranking_run", verbose=0, candidates_dir=candidates)
+    _CACHE["lists"] = {**runs, "ranking": root / "list_ranking_run", "candidates": candidates}
+    return _CACHE["lists"]

@@ -1,0 +1,381 @@
+"""``funnel candidates``: retrieval's own candidate lists, the data the ranker trains on.
+
+The ranker is asked at serving time "which of these close candidates comes
+next"; it learns exactly that from these lists. One list per (user,
+position): the history up to the position, the top-N candidates retrieval
+returns for it (``retrieval.candidates``, the service's own search, eq.-4
+merge, history exclusion and features) and labels:
+
+- the true next item: 1;
+- every other candidate: 0, except items the user interacts with at another
+  position (later ones are not negatives; earlier ones beyond the 30-item
+  history window are dropped too, since the service would not exclude them
+  only because the client sent a short history), which are dropped;
+- a target retrieval missed: the list is dropped (``missing_target="drop"``,
+  default) or the target replaces the last candidate with its own features
+  (``"add"``; it then always sits at the last rank, which the ranker can learn,
+  so it is not the default). Both are counted in ``stats.json``.
+
+Training lists come from out-of-fold models (:mod:`retrieval.folds`),
+validation and test lists from the run itself. ``stats.json`` records the
+candidate recall@N of each split: similar values on training and validation
+lists are the check that no target leaked.
+
+The job is an Apache Beam pipeline (DirectRunner by default, any runner by
+options): examples are grouped by user, positions sampled per user, requests
+batched, and each worker loads the query models and builds their indexes once
+(``DoFn.setup``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import apache_beam as beam
+import numpy as np
+
+from funnel import dataset, schema
+
+logger = logging.getLogger(__name__)
+
+MAIN_MODEL = -1
+"""Model key of the run itself (validation and test lists)."""
+MISSING_TARGET = ("drop", "add")
+EXACT_SEARCH_ITEMS = 20_000
+"""Catalogs up to this size are searched exactly (a matmul is faster than ScaNN there)."""
+DATASET_COPY = "dataset"
+"""A retrieval run's copy of its data folder's small files."""
+STATS_FILE = "stats.json"
+OPTIONS_FILE = "options.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ListOptions:
+    """What ``funnel candidates`` builds.
+
+    Attributes:
+        candidates: N, candidates per list.
+        folds: K out-of-fold retrieval models for training lists (1: the run itself; leaks).
+        positions_per_user: training positions per user, drawn with a seeded
+            generator (0: every position).
+        missing_target: ``drop`` or ``add`` (see the module docstring).
+        seed: fold assignment and position sampling.
+        batch_size: lists per query-model call.
+    """
+
+    candidates: int = schema.DEFAULT_LIST_CANDIDATES
+    folds: int = 2
+    positions_per_user: int = 20
+    missing_target: str = "drop"
+    seed: int = 0
+    batch_size: int = 256
+
+    def __post_init__(self):
+        for name in ("candidates", "folds", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.positions_per_user < 0:
+            raise ValueError(f"positions_per_user: must be >= 0, got {self.positions_per_user}")
+        if self.missing_target not in MISSING_TARGET:
+            raise ValueError(f"missing_target: unknown value {self.missing_target!r}; "
+                             f"choose one of {list(MISSING_TARGET)}")
+
+
+# ------------------------------------------------------------------ reading
+def parse_example(record: bytes, split: str) -> tuple[int, dict]:
+    """A serialized retrieval example -> ``(user id, {split, history, target})``."""
+    from tensorflow.core.example import example_pb2
+
+    features = example_pb2.Example.FromString(record).features.feature
+    history = np.array(features[schema.HISTORY].int64_list.value, dtype=np.int64)
+    return int(features[schema.USER_ID].int64_list.value[0]), {
+        "split": split, "history": history,
+        "target": int(features[schema.TARGET_ITEM].int64_list.value[0])}
+
+
+def user_requests(user: int, examples: Iterable[dict], options: ListOptions) -> list[dict]:
+    """The lists to build for one user: sampled training positions, every validation/test one.
+
+    Each request carries the user's interacted items (every history and
+    target), so labels can drop the user's other interactions.
+    """
+    from retrieval.folds import fold_of
+
+    examples = sorted(examples, key=lambda e: (e["split"], e["target"], e["history"].tobytes()))
+    items = np.unique(np.concatenate([np.append(e["history"], e["target"]) for e in examples]))
+    items = items[items >= schema.FIRST_VALUE_ID]
+    train = [e for e in examples if e["split"] == schema.TRAIN]
+    if options.positions_per_user and len(train) > options.positions_per_user:
+        rng = np.random.default_rng([options.seed, user])
+        chosen = rng.choice(len(train), options.positions_per_user, replace=False)
+        train = [train[i] for i in sorted(chosen)]
+    fold = int(fold_of(np.array([user]), options.folds, options.seed)[0]) if options.folds > 1 else MAIN_MODEL
+    requests = []
+    for e in train + [e for e in examples if e["split"] != schema.TRAIN]:
+        model = fold if e["split"] == schema.TRAIN else MAIN_MODEL
+        requests.append({**e, "user": user, "model": model, "items": items})
+    return requests
+
+
+# ----------------------------------------------------------------- building
+@dataclasses.dataclass
+class _Retriever:
+    """One retrieval model ready to propose candidates: user tower, catalog, search."""
+
+    user_tower: object
+    item_embeddings: np.ndarray
+    """``[N, D]``: row r is item id ``r + FIRST_VALUE_ID``."""
+    search: object
+    scoring: str
+
+
+def load_retriever(run_dir: str | Path) -> _Retriever:
+    """Load a retrieval run and index its catalog (exact search below ``EXACT_SEARCH_ITEMS``)."""
+    from retrieval.train import load_trained
+    from serving import index as index_lib
+
+    model, config = load_trained(run_dir)
+    num_items = schema.FeatureMap.load(Path(run_dir) / DATASET_COPY).num_items
+    ids = np.arange(schema.FIRST_VALUE_ID, num_items, dtype=np.int64)
+    embeddings = np.asarray(model.item_tower(ids, training=False), dtype=np.float32)
+    if len(ids) <= EXACT_SEARCH_ITEMS:
+        def search(queries, k):
+            return index_lib.exact_top_k(queries, embeddings, k)
+    else:
+        searcher = index_lib.build_searcher(embeddings, index_lib.params_for_catalog(len(ids)))
+        scann = index_lib.ScannIndex(searcher, ids.astype(str).astype(object), embeddings,
+                                     index_lib.params_for_catalog(len(ids)))
+        search = scann.search
+    return _Retriever(model.user_tower, embeddings, search, config.scoring)
+
+
+class BuildLists(beam.DoFn):
+    """Batches of list requests -> ``(split, serialized list)`` and ``("stats", counts)``.
+
+    ``setup`` loads every retrieval model once per worker.
+    """
+
+    def __init__(self, data_dir: str, runs: dict[int, str], options: ListOptions):
+        self.data_dir = data_dir
+        self.runs = runs
+        self.options = options
+
+    def setup(self):
+        self.retrievers = {key: load_retriever(run) for key, run in self.runs.items()}
+        self.attributes = ListAttributes.load(self.data_dir)
+
+    def process(self, batch: Sequence[dict]):
+        by_model: dict[int, list[dict]] = {}
+        for request in batch:
+            by_model.setdefault(request["model"], []).append(request)
+        for key, requests in by_model.items():
+            yield from build_lists(self.retrievers[key], self.attributes, requests, self.options)
+
+
+@dataclasses.dataclass(frozen=True)
+class ListAttributes:
+    """Vocabulary ids of user attributes and item categories, for the lists' features."""
+
+    users: dict
+    """user id -> {attribute: id}."""
+    item_categories: np.ndarray
+    """``[num_items]`` category id of each item id."""
+
+    @classmethod
+    def load(cls, data_dir) -> "ListAttributes":
+        from retrieval.train import item_statistics
+
+        users = {}
+        layout = schema.Layout(data_dir)
+        if layout.users.exists() and layout.vocab_file(schema.USER_ID).exists():
+            table = dataset.user_table(data_dir)
+            vocabularies = {name: {v: schema.FIRST_VALUE_ID + i for i, v in
+                                   enumerate(dataset.read_vocabulary(data_dir, name))}
+                            for name in schema.USER_ATTRIBUTES
+                            if name in table.columns and layout.vocab_file(name).exists()}
+            for user, row in table.iterrows():
+                users[int(user)] = {name: (schema.log_square_bucket(float(row[name]))
+                                           if schema.feature(name).kind is schema.Kind.NUMERIC
+                                           and row[name] not in ("", None) else
+                                           vocabularies.get(name, {}).get(str(row[name]), schema.OOV_ID))
+                                    for name in vocabularies}
+        return cls(users, item_statistics(data_dir).categories)
+
+
+def _target_candidate(retriever: _Retriever, z: np.ndarray, target_row: int):
+    """Eq.-4 score, interest and interest score of one item for one user (``z`` ``[M, D]``)."""
+    from retrieval import interests
+
+    logits = z @ retriever.item_embeddings[target_row]                        # [M]
+    score = interests.SCORINGS[retriever.scoring](logits[:, None], axis=0)[0]
+    return float(score), int(logits.argmax()), float(logits.max())
+
+
+def build_lists(retriever: _Retriever, attributes: ListAttributes, requests: Sequence[dict],
+                options: ListOptions):
+    """Retrieve, label and encode the lists of ``requests`` (all for one model)."""
+    from retrieval import candidates as candidates_lib
+
+    histories = np.stack([r["history"] for r in requests])                   # [B, L] item ids
+    z = np.asarray(retriever.user_tower(histories, training=False), dtype=np.float32)
+    exclude = [np.unique(h[h >= schema.FIRST_VALUE_ID]) - schema.FIRST_VALUE_ID for h in histories]
+    found = candidates_lib.retrieve(z, retriever.item_embeddings, retriever.search, exclude,
+                                    options.candidates, retriever.scoring)
+    last = histories[:, -1]
+    last_rows = np.where(last >= schema.FIRST_VALUE_ID, last - schema.FIRST_VALUE_ID, -1)
+    features = candidates_lib.candidate_features(found, retriever.item_embeddings, last_rows)
+    for b, request in enumerate(requests):
+        split, target = request["split"], request["target"]
+        counts = {f"{split}/lists": 1}
+        item_ids = np.where(found.valid[b], found.rows[b] + schema.FIRST_VALUE_ID, schema.PADDING_ID)
+        values = {name: column[b].copy() for name, column in features.items()}
+        hit = item_ids == target
+        if hit.any():
+            counts[f"{split}/target_retrieved"] = 1
+        elif options.missing_target == "drop" or target < schema.FIRST_VALUE_ID:
+            counts[f"{split}/dropped_target_missing"] = 1
+            yield "stats", counts
+            continue
+        else:
+            counts[f"{split}/added_target"] = 1
+            slot = int(np.flatnonzero(found.valid[b])[-1]) if found.valid[b].any() else 0
+            row = target - schema.FIRST_VALUE_ID
+            score, interest, interest_score = _target_candidate(retriever, z[b], row)
+            item_ids[slot] = target
+            values[schema.RETRIEVAL_SCORE][slot] = score
+            values[schema.INTEREST][slot] = interest
+            values[schema.INTEREST_SCORE][slot] = interest_score
+            values[schema.RETRIEVAL_RANK][slot] = slot
+            if last_rows[b] >= 0:
+                a, c = retriever.item_embeddings[row], retriever.item_embeddings[last_rows[b]]
+                values[schema.LAST_ITEM_SIMILARITY][slot] = float(
+                    a @ c / max(np.linalg.norm(a) * np.linalg.norm(c), 1e-12))
+        other = np.isin(item_ids, request["items"]) & (item_ids != target)
+        counts[f"{split}/dropped_other_interactions"] = int(other.sum())
+        keep = np.flatnonzero((item_ids != schema.PADDING_ID) & ~other)
+        counts[f"{split}/written"] = 1
+        counts[f"{split}/candidates"] = len(keep)
+        yield split, encode_list(request, attributes, item_ids[keep],
+                                 {name: v[keep] for name, v in values.items()}, options.candidates)
+        yield "stats", counts
+
+
+def encode_list(request: dict, attributes: ListAttributes, item_ids: np.ndarray,
+                values: dict[str, np.ndarray], width: int) -> bytes:
+    """One list as a ``tf.train.Example`` of :func:`funnel.schema.candidate_list_spec` (width N)."""
+    def pad(array, fill=0):
+        out = np.full(width, fill, dtype=np.asarray(array).dtype)
+        out[:len(array)] = array
+        return out
+
+    history = request["history"]
+    record = {schema.USER_ID: request["user"],
+              schema.HISTORY: history,
+              schema.HISTORY_LENGTH: int((history != schema.PADDING_ID).sum()),
+              schema.TARGET_ITEM: request["target"],
+              schema.CANDIDATES: pad(item_ids, schema.PADDING_ID),
+              schema.LABEL: pad((item_ids == request["target"]).astype(np.float32)),
+              schema.ITEM_CATEGORY: pad(attributes.item_categories[item_ids], schema.PADDING_ID),
+              schema.ITEM_AGE: pad(np.ones(len(item_ids), np.int64), schema.PADDING_ID)}
+    profile = attributes.users.get(request["user"], {})
+    for name in schema.USER_ATTRIBUTES:
+        record[name] = int(profile.get(name, schema.OOV_ID))
+    record[schema.HOUR] = schema.OOV_ID
+    record[schema.WEEKDAY] = schema.OOV_ID
+    for name in schema.CANDIDATE_FEATURES:
+        record[name] = pad(values[name].astype(np.float32))
+    return dataset.encode_example(record)
+
+
+# ------------------------------------------------------------------ the job
+def _sum_counts(parts: Iterable[dict]) -> dict:
+    total: dict = {}
+    for part in parts:
+        for key, value in part.items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def summarise(counts: dict, options: ListOptions) -> dict:
+    """``stats.json``: counts per split and candidate recall@N (target retrieved / lists)."""
+    splits = {}
+    for split in schema.SPLITS:
+        lists = counts.get(f"{split}/lists", 0)
+        part = {key.split("/", 1)[1]: value for key, value in counts.items() if key.startswith(f"{split}/")}
+        part["recall_at_n"] = part.get("target_retrieved", 0) / lists if lists else None
+        splits[split] = part
+    return {"candidates": options.candidates, "options": dataclasses.asdict(options), "splits": splits}
+
+
+def build_pipeline(pipeline, data_dir: str, runs: dict[int, str], out: str, options: ListOptions):
+    """The Beam graph: read examples, group by user, build lists in batches, write shards and stats."""
+    layout = schema.Layout(data_dir)
+    examples = []
+    for split in schema.SPLITS:
+        files = layout.retrieval_files(split)
+        if not files:
+            raise FileNotFoundError(f"{layout.root}: no {split} retrieval examples; run `funnel preprocess`")
+        pattern = str(files[0].parent / f"{split}-*.tfrecord")
+        examples.append(pipeline
+                        | f"Read{split.title()}" >> beam.io.ReadFromTFRecord(pattern)
+                        | f"Parse{split.title()}" >> beam.Map(parse_example, split))
+    built = (examples
+             | "AllSplits" >> beam.Flatten()
+             | "GroupByUser" >> beam.GroupByKey()
+             | "ChoosePositions" >> beam.FlatMapTuple(lambda user, rows: user_requests(user, rows, options))
+             | "Batch" >> beam.BatchElements(min_batch_size=options.batch_size,
+                                             max_batch_size=options.batch_size)
+             | "BuildLists" >> beam.ParDo(BuildLists(data_dir, runs, options)))
+    for split in schema.SPLITS:
+        (built
+         | f"Only{split.title()}" >> beam.Filter(lambda kv, s=split: kv[0] == s)
+         | f"Bytes{split.title()}" >> beam.Map(lambda kv: kv[1])
+         | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
+             str(Path(out) / schema.Layout.LISTS_DIR / split), file_name_suffix=".tfrecord",
+             shard_name_template="-SSSSS-of-NNNNN"))
+    (built
+     | "OnlyStats" >> beam.Filter(lambda kv: kv[0] == "stats")
+     | "Counts" >> beam.Map(lambda kv: kv[1])
+     | "SumCounts" >> beam.CombineGlobally(_sum_counts)
+     | "WriteStats" >> beam.Map(lambda counts: (Path(out) / STATS_FILE).write_text(
+         json.dumps(summarise(counts, options), indent=2) + "\n")))
+
+
+def build_candidate_lists(data_dir: str | Path, run_dir: str | Path, out: str | Path,
+                          options: ListOptions, beam_args: Sequence[str] = ()) -> dict:
+    """Train the out-of-fold models, run the Beam job, return ``stats.json``."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.pipeline import runner_args
+    from retrieval.folds import train_fold_models
+
+    data_dir, run_dir, out = Path(data_dir), Path(run_dir), Path(out)
+    schema.FeatureMap.load(data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / OPTIONS_FILE).write_text(json.dumps({
+        "data": str(data_dir.resolve()), "retrieval": str(run_dir.resolve()),
+        **dataclasses.asdict(options)}, indent=2) + "\n")
+    runs = {MAIN_MODEL: str(run_dir)}
+    if options.folds > 1:
+        fold_runs = train_fold_models(run_dir, data_dir, out, options.folds, options.seed)
+        runs.update({fold: str(path) for fold, path in enumerate(fold_runs)})
+    lists_dir = out / schema.Layout.LISTS_DIR
+    if lists_dir.exists():
+        for old in lists_dir.glob("*.tfrecord"):
+            old.unlink()
+    with beam.Pipeline(options=PipelineOptions(runner_args(list(beam_args)))) as pipeline:
+        build_pipeline(pipeline, str(data_dir), runs, str(out), options)
+    stats = json.loads((out / STATS_FILE).read_text())
+    logger.info("candidate lists written to %s: %s", out, stats["splits"])
+    return stats
+
+
+def read_stats(candidates_dir: str | Path) -> dict:
+    path = Path(candidates_dir) / STATS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {candidates_dir} the --out of `funnel candidates`?")
+    return json.loads(path.read_text())

@@ -1,0 +1,63 @@
+"""The export's gate: answers follow the ranking model only where it beat retrieval order.
+
+``funnel export`` (with ``--data``) evaluates both orders of the same
+candidates on the validation users, through the service's own engine
+(:mod:`serving.evaluate`), and writes the result to ``manifest.json``
+``gate``. With ``funnel serve --order auto`` (the default) the service then
+orders answers by ranking score only when ranking won (higher NDCG@10; HR@10
+breaks a tie), else by retrieval score. Test users are never looked at, so
+``funnel evaluate funnel`` on the test split stays an honest measure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from funnel import schema
+
+logger = logging.getLogger(__name__)
+
+DECIDING = ("ndcg@10", "hr@10")
+"""Compared in this order; the first that differs decides."""
+
+
+def choose_order(result: dict) -> str:
+    """``"ranking"`` when the funnel order beats retrieval order on ``DECIDING``, else ``"retrieval"``."""
+    for name in DECIDING:
+        if result["funnel"][name] != result["retrieval"][name]:
+            return "ranking" if result["funnel"][name] > result["retrieval"][name] else "retrieval"
+    return "retrieval"
+
+
+def evaluate_gate(export_dir: str | Path, version: int, data_dir: str | Path, candidates: int) -> dict:
+    """Both orders on the validation split of ``data_dir``, and the order the service should use."""
+    from serving.evaluate import evaluate_funnel
+
+    result = evaluate_funnel(export_dir, data_dir, candidates=candidates, split=schema.VALIDATION,
+                             version=version)
+    order = choose_order(result)
+    logger.info("gate on %d validation users: ranking NDCG@10 %.4f vs retrieval %.4f -> %s order",
+                result["examples"], result["funnel"]["ndcg@10"], result["retrieval"]["ndcg@10"], order)
+    return {"order": order, "split": schema.VALIDATION, "rule": "ranking if its NDCG@10 (then HR@10) "
+            "on validation users beats retrieval order", "examples": result["examples"],
+            "candidates": candidates, "retrieval": result["retrieval"], "funnel": result["funnel"],
+            "candidate_recall": result["candidate_recall"], "bootstrap": result["bootstrap"]}
+
+
+def write_gate(export_dir: str | Path, version: int, data_dir: str | Path, candidates: int) -> dict:
+    """Evaluate the gate of ``version`` and record it in its ``manifest.json`` (and the
+    export's top-level manifest when it describes that version)."""
+    from serving import export as export_lib
+
+    root = Path(export_dir)
+    gate = evaluate_gate(root, version, data_dir, candidates)
+    for path in (root / export_lib.MANIFEST_DIR / f"{version}.json", root / export_lib.MANIFEST):
+        if not path.exists():
+            continue
+        manifest = json.loads(path.read_text())
+        if manifest.get("version") == version:
+            manifest["gate"] = gate
+            export_lib.write_atomic(path, json.dumps(manifest, indent=2))
+    return gate

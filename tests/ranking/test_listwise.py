@@ -1,0 +1,127 @@
+"""Guards ranking/list_losses.py, ranking/listwise.py and ranking/lists.py: each list loss
+against hand-computed values, the residual start (an untrained ranker is retrieval order),
+every backbone training on lists, and negative sampling keeping the target."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from funnel import schema
+from ranking import lists
+from ranking.config import RankingConfig
+from ranking.list_losses import ApproxNDCGLoss, PairwiseLogisticLoss, SoftmaxListLoss
+from ranking.listwise import CandidateRanker, list_rows
+from ranking.models import MODELS, build_model
+
+LABELS = tf.constant([[0.0, 1.0, 0.0, 0.0]])
+LOGITS = tf.constant([[1.0, 2.0, 0.5, 9.0]])
+MASK = tf.constant([[True, True, True, False]])          # the 9.0 slot is padding
+
+
+def test_softmax_loss_by_hand_ignores_padding():
+    expected = -math.log(math.exp(2) / (math.exp(1) + math.exp(2) + math.exp(0.5)))
+    assert float(SoftmaxListLoss()(LABELS, LOGITS, MASK)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_pairwise_loss_by_hand():
+    expected = (math.log1p(math.exp(-(2 - 1))) + math.log1p(math.exp(-(2 - 0.5)))) / 2
+    assert float(PairwiseLogisticLoss()(LABELS, LOGITS, MASK)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_approx_ndcg_loss_by_hand():
+    t = 0.1
+    sig = lambda x: 1 / (1 + math.exp(-x))
+    rank = 1 + sig((1 - 2) / t) + sig((0.5 - 2) / t)       # smooth rank of the target
+    expected = -(1 / math.log2(1 + rank)) / 1.0            # IDCG of one relevant item = 1
+    assert float(ApproxNDCGLoss(t)(LABELS, LOGITS, MASK)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_list_losses_skip_lists_without_a_target():
+    labels = tf.constant([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    logits = tf.constant([[1.0, 2.0, 0.5], [5.0, -3.0, 0.0]])
+    mask = tf.ones_like(labels, tf.bool)
+    for loss in (SoftmaxListLoss(), PairwiseLogisticLoss(), ApproxNDCGLoss()):
+        assert float(loss(labels, logits, mask)) == pytest.approx(float(loss(labels[:1], logits[:1], mask[:1])),
+                                                                  rel=1e-6)
+
+
+def _lists(feature_map, batch=4, width=6, seed=0):
+    rng = np.random.default_rng(seed)
+    items = feature_map.num_items
+    candidates = rng.integers(schema.FIRST_VALUE_ID, items, size=(batch, width))
+    candidates[:, -1] = schema.PADDING_ID
+    labels = np.zeros((batch, width), np.float32)
+    labels[np.arange(batch), rng.integers(0, width - 1, batch)] = 1.0
+    history = np.zeros((batch, schema.MAX_SEQUENCE_LENGTH), np.int64)
+    history[:, -3:] = rng.integers(schema.FIRST_VALUE_ID, items, size=(batch, 3))
+    out = {name: tf.constant(np.full(batch, schema.OOV_ID), tf.int64)
+           for name, (dtype, shape) in schema.candidate_list_spec(width).items() if shape == () }
+    out.update({schema.HISTORY: tf.constant(history), schema.HISTORY_LENGTH: tf.constant(np.full(batch, 3)),
+                schema.CANDIDATES: tf.constant(candidates), schema.LABEL: tf.constant(labels),
+                schema.ITEM_CATEGORY: tf.constant(np.full((batch, width), schema.OOV_ID)),
+                schema.ITEM_AGE: tf.constant(np.ones((batch, width), np.int64)),
+                schema.RETRIEVAL_SCORE: tf.constant(rng.normal(size=(batch, width)).astype(np.float32)),
+                schema.RETRIEVAL_RANK: tf.constant(np.tile(np.arange(width, dtype=np.float32), (batch, 1))),
+                schema.INTEREST: tf.constant(rng.integers(0, 3, (batch, width)).astype(np.float32)),
+                schema.INTEREST_SCORE: tf.constant(rng.normal(size=(batch, width)).astype(np.float32)),
+                schema.LAST_ITEM_SIMILARITY: tf.constant(rng.uniform(-1, 1, (batch, width)).astype(np.float32))})
+    return out
+
+
+def _config(model, **overrides):
+    return RankingConfig(model=model, lists=True, embedding_dim=4, hidden_units=(8,), simple_hidden_units=(8,),
+                         lafam_deep_units=(8,), lafam_group_units=(8,), gru_units=4, gru_layers=1,
+                         din_units=(4,), attention_units=(4,), correction_units=(4,), **overrides)
+
+
+def test_untrained_ranker_reproduces_retrieval_order(tiny_feature_map):
+    model = build_model(_config("tf4ctr"), tiny_feature_map)
+    batch = _lists(tiny_feature_map)
+    rows = list_rows(batch, 6)
+    logits, _ = model.row_logits(rows)
+    np.testing.assert_allclose(logits.numpy(), rows[schema.RETRIEVAL_SCORE].numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("model_name", sorted(MODELS))
+def test_every_backbone_trains_on_lists(tiny_feature_map, model_name):
+    """One eager gradient step of the list loss reaches the backbone of every model."""
+    tf.keras.utils.set_random_seed(0)
+    loss = "tf" if model_name == "tf4ctr" else None
+    model = build_model(_config(model_name, loss=loss), tiny_feature_map)
+    batch = _lists(tiny_feature_map, seed=1)
+    with tf.GradientTape() as tape:
+        value = model.compute_loss(batch, training=True)
+    gradients = dict(zip([v.name for v in model.trainable_variables],
+                         tape.gradient(value, model.trainable_variables)))
+    assert np.isfinite(float(value))
+    assert abs(float(gradients["backbone_weight:0"])) > 0          # the backbone's share gets a gradient
+    assert any(g is not None and float(tf.reduce_sum(tf.abs(g))) > 0
+               for name, g in gradients.items() if "correction" in name)
+
+
+def test_list_loss_needs_lists(tiny_feature_map):
+    with pytest.raises(ValueError, match="list loss"):
+        build_model(RankingConfig(model="dnn", loss="softmax"), tiny_feature_map)
+
+
+def test_sampled_negatives_keep_the_target_and_the_width():
+    batch = {schema.LABEL: tf.constant([[0.0, 0.0, 1.0, 0.0, 0.0]]),
+             schema.CANDIDATES: tf.constant([[5, 6, 7, 8, 0]], tf.int64),
+             schema.RETRIEVAL_RANK: tf.constant([[0.0, 1.0, 2.0, 3.0, 4.0]]),
+             schema.HISTORY: tf.zeros([1, 5], tf.int64), schema.USER_ID: tf.constant([3], tf.int64)}
+    for seed in range(5):
+        out = lists.sample_negatives(batch, 2, seed)
+        assert out[schema.CANDIDATES].shape == (1, 3)
+        assert 7 in out[schema.CANDIDATES].numpy()[0] and 0 not in out[schema.CANDIDATES].numpy()[0]
+        ranks = out[schema.RETRIEVAL_RANK].numpy()[0]
+        np.testing.assert_array_equal(ranks, out[schema.CANDIDATES].numpy()[0] - 5)   # fields stay aligned
+        assert out[schema.HISTORY].shape == (1, 5)
+
+
+def test_target_ranks_count_better_candidates_only_in_the_list():
+    scores = np.array([[3.0, 1.0, 2.0, 9.0], [0.0, 5.0, 1.0, 2.0]])
+    labels = np.array([[0, 1, 0, 0], [0, 0, 0, 0]], np.float32)
+    mask = np.array([[True, True, True, False], [True, True, True, True]])
+    assert lists._ranks(scores, labels, mask).tolist() == [2, -1]
