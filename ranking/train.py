@@ -45,6 +45,32 @@ def copy_dataset_files(data_dir, run_dir) -> None:
         shutil.copytree(vocab, target.root / schema.Layout.VOCAB_DIR, dirs_exist_ok=True)
 
 
+def _fit(config: RankingConfig, feature_map, train_data, validation_data, monitor: str, verbose: int,
+         candidate_features: bool = False):
+    """Build, compile and fit the model; early stopping on ``monitor`` (max) restores the best epoch.
+
+    Returns:
+        ``(model, history, stopper, seconds)``.
+    """
+    strategy = distribute.pick_strategy()
+    with strategy.scope():
+        model = build_model(config, feature_map)
+        model(dummy_features(candidate_features=candidate_features))
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.patience,
+                                            restore_best_weights=True)
+    started = time.perf_counter()
+    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
+                        callbacks=[stopper], verbose=verbose)
+    return model, history, stopper, time.perf_counter() - started
+
+
+def _save_run(model, config: RankingConfig, data_dir, run_dir: Path) -> None:
+    model.save_weights(str(run_dir / WEIGHTS))
+    (run_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    copy_dataset_files(data_dir, run_dir)
+
+
 def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1, candidates_dir=None) -> dict:
     """Train ``config.model`` on ``data_dir`` and write the run folder; returns ``metrics.json``.
 
@@ -65,22 +91,9 @@ def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1, candidates
     train_data, kept[schema.TRAIN] = data.split_dataset(data_dir, schema.TRAIN, config, shuffle=True)
     validation_data, kept[schema.VALIDATION] = data.split_dataset(data_dir, schema.VALIDATION, config)
 
-    strategy = distribute.pick_strategy()
-    with strategy.scope():
-        model = build_model(config, feature_map)
-        model(dummy_features())
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     logger.info("training %s (loss %s) on %s", config.model, loss_name(config), data_dir)
-    stopper = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience,
-                                            restore_best_weights=True)
-    started = time.perf_counter()
-    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-                        callbacks=[stopper], verbose=verbose)
-    seconds = time.perf_counter() - started
-
-    model.save_weights(str(run_dir / WEIGHTS))
-    (run_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
-    copy_dataset_files(data_dir, run_dir)
+    model, history, stopper, seconds = _fit(config, feature_map, train_data, validation_data, "val_auc", verbose)
+    _save_run(model, config, data_dir, run_dir)
     validation = evaluate.evaluate_model(model, validation_data)
     test_data, kept[schema.TEST] = data.split_dataset(data_dir, schema.TEST, config)
     test = evaluate.evaluate_model(model, test_data)
@@ -117,22 +130,10 @@ def train_lists(config: RankingConfig, data_dir, candidates_dir, run_dir, verbos
     train_data = lists.list_dataset(candidates_dir, schema.TRAIN, config.list_batch_size, width,
                                     shuffle=True, seed=config.seed, negatives=config.list_negatives)
     validation_data = lists.list_dataset(candidates_dir, schema.VALIDATION, config.list_batch_size, width)
-    strategy = distribute.pick_strategy()
-    with strategy.scope():
-        model = build_model(config, feature_map)
-        model(dummy_features(candidate_features=True))
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    monitor = f"val_ndcg_at_{listwise.CUTOFF}"
     logger.info("training %s on candidate lists of %s (loss %s)", config.model, candidates_dir, loss_name(config))
-    stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.patience,
-                                            restore_best_weights=True)
-    started = time.perf_counter()
-    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-                        callbacks=[stopper], verbose=verbose)
-    seconds = time.perf_counter() - started
-    model.save_weights(str(run_dir / WEIGHTS))
-    (run_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
-    copy_dataset_files(data_dir, run_dir)
+    model, history, stopper, seconds = _fit(config, feature_map, train_data, validation_data,
+                                            f"val_ndcg_at_{listwise.CUTOFF}", verbose, candidate_features=True)
+    _save_run(model, config, data_dir, run_dir)
     test_data = lists.list_dataset(candidates_dir, schema.TEST, config.list_batch_size, width)
     metrics = {
         "model": config.model, "loss": loss_name(config), "candidates": str(candidates_dir),
