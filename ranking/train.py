@@ -1,6 +1,6 @@
 """Train a ranking model into a self-contained run folder, and load it back.
 
-Run folder (``contracts.md``): ``config.json`` (the :class:`RankingConfig`),
+Run folder: ``config.json`` (the :class:`RankingConfig`),
 ``metrics.json`` (history, best epoch, validation and test metrics, and test
 classification at the validation's best-F1 threshold: ``test_tuned``),
 ``weights/`` (TF checkpoint), ``kept.json`` (what ``--negative-ratio`` kept)
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import tf_keras as keras
 
-from funnel import distribute, schema
+from funnel import dataset, distribute, outdir, schema
 from ranking import data, evaluate
 from ranking.config import RankingConfig
 from ranking.features import dummy_features
@@ -45,16 +45,20 @@ def copy_dataset_files(data_dir, run_dir) -> None:
         shutil.copytree(vocab, target.root / schema.Layout.VOCAB_DIR, dirs_exist_ok=True)
 
 
-def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1) -> dict:
+def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1, overwrite: bool = False) -> dict:
     """Train ``config.model`` on ``data_dir`` and write the run folder; returns ``metrics.json``.
 
     Early stopping watches validation AUC with ``config.patience`` and restores
     the best epoch's weights (TF4CTR §4.1).
+
+    Raises:
+        FileExistsError: ``run_dir`` holds files and ``overwrite`` is False.
+        ValueError: a split has no examples.
     """
-    distribute.seed_everything(config.seed)
     feature_map = schema.FeatureMap.load(data_dir)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    dataset.require_examples(data_dir, dataset.RANKING, schema.SPLITS)
+    run_dir = outdir.claim(run_dir, overwrite)
+    distribute.seed_everything(config.seed)
     kept = {}
     train_data, kept[schema.TRAIN] = data.split_dataset(data_dir, schema.TRAIN, config, shuffle=True)
     validation_data, kept[schema.VALIDATION] = data.split_dataset(data_dir, schema.VALIDATION, config)

@@ -89,7 +89,7 @@ def run_method(method: str, seed: int, data_dir: Path, out_dir: Path, base: Retr
         if _trained_with(run_dir, config):
             training = json.loads((run_dir / "metrics.json").read_text())
         else:
-            training = train(config, data_dir, run_dir)
+            training = train(config, data_dir, run_dir, overwrite=True)  # a stale or partial run
         metrics = evaluate_run(run_dir, data_dir)
         metrics["train_seconds"] = training["seconds"]
         metrics["train_epochs"] = training["epochs"]
