@@ -108,7 +108,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if field.name in CHOICES:
             options["choices"] = CHOICES[field.name]
         else:
-            options["metavar"] = field.name.upper()
+            options.setdefault("metavar", flag[2:].replace("-", "_").upper())
         parser.add_argument(flag, **options)
 
 

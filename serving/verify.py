@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         failures = verify_export(args.export_dir, args.version, args.tolerance)
     except (FileNotFoundError, ValueError, KeyError) as error:  # unreadable: a user error
-        print(f"{args.export_dir}: {error}", file=sys.stderr)
+        print(error, file=sys.stderr)  # the message names the export folder
         return 2
     return 1 if failures else 0
 
