@@ -87,6 +87,19 @@ def _int_tuple(text: str) -> tuple[int, ...]:
     return values
 
 
+def _methods(text: str) -> list[str]:
+    """``--methods``: comma-separated method names, each checked by ``names.parse_method``."""
+    methods = [method.strip() for method in text.split(",") if method.strip()]
+    if not methods:
+        raise argparse.ArgumentTypeError(f"expected one or more comma-separated methods, got {text!r}")
+    for method in methods:
+        try:
+            names.parse_method(method)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return methods
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per ``RetrievalConfig`` field; unset flags stay out of the namespace."""
     hints = typing.get_type_hints(RetrievalConfig)
@@ -148,7 +161,7 @@ def experiment_command(args, extra) -> int:
     overrides = flags.Parser(prog="funnel experiment retrieval (config flags)")
     add_config_flags(overrides)
     config_args = overrides.parse_args(extra)
-    report = run_experiment(args.data, args.methods.split(","), args.seeds, args.out,
+    report = run_experiment(args.data, args.methods, args.seeds, args.out,
                             base=config_from_args(config_args), first_seed=args.first_seed)
     print(report.markdown)
     print(f"report written to {args.out}")
@@ -181,7 +194,7 @@ def register(groups) -> None:
                     "<sur|mur>-<weighting> (e.g. mur-idw, mur-qmargin). Any training flag "
                     "(e.g. --epochs 5) applies to every method.")
     experiment.add_argument("--data", required=True, help="output folder of `funnel preprocess`")
-    experiment.add_argument("--methods", default="most-popular,sur,mur,mur-idw",
+    experiment.add_argument("--methods", type=_methods, default="most-popular,sur,mur,mur-idw",
                             help="comma-separated methods to compare")
     experiment.add_argument("--seeds", type=flags.positive_int, default=3,
                             help="runs per method, one seed each")

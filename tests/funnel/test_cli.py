@@ -92,6 +92,7 @@ def test_min_count_minus_one_fails_at_once_with_one_line(tmp_path, capsys):
     (["train", "ranking", "--data", "d", "--out", "o", "--loss", "hinge"], "--loss"),
     (["train", "retrieval", "--data", "d", "--out", "o", "--weighting", "nope"], "--weighting"),
     (["experiment", "ranking", "--data", "d", "--out", "o", "--report", "table9"], "--report"),
+    (["experiment", "retrieval", "--data", "d", "--out", "o", "--methods", "sur,mur-magic"], "--methods"),
     (["evaluate", "ranking", "--run", "r", "--data", "d", "--threshold", "2"], "--threshold"),
 ])
 def test_unknown_choice_is_a_one_line_error_listing_the_valid_ones(argv, flag, capsys):
