@@ -83,7 +83,7 @@ def evaluation_time(data_dir: Path, run_dir: Path) -> dict:
     from retrieval.train import load_trained, train
 
     if not (run_dir / "config.json").exists():
-        train(RetrievalConfig(model="mur", epochs=1, verbose=0), data_dir, run_dir)
+        train(RetrievalConfig(model="mur", epochs=1, verbose=0), data_dir, run_dir, overwrite=True)
     model, config = load_trained(run_dir)
     scorer = model_scorer(model)
     evaluate(scorer, data_dir, schema.VALIDATION, config.interests)   # warm up

@@ -2,8 +2,10 @@
 
 Each stage registers its own subcommands in ``<stage>/commands.py`` through a
 ``register(groups)`` function, so this file only builds the command tree and
-turns library errors into one clear line. Handlers import TensorFlow lazily:
-``funnel --help`` stays fast.
+turns library errors into one clear line. Building the parser imports no
+TensorFlow, Beam or ScaNN (choices come from each stage's ``names`` module and
+handlers import the heavy libraries when they run): ``funnel --help`` answers at
+once, and a bad flag fails before any work starts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ import importlib
 import logging
 import sys
 
+from funnel.flags import Parser
+
+DESCRIPTION = """\
+funnel recommends items in two steps: a two-tower model retrieves a few hundred
+candidates for a user from the whole catalog (ScaNN), and a click-through-rate
+model ranks them. Its commands follow the data: generate or bring interaction
+logs, preprocess them into training examples, train and evaluate both models,
+export them for serving, and serve recommendations over REST.
+"""
 COMMAND_MODULES = (
     "pipelines.commands",
     "retrieval.commands",
@@ -23,26 +34,37 @@ COMMAND_MODULES = (
 )
 GROUPS = {
     "generate": "write a synthetic dataset (IDW paper, Appendix A)",
-    "preprocess": "run the Beam preprocessing pipeline",
+    "preprocess": "turn raw events into training examples (Apache Beam pipeline)",
     "candidates": "build retrieval's candidate lists for training the ranker (Beam)",
     "train": "train a model (retrieval or ranking)",
     "evaluate": "evaluate a trained model or a whole export",
     "experiment": "run a multi-seed comparison and write a report",
-    "export": "export SavedModels and a ScaNN index for serving",
+    "export": "export SavedModels and a ScaNN index for serving, or verify an export",
     "serve": "run the REST recommend service",
 }
+"""Command groups, in the order data flows through them (the help lists them so)."""
 LEAF_GROUPS = {"generate", "preprocess", "candidates", "export", "serve"}
 """Groups that are commands themselves, without a second word."""
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, KeyError)
+"""Library exceptions that mean "bad input": one line on stderr, exit 2, no traceback."""
+QUIET_WARNINGS = ("apitools not found",)
+"""Third-party warnings that say nothing to a funnel user (Beam's BigQuery client at import)."""
 
 
 class UsageError(Exception):
     """A user error the CLI reports as one line, exit code 2."""
 
 
+class _DropQuietWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(QUIET_WARNINGS)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="funnel", description=__doc__.splitlines()[0])
+    parser = Parser(prog="funnel", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     title="commands (in data-flow order)")
     groups: dict[str, argparse.ArgumentParser | argparse._SubParsersAction] = {}
     for name, help_text in GROUPS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -51,24 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             groups[name] = sub.add_subparsers(dest="subcommand", required=True, metavar="WHAT")
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
-        module.register(groups)
+        importlib.import_module(module_name).register(groups)
     return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_DropQuietWarnings())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    _configure_logging(args.verbose)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.error(f"'{args.command}' needs a subcommand")
@@ -76,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         result = handler(args, extra) if getattr(args, "accepts_extra", False) else handler(args)
-    except (UsageError, ValueError, FileNotFoundError, KeyError) as error:
+    except (UsageError, *USER_ERRORS) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"funnel {args.command}: error: {message}", file=sys.stderr)
         return 2

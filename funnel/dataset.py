@@ -20,7 +20,7 @@ from funnel import schema
 
 def encode_example(features: Mapping[str, object]) -> bytes:
     """Serialize a dict of ints, floats or lists of them as a ``tf.train.Example``."""
-    from tensorflow.core.example import example_pb2, feature_pb2
+    from tensorflow.core.example import example_pb2
 
     example = example_pb2.Example()
     for name, value in features.items():
@@ -33,8 +33,31 @@ def encode_example(features: Mapping[str, object]) -> bytes:
             feature.bytes_list.value.extend(v.encode() if isinstance(v, str) else v for v in values)
         else:
             feature.int64_list.value.extend(int(v) for v in values)
-    del feature_pb2
     return example.SerializeToString()
+
+
+RETRIEVAL, RANKING = "retrieval", "ranking"
+EXAMPLE_FILES = {RETRIEVAL: schema.Layout.retrieval_files, RANKING: schema.Layout.ranking_files}
+"""Kind of examples -> the TFRecord files of one split."""
+
+
+def require_examples(data_dir: str | Path, kind: str, splits: Sequence[str]) -> None:
+    """Raise unless every split in ``splits`` has at least one ``kind`` example.
+
+    A TFRecord file holding a record is never empty, so file sizes answer
+    without reading (or importing TensorFlow): trainers call this first and
+    refuse an empty split with one line instead of failing deep inside Keras.
+
+    Raises:
+        ValueError: a split has no example (names the split, the kind and the folder).
+    """
+    layout = schema.Layout(data_dir)
+    for split in splits:
+        files = EXAMPLE_FILES[kind](layout, split)
+        if not any(path.stat().st_size for path in files):
+            raise ValueError(f"{data_dir}: the {split} split has no {kind} examples "
+                             f"({len(files)} empty file(s)); training needs at least one, "
+                             "see stats.json of `funnel preprocess`")
 
 
 def _tf_spec(spec: Mapping[str, tuple[str, tuple]]):

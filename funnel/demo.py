@@ -1,7 +1,7 @@
 """``make demo``: the whole funnel on a synthetic dataset, one CLI command per stage.
 
 Each step is printed before it runs, so the demo doubles as a worked example of
-the commands a user types. It ends with the service running and a sample
+the commands a user types; it replaces the runs of an earlier demo in ``--out``. It ends with the service running and a sample
 recommendation printed; Ctrl-C stops it.
 """
 
@@ -44,13 +44,13 @@ def main(argv: list[str] | None = None) -> int:
           "--seed", "7"])
     retrieval_run, ranking_run = runs / "retrieval", runs / "ranking"
     _run(["train", "retrieval", "--data", str(data), "--model", "mur", "--weighting", "idw",
-          *DEMO_RETRIEVAL_OPTIONS, "--seed", "7", "--out", str(retrieval_run)])
+          *DEMO_RETRIEVAL_OPTIONS, "--seed", "7", "--out", str(retrieval_run), "--overwrite"])
     _run(["evaluate", "retrieval", "--run", str(retrieval_run), "--data", str(data)])
     candidates = out / "candidates"
     _run(["candidates", "--data", str(data), "--retrieval", str(retrieval_run), *DEMO_CANDIDATE_OPTIONS,
           "--seed", "7", "--out", str(candidates)])
     _run(["train", "ranking", "--data", str(data), "--candidates", str(candidates), "--model", "tf4ctr",
-          *DEMO_RANKING_OPTIONS, "--seed", "7", "--out", str(ranking_run)])
+          *DEMO_RANKING_OPTIONS, "--seed", "7", "--out", str(ranking_run), "--overwrite"])
     _run(["export", "--retrieval", str(retrieval_run), "--ranking", str(ranking_run),
           "--data", str(data), "--out", str(export)])
     _run(["evaluate", "funnel", "--export", str(export), "--data", str(data)])

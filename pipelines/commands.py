@@ -3,33 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 
-from funnel import schema
+from funnel import config as config_lib
+from funnel import flags, schema
+from pipelines.generator_config import FLAG_HELP, GeneratorConfig
+from pipelines.names import FORMATS
 
-FORMATS = ("movielens-100k", "movielens-1m", "movielens-latest", "events", "synthetic")
+GENERATE_TYPES = {"users": flags.positive_int, "clusters": flags.positive_int,
+                  "length": flags.positive_int, "interests_per_user": flags.positive_int,
+                  "impressions_per_request": flags.positive_int, "items": flags.positive_int,
+                  "alpha": flags.fraction, "gamma": flags.fraction, "epsilon": flags.fraction}
+"""Argparse type of each ``GeneratorConfig`` field; the others are ints or floats >= 0.
+Checks between fields (``--items`` >= ``--clusters``) are the config's, also before any work."""
 
 
 def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="dataset folder or events file")
-    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--format", required=True, choices=FORMATS, help="layout of --input")
     parser.add_argument("--out", required=True, help="output folder (replaced only when complete)")
-    parser.add_argument("--min-count", type=int, default=1,
-                        help="values seen fewer times map to OOV (default 1)")
-    parser.add_argument("--max-len", type=int, default=schema.MAX_SEQUENCE_LENGTH,
+    parser.add_argument("--min-count", type=flags.positive_int, default=1,
+                        help="values seen fewer times map to OOV")
+    parser.add_argument("--max-len", type=flags.positive_int, default=schema.MAX_SEQUENCE_LENGTH,
                         help="longest history; longer training sequences are split")
-    parser.add_argument("--eval-negatives", type=int, default=schema.EVAL_NEGATIVES,
+    parser.add_argument("--eval-negatives", type=flags.non_negative_int,
+                        default=schema.EVAL_NEGATIVES,
                         help="sampled negatives per validation/test example")
-    parser.add_argument("--seed", type=int, default=0, help="seed of negative sampling")
+    parser.add_argument("--seed", type=flags.non_negative_int, default=0,
+                        help="seed of negative sampling")
     parser.add_argument("--split-per-sequence", action="store_true",
                         help="the IDW paper's leave-one-out per split sequence (leaks; not default)")
     parser.add_argument("--column-mapping", default="",
-                        help="events format: user_id=COL,item_id=COL,timestamp=COL,...")
-    parser.add_argument("--num-shards", type=int, default=4,
+                        help="events format: user_id=COL,item_id=COL,timestamp=COL,... "
+                             "(default: the standard column names)")
+    parser.add_argument("--num-shards", type=flags.positive_int, default=4,
                         help="user buckets = output shards per split (parallelism of the group-by-user)")
-    parser.add_argument("--shard-mb", type=float, default=8.0, help="input read shard size")
-    parser.add_argument("--now", type=int, default=None,
-                        help="unix seconds treated as now for the future-timestamp check")
+    parser.add_argument("--shard-mb", type=flags.positive_float, default=8.0,
+                        help="input read shard size in MiB")
+    parser.add_argument("--now", type=flags.non_negative_int, default=None,
+                        help="unix seconds treated as now for the future-timestamp check "
+                             "(default: the clock)")
 
 
 def options_from_args(args: argparse.Namespace):
@@ -61,8 +75,29 @@ def register(groups) -> None:
                      "[--dask_client_address=HOST:PORT], --direct_running_mode=multi_processing "
                      "--direct_num_workers=2, or --runner=local (no Beam).")
     parser.set_defaults(handler=run_preprocess, accepts_extra=True)
-    try:
-        from pipelines.synthetic import register_generate
-    except ImportError:
-        return
     register_generate(groups)
+
+
+def register_generate(groups) -> None:
+    """Add ``funnel generate`` flags (one per :class:`GeneratorConfig` field) and its handler."""
+    parser: argparse.ArgumentParser = groups["generate"]
+    parser.add_argument("--out", required=True, help="folder to write the dataset to")
+    for field in dataclasses.fields(GeneratorConfig):
+        default_type = {"int": flags.non_negative_int, "float": flags.non_negative_float}[str(field.type)]
+        parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name,
+                            type=GENERATE_TYPES.get(field.name, default_type),
+                            metavar=field.name.upper(), default=field.default,
+                            help=FLAG_HELP[field.name])
+    parser.set_defaults(handler=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from pipelines.synthetic import generate
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GeneratorConfig)}
+    summary = generate(config_lib.from_dict(GeneratorConfig, values), args.out)
+    print(f"wrote {summary.events:,} events and {summary.impressions:,} impressions "
+          f"({summary.requests:,} requests, positive rate {summary.positive_rate:.3f}) for "
+          f"{summary.users:,} users and {summary.items:,} items to {summary.out_dir} "
+          f"in {summary.seconds:.1f} s")
+    return 0

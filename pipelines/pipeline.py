@@ -11,7 +11,6 @@ address starts a local ``dask.distributed`` cluster for the run.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -74,6 +73,21 @@ class Result:
     stats: dict
     seconds: float
     runner: str
+
+
+def require_rows(stats: dict) -> None:
+    """Refuse an output in which no input row survived: an empty dataset is an error, not a result.
+
+    Raises:
+        ValueError: ``stats["rows_kept"]`` is 0; names the rows read and dead-lettered (by reason).
+    """
+    if stats["rows_kept"]:
+        return
+    dead = stats["rows_deadlettered"]
+    reasons = ", ".join(f"{count} {reason}" for reason, count in dead.items())
+    raise ValueError(f"no input row survived validation: {stats['rows_read']} row(s) read, "
+                     f"{sum(dead.values())} dead-lettered" + (f" ({reasons})" if reasons else "")
+                     + "; nothing written")
 
 
 def _runner_of(beam_args: Sequence[str]) -> str:
@@ -207,6 +221,7 @@ def preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> Res
             raise RuntimeError(f"the {runner} run finished without writing {stats_path.name}; "
                                f"output discarded")
         stats = json.loads(stats_path.read_text())
+        require_rows(stats)
         io.commit(staging, options.out)
     except BaseException:
         io.discard(staging)
@@ -214,20 +229,3 @@ def preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> Res
     seconds = time.perf_counter() - began
     logger.info("preprocess finished in %.1f s: %s", seconds, options.out)
     return Result(Path(options.out), stats, seconds, runner)
-
-
-def run(argv: Sequence[str] | None = None) -> Result:
-    """``python -m pipelines.pipeline --input ... --format ... --out ...`` (and Beam flags)."""
-    from pipelines.commands import add_preprocess_arguments, options_from_args
-
-    parser = argparse.ArgumentParser(prog="pipelines.pipeline")
-    add_preprocess_arguments(parser)
-    args, beam_args = parser.parse_known_args(argv)
-    return preprocess(options_from_args(args), beam_args)
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    from pipelines.summary import format_summary
-
-    print(format_summary(run()))

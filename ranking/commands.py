@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+
+from funnel import flags, schema
+from ranking import names
+from ranking.config import RankingConfig
+
+DEFAULTS = RankingConfig()
 
 
 def _value(text: str):
@@ -26,8 +33,6 @@ def _pairs(items, flag: str) -> list[tuple[str, object]]:
 
 def config_from_args(args):
     """Flags -> :class:`RankingConfig`; ``--set`` overrides any field by name."""
-    from ranking.config import RankingConfig
-
     values = {"model": args.model, "seed": args.seed}
     if getattr(args, "candidates", None):
         values["lists"] = True
@@ -47,10 +52,11 @@ def _verbosity() -> int:
 
 
 def train_ranking(args) -> int:
+    config = config_from_args(args)  # a bad --set fails before TensorFlow is imported
     from ranking.train import train
 
-    config = config_from_args(args)
-    metrics = train(config, args.data, args.out, verbose=_verbosity(), candidates_dir=args.candidates)
+    metrics = train(config, args.data, args.out, verbose=_verbosity(), overwrite=args.overwrite,
+                    candidates_dir=args.candidates)
     test = metrics["test"]
     if config.lists:
         print(f"trained {config.model} on candidate lists ({metrics['loss']}) in {metrics['epochs_trained']} "
@@ -79,17 +85,13 @@ def evaluate_ranking(args) -> int:
 
 
 def experiment_ranking(args) -> int:
-    from ranking.experiment import run_report
+    from tqdm import tqdm
+
+    from ranking.experiment import REPORTS, run_report
 
     overrides = dict(_pairs(args.set, "--set"))
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    from tqdm import tqdm
-
-    from ranking.experiment import REPORTS
-
-    if args.report not in REPORTS:
-        raise ValueError(f"report: unknown value {args.report!r}; choose one of {sorted(REPORTS)}")
     total = len(REPORTS[args.report].cells()) * args.seeds
     with tqdm(total=total, desc=f"report {args.report}", unit="run") as bar:
         text = run_report(args.report, args.data, args.out, seeds=args.seeds, overrides=overrides,
@@ -100,61 +102,86 @@ def experiment_ranking(args) -> int:
 
 
 def register(groups) -> None:
-    """Add the ranking subcommands. Names are checked against the registries when
-    the command runs (an unknown one is an error listing the valid ones), so
-    ``funnel --help`` does not import TensorFlow."""
+    """Add the ranking subcommands. Their choices are ``ranking.names`` (the registries'
+    keys, checked equal by a test), so ``funnel --help`` does not import TensorFlow."""
     train = groups["train"].add_parser("ranking", help="train a CTR ranking model",
                                        description="Train a CTR ranking model into a run folder.")
     train.add_argument("--data", required=True, help="output folder of `funnel preprocess`")
-    train.add_argument("--model", default="tf4ctr",
-                       help="dnn, dualmlp, dcnv2, deepfm, tf4ctr, lafam or eain (default tf4ctr)")
+    train.add_argument("--model", default="tf4ctr", choices=names.MODELS, help="ranking model")
     train.add_argument("--candidates", metavar="CANDS",
-                       help="train on retrieval's candidate lists (the --out of `funnel candidates`)")
-    train.add_argument("--loss", help="logloss, focal, shrinkage, suppression or tf; with --candidates "
-                       "also softmax, pairwise or approx-ndcg (default: softmax with --candidates, "
-                       "else the model's own)")
+                       help="train on retrieval's candidate lists, the --out of `funnel candidates` "
+                       "(default: the pointwise ranking examples of --data)")
+    train.add_argument("--loss", choices=names.LOSSES + names.LIST_LOSSES,
+                       help="training loss; softmax, pairwise and approx-ndcg need --candidates "
+                       "(default: softmax with --candidates, else the model's own)")
     train.add_argument("--loss-option", action="append", metavar="KEY=VALUE",
-                       help="override a loss parameter, e.g. gamma=3 (repeatable)")
-    train.add_argument("--negative-ratio", type=float, metavar="R",
-                       help="down-sample clicks to 1:R in every split (LAFAM Table 5)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--embedding-dim", type=int)
-    train.add_argument("--learning-rate", type=float)
-    train.add_argument("--backbone", help="tf4ctr: whose encoders to wrap (dnn, dualmlp, dcnv2, deepfm)")
-    train.add_argument("--ssem", help="tf4ctr: sample selection embedding (ser, gm, mmoe, share)")
-    train.add_argument("--dfm", help="tf4ctr: dynamic fusion module (wsf, vf, cf, moef, sum)")
+                       help="override a loss parameter, e.g. gamma=3 (repeatable; default: none)")
+    train.add_argument("--negative-ratio", type=flags.positive_float, metavar="R",
+                       help="down-sample clicks to 1:R in every split (LAFAM Table 5; "
+                            "default: keep every row)")
+    train.add_argument("--seed", type=flags.non_negative_int, default=0,
+                       help="seed of initialisation, shuffling and down-sampling")
+    for flag, kind, what in (("--epochs", flags.positive_int, "most epochs (early stopping on "
+                                                              "validation AUC)"),
+                             ("--batch-size", flags.positive_int, "examples per batch"),
+                             ("--embedding-dim", flags.positive_int, "size of every feature embedding"),
+                             ("--learning-rate", flags.positive_float, "Adam learning rate")):
+        field = flag[2:].replace("-", "_")
+        train.add_argument(flag, type=kind, metavar="N" if kind is flags.positive_int else "X",
+                           help=f"{what} (default: {getattr(DEFAULTS, field)})")
+    train.add_argument("--backbone", choices=names.BACKBONES,
+                       help=f"tf4ctr: whose encoders to wrap (default: {DEFAULTS.backbone})")
+    train.add_argument("--ssem", choices=names.SSEMS,
+                       help=f"tf4ctr: sample selection embedding (default: {DEFAULTS.ssem})")
+    train.add_argument("--dfm", choices=names.DFMS,
+                       help=f"tf4ctr: dynamic fusion module (default: {DEFAULTS.dfm})")
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="set any RankingConfig field, e.g. hidden_units=[64,64] (repeatable)")
+                       help="set any RankingConfig field, e.g. hidden_units=[64,64] "
+                            "(repeatable; default: none)")
     train.add_argument("--out", required=True, help="run folder to create")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace what --out holds (without it a non-empty --out is an error)")
     train.set_defaults(handler=train_ranking)
 
     evaluate = groups["evaluate"].add_parser("ranking", help="evaluate a ranking run",
                                              description="Evaluate a ranking run on a split.")
-    evaluate.add_argument("--run", required=True)
-    evaluate.add_argument("--data", required=True)
-    evaluate.add_argument("--split", default="test")
-    evaluate.add_argument("--threshold", default="0.5",
-                          help="click threshold for precision/recall/f1/accuracy: a number, or "
-                          "'tuned' for the best F1 on the validation split (default 0.5)")
-    evaluate.add_argument("--hr-scope", default="user",
+    evaluate.add_argument("--run", required=True, help="run folder of `funnel train ranking`")
+    evaluate.add_argument("--data", required=True, help="the data folder the run was trained on")
+    evaluate.add_argument("--split", default=schema.TEST, choices=schema.SPLITS,
+                          help="split to evaluate on")
+    evaluate.add_argument("--threshold", default="0.5", type=_threshold,
+                          help="click threshold for precision/recall/f1/accuracy: a number in "
+                               "[0, 1], or 'tuned' for the best F1 on the validation split")
+    evaluate.add_argument("--hr-scope", default="user", choices=names.HR_SCOPES,
                           help="HR@k per user (LAFAM eq. 8) or over all rows")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(handler=evaluate_ranking)
 
     experiment = groups["experiment"].add_parser("ranking", help="multi-seed ranking comparisons",
                                                  description="Run a paper-style ranking report.")
-    experiment.add_argument("--data", required=True)
-    experiment.add_argument("--report", required=True,
+    experiment.add_argument("--data", required=True, help="output folder of `funnel preprocess`")
+    experiment.add_argument("--report", required=True, choices=names.REPORTS,
                             help="table3 (SSEM x DFM), table4 (models), table5 (TF4CTR compatibility) "
                             "or lafam-table5 (networks x losses x imbalance)")
-    experiment.add_argument("--seeds", type=int, default=3)
-    experiment.add_argument("--epochs", type=int)
+    experiment.add_argument("--seeds", type=flags.positive_int, default=3,
+                            help="runs per cell, one seed each")
+    experiment.add_argument("--epochs", type=flags.positive_int, metavar="N",
+                            help=f"most epochs of every run (default: {DEFAULTS.epochs})")
     experiment.add_argument("--set", action="append", metavar="KEY=VALUE",
-                            help="override a RankingConfig field for every run (repeatable)")
+                            help="override a RankingConfig field for every run (repeatable; "
+                                 "default: none)")
     experiment.add_argument("--existing-only", action="store_true",
                             help="train nothing: render the report from the runs already in --out")
     experiment.add_argument("--out", required=True, help="report folder (runs/, REPORT.md, REPORT.json)")
     experiment.set_defaults(handler=experiment_ranking)
 
+
+def _threshold(text: str) -> str:
+    """``--threshold``: ``tuned`` or a number in [0, 1], kept as text for ``evaluate_run``."""
+    if text != "tuned":
+        try:
+            flags.fraction(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number in [0, 1] or 'tuned', got {text!r}") from None
+    return text

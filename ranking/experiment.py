@@ -196,7 +196,8 @@ def run_report(name: str, data_dir, out_dir, seeds: int = 3, overrides=None, ver
                 continue
             if metrics is None:
                 logger.info("report %s: training %s seed %d", name, cell.key, seed)
-                metrics = train(config, data_dir, run_dir, verbose=verbose)
+                metrics = train(config, data_dir, run_dir, verbose=verbose,
+                                overwrite=True)  # a stale or partial run of this cell
             results.setdefault(cell.key, []).append({**metrics["test"], "tuned": metrics["test_tuned"]})
             if on_run:
                 on_run(f"{cell.key} seed {seed}")

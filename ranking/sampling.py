@@ -13,8 +13,6 @@ import zlib
 
 import numpy as np
 
-from funnel import schema
-
 
 def split_seed(seed: int, split: str) -> int:
     """A per-split seed, stable across Python runs."""
@@ -49,7 +47,3 @@ def downsample_positives(labels: np.ndarray, ratio: float, seed: int) -> tuple[n
 
 def subset(arrays: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
     return {name: values[rows] for name, values in arrays.items()}
-
-
-def labels_of(arrays: dict[str, np.ndarray]) -> np.ndarray:
-    return arrays[schema.LABEL]

@@ -1,6 +1,6 @@
 """Train a ranking model into a self-contained run folder, and load it back.
 
-Run folder (``contracts.md``): ``config.json`` (the :class:`RankingConfig`),
+Run folder: ``config.json`` (the :class:`RankingConfig`),
 ``metrics.json`` (history, best epoch, validation and test metrics, and test
 classification at the validation's best-F1 threshold: ``test_tuned``),
 ``weights/`` (TF checkpoint), ``kept.json`` (what ``--negative-ratio`` kept)
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import tf_keras as keras
 
-from funnel import distribute, schema
+from funnel import dataset, distribute, outdir, schema
 from ranking import data, evaluate, lists, listwise
 from ranking.config import RankingConfig
 from ranking.features import dummy_features
@@ -71,22 +71,27 @@ def _save_run(model, config: RankingConfig, data_dir, run_dir: Path) -> None:
     copy_dataset_files(data_dir, run_dir)
 
 
-def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1, candidates_dir=None) -> dict:
+def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1, overwrite: bool = False,
+          candidates_dir=None) -> dict:
     """Train ``config.model`` on ``data_dir`` and write the run folder; returns ``metrics.json``.
 
     Early stopping watches validation AUC with ``config.patience`` and restores
-    the best epoch's weights (TF4CTR §4.1). With ``candidates_dir`` (and
-    ``config.lists``) the model trains on retrieval's candidate lists instead
+    the best epoch's weights (TF4CTR §4.1). With ``config.lists`` the model
+    trains on retrieval's candidate lists in ``candidates_dir`` instead
     (:func:`train_lists`).
+
+    Raises:
+        FileExistsError: ``run_dir`` holds files and ``overwrite`` is False.
+        ValueError: a split has no examples.
     """
     if config.lists:
         if candidates_dir is None:
             raise ValueError("lists: a list-trained config needs --candidates (the --out of `funnel candidates`)")
-        return train_lists(config, data_dir, candidates_dir, run_dir, verbose)
-    distribute.seed_everything(config.seed)
+        return train_lists(config, data_dir, candidates_dir, run_dir, verbose, overwrite)
     feature_map = schema.FeatureMap.load(data_dir)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    dataset.require_examples(data_dir, dataset.RANKING, schema.SPLITS)
+    run_dir = outdir.claim(run_dir, overwrite)
+    distribute.seed_everything(config.seed)
     kept = {}
     train_data, kept[schema.TRAIN] = data.split_dataset(data_dir, schema.TRAIN, config, shuffle=True)
     validation_data, kept[schema.VALIDATION] = data.split_dataset(data_dir, schema.VALIDATION, config)
@@ -115,18 +120,22 @@ def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1, candidates
     return metrics
 
 
-def train_lists(config: RankingConfig, data_dir, candidates_dir, run_dir, verbose: int = 1) -> dict:
+def train_lists(config: RankingConfig, data_dir, candidates_dir, run_dir, verbose: int = 1,
+                overwrite: bool = False) -> dict:
     """Train a ``CandidateRanker`` on the candidate lists of ``candidates_dir``.
 
     Early stopping watches the validation lists' NDCG@10 and restores the best
     epoch. ``metrics.json`` holds HR@10/NDCG@10 within the validation and test
     lists for the ranker and for retrieval order on the same lists.
     """
-    distribute.seed_everything(config.seed)
     feature_map = schema.FeatureMap.load(data_dir)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     width = lists.list_width(candidates_dir)
+    for split in schema.SPLITS:
+        if lists.count_lists(candidates_dir, split) == 0:
+            raise ValueError(f"{candidates_dir}: no {split} candidate lists; rerun `funnel candidates` "
+                             "(more positions per user, or --missing-target add)")
+    run_dir = outdir.claim(run_dir, overwrite)
+    distribute.seed_everything(config.seed)
     train_data = lists.list_dataset(candidates_dir, schema.TRAIN, config.list_batch_size, width,
                                     shuffle=True, seed=config.seed, negatives=config.list_negatives)
     validation_data = lists.list_dataset(candidates_dir, schema.VALIDATION, config.list_batch_size, width)

@@ -12,50 +12,116 @@ import dataclasses
 import json
 import typing
 
+from funnel import flags
+from retrieval import names
 from retrieval.config import MODELS, SCORINGS, RetrievalConfig
 
 HELP = {
     "model": "sur (one user representation) or mur (M of them)",
-    "num_interests": "M for mur (default 5)",
-    "weighting": "loss weighting scheme",
-    "scoring": "mixture (IDW eq. 4) or max over interests",
-    "item_hidden": "item MLP sizes, comma separated; the last is the representation size",
+    "num_interests": "M, the user representations of mur (sur has one)",
+    "embedding_dim": "size of the item-id embeddings inside both towers",
+    "item_hidden": "item MLP sizes, comma separated; the last is the representation size D",
+    "encoder_layers": "self-attention layers of the user tower",
+    "encoder_heads": "attention heads per encoder layer",
+    "encoder_ffn_multiplier": "encoder feed-forward width, as a multiple of --embedding-dim",
+    "dropout": "dropout inside the encoder",
     "use_item_category": "feed the item category to the item tower",
+    "scoring": "how M interests score an item: mixture (IDW eq. 4) or their max",
+    "weighting": "loss weighting scheme",
     "logq_correction": "subtract log p(y) from in-batch logits (eq. 2)",
     "remove_accidental_hits": "mask in-batch negatives equal to the positive",
-    "mixed_precision": "train in mixed_float16 (pays on GPUs)",
+    "learning_rate": "Adam learning rate",
+    "batch_size": "examples per training batch (the in-batch negatives)",
     "epochs": "max epochs of each fit (early stopping on validation loss)",
+    "patience": "epochs without a better validation loss before a fit stops",
+    "seed": "seed of initialisation and shuffling",
+    "mixed_precision": "train in mixed_float16 (pays on GPUs)",
     "verbose": "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch",
+    "focal_gamma": "focal weighting: focusing exponent gamma (Lin et al.)",
+    "qmargin_max": "qmargin: the largest per-item margin (LDAM, Cao et al.)",
+    "idw_momentum": "IDW: momentum of the item-weight update (Algorithm 2)",
+    "idw_initial_weights": "IDW: w^(0), item frequencies (Algorithm 1) or uniform",
+    "idw_eta": "IDW: KDE bandwidth eta (eqs. 7-9)",
+    "idw_max_rounds": "IDW: most wake/sleep rounds",
+    "idw_wake_epochs": "IDW: epochs of each wake phase",
+    "idw_calibration_epochs": "IDW: epochs of the final calibration with the item tower frozen",
+    "idw_calibration_lr_scale": "IDW: learning rate of calibration, as a share of --learning-rate",
+    "kde_batch_elements": "IDW: kernel evaluations per KDE batch (memory bound)",
+    "kde_centres": "IDW: kernel centres drawn by weight; 0 uses every item (exact)",
+    "domain_alpha": "domain weighting: exponent of the per-domain loss ratio",
+    "domain_min_weight": "domain weighting: smallest domain weight",
+    "domain_max_weight": "domain weighting: largest domain weight",
+    "domain_momentum": "domain weighting: momentum of the weight update",
 }
-CHOICES = {"model": sorted(MODELS), "scoring": list(SCORINGS),
-           "idw_initial_weights": ["frequency", "uniform"]}
-FLAG_NAMES = {"num_interests": "--interests", "use_item_category": "--item-category"}
+"""Help of every ``RetrievalConfig`` field's flag (``test_every_flag_has_help`` checks all have one)."""
+DEFAULT_TEXT = {"num_interests": f"{MODELS['mur']} for mur"}
+"""Defaults said in words where the field's value is a placeholder (0 = the model's own)."""
+CHOICES = {"model": sorted(MODELS), "scoring": list(SCORINGS), "weighting": list(names.WEIGHTINGS),
+           "idw_initial_weights": list(names.IDW_INITIAL_WEIGHTS), "verbose": [0, 1, 2]}
+FLAG_TYPES = {
+    "embedding_dim": flags.positive_int, "encoder_layers": flags.positive_int,
+    "encoder_heads": flags.positive_int, "encoder_ffn_multiplier": flags.positive_int,
+    "batch_size": flags.positive_int, "epochs": flags.positive_int,
+    "idw_max_rounds": flags.positive_int, "idw_wake_epochs": flags.positive_int,
+    "kde_batch_elements": flags.positive_int, "verbose": flags.non_negative_int,
+    "learning_rate": flags.positive_float, "idw_eta": flags.positive_float,
+    "idw_calibration_lr_scale": flags.positive_float, "dropout": flags.number(0.0, 0.99),
+    "idw_momentum": flags.fraction, "domain_momentum": flags.fraction,
+    "domain_min_weight": flags.number(0.0, 1.0, exclusive_minimum=True),
+    "domain_max_weight": flags.number(1.0),
+}
+"""Argparse types checking each numeric field; other ints and floats must be >= 0."""
+DEFAULT_TYPES = {int: flags.non_negative_int, float: flags.non_negative_float}
+FLAG_NAMES = {"num_interests": "--interests", "use_item_category": "--item-category",
+              "verbose": "--keras-verbose"}
+"""Flags not spelt like their field (``--verbose`` would clash with ``funnel -v/--verbose``)."""
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
+        values = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, got {text!r}")
+    return values
 
 
-def add_config_flags(parser: argparse.ArgumentParser, choices: dict | None = None) -> None:
+def _methods(text: str) -> list[str]:
+    """``--methods``: comma-separated method names, each checked by ``names.parse_method``."""
+    methods = [method.strip() for method in text.split(",") if method.strip()]
+    if not methods:
+        raise argparse.ArgumentTypeError(f"expected one or more comma-separated methods, got {text!r}")
+    for method in methods:
+        try:
+            names.parse_method(method)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return methods
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per ``RetrievalConfig`` field; unset flags stay out of the namespace."""
     hints = typing.get_type_hints(RetrievalConfig)
     for field in dataclasses.fields(RetrievalConfig):
         flag = FLAG_NAMES.get(field.name, "--" + field.name.replace("_", "-"))
         kind = hints[field.name]
+        default = DEFAULT_TEXT.get(field.name, field.default)
+        if typing.get_origin(kind) is tuple:
+            default = ",".join(str(size) for size in field.default)
         options = dict(dest=f"config_{field.name}", default=argparse.SUPPRESS,
-                       help=f"{HELP.get(field.name, field.name.replace('_', ' '))} (default: {field.default})")
+                       help=f"{HELP[field.name]} (default: {default})")
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
             continue
         if typing.get_origin(kind) is tuple:
-            options["type"] = _int_tuple
+            options.update(type=_int_tuple, metavar="N,N")
         else:
-            options["type"] = kind
-        if field.name in {**CHOICES, **(choices or {})}:
-            options["choices"] = {**CHOICES, **(choices or {})}[field.name]
+            options["type"] = FLAG_TYPES.get(field.name) or DEFAULT_TYPES.get(kind, kind)
+        if field.name in CHOICES:
+            options["choices"] = CHOICES[field.name]
+        else:
+            options.setdefault("metavar", flag[2:].replace("-", "_").upper())
         parser.add_argument(flag, **options)
 
 
@@ -70,7 +136,7 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RetrievalConfig:
 def train_command(args) -> int:
     from retrieval.train import train
 
-    metrics = train(config_from_args(args), args.data, args.out)
+    metrics = train(config_from_args(args), args.data, args.out, overwrite=args.overwrite)
     print(f"trained in {metrics['seconds']:.1f}s over {metrics['epochs']} epochs "
           f"({metrics['train_examples']} examples); run folder: {args.out}")
     return 0
@@ -92,10 +158,10 @@ def evaluate_command(args) -> int:
 def experiment_command(args, extra) -> int:
     from retrieval.experiment import run_experiment
 
-    overrides = argparse.ArgumentParser(prog="funnel experiment retrieval (config flags)")
+    overrides = flags.Parser(prog="funnel experiment retrieval (config flags)")
     add_config_flags(overrides)
     config_args = overrides.parse_args(extra)
-    report = run_experiment(args.data, args.methods.split(","), args.seeds, args.out,
+    report = run_experiment(args.data, args.methods, args.seeds, args.out,
                             base=config_from_args(config_args), first_seed=args.first_seed)
     print(report.markdown)
     print(f"report written to {args.out}")
@@ -103,21 +169,22 @@ def experiment_command(args, extra) -> int:
 
 
 def register(groups) -> None:
-    from retrieval.weighting import WEIGHTINGS
-
     train = groups["train"].add_parser(
         "retrieval", help="train a two-tower retrieval model (SUR/MUR, weighting schemes)",
         description="Train a two-tower retrieval model (Mehta et al. 2023).")
     train.add_argument("--data", required=True, help="output folder of `funnel preprocess`")
     train.add_argument("--out", required=True, help="run folder to write")
-    add_config_flags(train, {"weighting": sorted(WEIGHTINGS)})
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace what --out holds (without it a non-empty --out is an error)")
+    add_config_flags(train)
     train.set_defaults(handler=train_command)
 
     evaluate = groups["evaluate"].add_parser(
         "retrieval", help="HR/NDCG@5,20 (sampled, head/tail), full-catalog recall, silhouette")
     evaluate.add_argument("--run", required=True, help="run folder of `funnel train retrieval`")
     evaluate.add_argument("--data", required=True, help="the data folder the run was trained on")
-    evaluate.add_argument("--split", default="test", choices=["validation", "test"])
+    evaluate.add_argument("--split", default="test", choices=["validation", "test"],
+                          help="split to evaluate on")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(handler=evaluate_command)
 
@@ -126,9 +193,12 @@ def register(groups) -> None:
         description="Compare methods over seeds. Methods: sur, mur, most-popular, and "
                     "<sur|mur>-<weighting> (e.g. mur-idw, mur-qmargin). Any training flag "
                     "(e.g. --epochs 5) applies to every method.")
-    experiment.add_argument("--data", required=True)
-    experiment.add_argument("--methods", default="most-popular,sur,mur,mur-idw")
-    experiment.add_argument("--seeds", type=int, default=3)
-    experiment.add_argument("--first-seed", type=int, default=0)
+    experiment.add_argument("--data", required=True, help="output folder of `funnel preprocess`")
+    experiment.add_argument("--methods", type=_methods, default="most-popular,sur,mur,mur-idw",
+                            help="comma-separated methods to compare")
+    experiment.add_argument("--seeds", type=flags.positive_int, default=3,
+                            help="runs per method, one seed each")
+    experiment.add_argument("--first-seed", type=flags.non_negative_int, default=0,
+                            help="seed of the first run; the others count up from it")
     experiment.add_argument("--out", required=True, help="report folder")
     experiment.set_defaults(handler=experiment_command, accepts_extra=True)

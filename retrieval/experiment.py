@@ -27,11 +27,11 @@ import numpy as np
 
 from funnel import config as config_lib
 from funnel import dataset
-from retrieval.config import MODELS, RetrievalConfig
+from retrieval.config import RetrievalConfig
+from retrieval.names import MOST_POPULAR, parse_method
 
 logger = logging.getLogger(__name__)
 
-MOST_POPULAR = "most-popular"
 TABLE_METRICS = ("hr@20", "ndcg@20", "hr@5", "ndcg@5", "ndcg@20_head", "ndcg@20_tail", "hr@20_tail", "hr@5_tail",
                  "recall@20_full", "recall@20_full_tail", "recall@100_full", "ndcg@20_full", "mean_silhouette")
 PAPER_ML1M_GAINS_OVER_SUR = {"hr@20": 2.52, "ndcg@20": 5.14}
@@ -43,20 +43,6 @@ PAPER_ML1M_MUR_GAINS_OVER_SUR = {"hr@20": 0.25, "ndcg@20": 1.02}
 class Report:
     markdown: str
     results: dict
-
-
-def parse_method(method: str) -> tuple[str, str] | None:
-    """``"mur-idw"`` -> ``("mur", "idw")``; ``"sur"`` -> ``("sur", "none")``; most-popular -> None."""
-    from retrieval.weighting import WEIGHTINGS
-
-    if method == MOST_POPULAR:
-        return None
-    model, _, weighting = method.partition("-")
-    weighting = weighting or "none"
-    if model not in MODELS or weighting not in WEIGHTINGS:
-        raise ValueError(f"methods: unknown method {method!r}; use {MOST_POPULAR}, sur, mur or "
-                         f"<sur|mur>-<weighting> with weighting in {sorted(WEIGHTINGS)}")
-    return model, weighting
 
 
 def summarise(values: Sequence[float | None]) -> dict:
@@ -89,7 +75,7 @@ def run_method(method: str, seed: int, data_dir: Path, out_dir: Path, base: Retr
         if _trained_with(run_dir, config):
             training = json.loads((run_dir / "metrics.json").read_text())
         else:
-            training = train(config, data_dir, run_dir)
+            training = train(config, data_dir, run_dir, overwrite=True)  # a stale or partial run
         metrics = evaluate_run(run_dir, data_dir)
         metrics["train_seconds"] = training["seconds"]
         metrics["train_epochs"] = training["epochs"]

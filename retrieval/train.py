@@ -31,7 +31,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from funnel import config as config_lib
-from funnel import dataset, distribute, schema
+from funnel import dataset, distribute, outdir, schema
 from retrieval import weighting as weighting_lib
 from retrieval.config import RetrievalConfig
 from retrieval.model import ItemStatistics, TwoTowerModel
@@ -174,15 +174,22 @@ def copy_dataset_files(data_dir: Path, run_dir: Path) -> None:
         shutil.copytree(vocab, target / schema.Layout.VOCAB_DIR, dirs_exist_ok=True)
 
 
-def train(config: RetrievalConfig, data_dir: str | Path, out_dir: str | Path) -> dict:
-    """Train per ``config`` on ``data_dir``; write the run folder ``out_dir``; return metrics."""
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
+def train(config: RetrievalConfig, data_dir: str | Path, out_dir: str | Path,
+          overwrite: bool = False) -> dict:
+    """Train per ``config`` on ``data_dir``; write the run folder ``out_dir``; return metrics.
+
+    Raises:
+        FileExistsError: ``out_dir`` holds files and ``overwrite`` is False.
+        ValueError: the train or validation split has no examples.
+    """
+    data_dir = Path(data_dir)
     schema.FeatureMap.load(data_dir)  # a clear error before TensorFlow does anything
+    dataset.require_examples(data_dir, dataset.RETRIEVAL, (schema.TRAIN, schema.VALIDATION))
     weighting_lib.build(config)       # an unknown scheme fails before training
+    out_dir = outdir.claim(out_dir, overwrite)
     strategy = distribute.pick_strategy()
     distribute.seed_everything(config.seed)
     distribute.set_mixed_precision(config.mixed_precision)
-    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         trainer = Trainer(config, data_dir, out_dir, strategy)
         start = time.perf_counter()

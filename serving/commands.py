@@ -2,9 +2,7 @@
 
 ``funnel export --retrieval RUN --ranking RUN --out EXPORT`` (also spelt
 ``funnel export build ...``) writes the next export version;
-``funnel export verify EXPORT`` checks it in a fresh process. When the CLI
-makes ``export`` a leaf group the first form works as is; with a subcommand
-group the ``build`` and ``verify`` words are required.
+``funnel export verify EXPORT`` checks it in a fresh process.
 """
 
 from __future__ import annotations
@@ -12,43 +10,56 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from funnel import flags
+from serving import run_kinds
 
 BUILD, VERIFY = "build", "verify"
+VERIFY_USAGE_ERROR = 2
+"""Exit code of ``python -m serving.verify`` when the export cannot be read at all."""
 
 
-def _add_build_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
-    parser.add_argument("--retrieval", required=required, metavar="RUN",
-                        help="run folder of `funnel train retrieval`")
-    parser.add_argument("--ranking", required=required, metavar="RUN",
-                        help="run folder of `funnel train ranking`")
-    parser.add_argument("--out", required=required, metavar="EXPORT",
-                        help="export folder (a new version is added)")
-    parser.add_argument("--data", default=None, metavar="DIR",
-                        help="pipeline output: its test split gives the held-out ScaNN queries, its "
-                        "validation split the gate that decides ranking vs retrieval order")
-    parser.add_argument("--gate-candidates", type=int, default=200,
-                        help="candidates per validation user in the gate (the service's default)")
-    parser.add_argument("--min-recall", type=float, default=0.95,
-                        help="ScaNN recall@100 bar vs brute force (lowering it is recorded)")
-    parser.add_argument("--held-out-queries", type=int, default=500)
-    parser.add_argument("--serving-root", default="/models",
-                        help="where TF Serving sees EXPORT (paths in models.config)")
-    parser.add_argument("--no-verify", action="store_true",
-                        help="skip `verify` in a fresh process after writing")
+def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("build (funnel export [build] ...)")
+    group.add_argument("--retrieval", metavar="RUN", help="run folder of `funnel train retrieval` (required to build)")
+    group.add_argument("--ranking", metavar="RUN",
+                       help="run folder of `funnel train ranking` (required to build)")
+    group.add_argument("--out", metavar="EXPORT",
+                       help="export folder; a new version is added (required to build)")
+    group.add_argument("--data", default=None, metavar="DIR",
+                       help="pipeline output: its test split gives the held-out ScaNN queries, its "
+                            "validation split the gate that decides ranking vs retrieval order "
+                            "(default: histories sampled by the training item frequency, no gate)")
+    group.add_argument("--gate-candidates", type=flags.positive_int, default=200,
+                       help="candidates per validation user in the gate (the service's default)")
+    group.add_argument("--min-recall", type=flags.number(0.0, 1.0, exclusive_minimum=True),
+                       default=0.95, help="ScaNN recall@100 bar vs brute force (lowering it is recorded)")
+    group.add_argument("--held-out-queries", type=flags.positive_int, default=500,
+                       help="user histories the recall bar is measured on")
+    group.add_argument("--serving-root", default="/models",
+                       help="where TF Serving sees EXPORT (paths in models.config)")
+    group.add_argument("--no-verify", action="store_true",
+                       help="skip `verify` in a fresh process after writing")
 
 
 def _add_verify_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--version", type=int, default=None, help="default: newest complete")
-    parser.add_argument("--tolerance", type=float, default=1e-5)
+    group = parser.add_argument_group("verify (funnel export verify EXPORT ...; also run after build)")
+    group.add_argument("--version", type=flags.positive_int, default=None,
+                       help="version to verify (default: the newest complete one)")
+    group.add_argument("--tolerance", type=flags.non_negative_float, default=1e-5,
+                       help="largest difference allowed between SavedModel and reference outputs")
 
 
 def build_export(args) -> int:
-    from serving import export
-
     missing = [flag for flag, value in (("--retrieval", args.retrieval), ("--ranking", args.ranking),
                                         ("--out", args.out)) if not value]
     if missing:
         raise ValueError(f"funnel export needs {', '.join(missing)}")
+    run_kinds.require(args.retrieval, "retrieval", "--retrieval")  # before TensorFlow loads
+    run_kinds.require(args.ranking, "ranking", "--ranking")
+    from serving import export
+
     options = export.ExportOptions(min_recall=args.min_recall, data_dir=args.data,
                                    held_out_queries=args.held_out_queries,
                                    serving_root=args.serving_root)
@@ -83,14 +94,20 @@ def record_gate(export_dir, version: int, data_dir, candidates: int) -> int:
 
 
 def verify_export(args) -> int:
+    """Verify in a fresh process; an export that cannot be read is a user error (exit 2)."""
     from serving.verify import verify_in_subprocess
 
     if not args.export_dir:
         raise ValueError("funnel export verify needs the EXPORT folder")
+    if not Path(args.export_dir).is_dir():
+        raise FileNotFoundError(f"{args.export_dir}: no such export folder")
     completed = verify_in_subprocess(args.export_dir, args.version, args.tolerance)
     sys.stdout.write(completed.stdout)
+    lines = completed.stderr.strip().splitlines()
+    if completed.returncode == VERIFY_USAGE_ERROR and lines:
+        raise ValueError(lines[-1])
     if completed.returncode:
-        tail = "\n".join(completed.stderr.strip().splitlines()[-5:])
+        tail = "\n".join(lines[-5:])
         print(f"funnel export verify: FAILED (exit {completed.returncode})"
               + (f"\n{tail}" if tail else ""), file=sys.stderr)
         return 1
@@ -98,7 +115,7 @@ def verify_export(args) -> int:
 
 
 def run_export(args) -> int:
-    """Leaf-group entry: ``funnel export [build] ...`` or ``funnel export verify EXPORT``."""
+    """``funnel export [build] ...`` or ``funnel export verify EXPORT``."""
     if args.action == VERIFY:
         return verify_export(args)
     if args.export_dir:
@@ -129,31 +146,23 @@ def evaluate_funnel(args) -> int:
 
 def register(groups) -> None:
     group = groups["export"]
-    if isinstance(group, argparse._SubParsersAction):
-        build = group.add_parser(BUILD, help="export a retrieval run and a ranking run")
-        _add_build_arguments(build, required=True)
-        _add_verify_arguments(build)
-        build.set_defaults(handler=build_export)
-        verify = group.add_parser(VERIFY, help="check an export in a fresh process")
-        verify.add_argument("export_dir", metavar="EXPORT")
-        _add_verify_arguments(verify)
-        verify.set_defaults(handler=verify_export)
-    else:
-        group.add_argument("action", nargs="?", choices=(BUILD, VERIFY), default=BUILD,
-                           help="build (default) a new version, or verify one")
-        group.add_argument("export_dir", nargs="?", metavar="EXPORT", help="for verify")
-        _add_build_arguments(group, required=False)
-        _add_verify_arguments(group)
-        group.set_defaults(handler=run_export)
+    group.add_argument("action", nargs="?", choices=(BUILD, VERIFY), default=BUILD,
+                       help="build (default) a new version, or verify one")
+    group.add_argument("export_dir", nargs="?", metavar="EXPORT", help="the export folder, for verify")
+    _add_build_arguments(group)
+    _add_verify_arguments(group)
+    group.set_defaults(handler=run_export)
 
     evaluate = groups["evaluate"].add_parser(
         "funnel", help="retrieval order vs ranking order of the same candidates, full catalog, as the service answers")
-    evaluate.add_argument("--export", required=True, metavar="EXPORT")
+    evaluate.add_argument("--export", required=True, metavar="EXPORT",
+                          help="folder written by `funnel export`")
     evaluate.add_argument("--data", required=True, metavar="DIR", help="pipeline output folder")
-    evaluate.add_argument("--candidates", type=int, default=100,
+    evaluate.add_argument("--candidates", type=flags.positive_int, default=100,
                           help="retrieved candidates the ranking model re-orders")
     evaluate.add_argument("--split", choices=("validation", "test"), default="test",
-                          help="whose examples (one per user) are evaluated (default test)")
-    evaluate.add_argument("--version", type=int, default=None)
-    evaluate.add_argument("--json", action="store_true")
+                          help="whose examples (one per user) are evaluated")
+    evaluate.add_argument("--version", type=flags.positive_int, default=None,
+                          help="export version (default: the newest complete one)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(handler=evaluate_funnel)

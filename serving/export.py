@@ -38,7 +38,7 @@ import pandas as pd
 
 from funnel import config as config_lib
 from funnel import dataset, schema
-from serving import index, warmup
+from serving import index, run_kinds, warmup
 from serving.bundle import ITEM_FEATURES, OWNER, REQUEST_FEATURES
 
 logger = logging.getLogger(__name__)
@@ -315,8 +315,8 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
         index.RecallTooLowError: the ScaNN index misses the recall bar.
         ValueError, FileNotFoundError: the runs are incomplete or disagree.
     """
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
+    run_kinds.require(retrieval_run, "retrieval", "--retrieval")
+    run_kinds.require(ranking_run, "ranking", "--ranking")
     runs = load_runs(retrieval_run, ranking_run)
     histories, held_out_source = held_out_histories(runs, options)
     queries = user_embeddings(runs, histories).reshape(-1, runs.item_embeddings.shape[1])
@@ -324,6 +324,8 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
         runs.item_embeddings, queries, k=options.recall_k, min_recall=options.min_recall,
         max_widenings=options.max_widenings)
 
+    root = Path(out)  # created only once both runs load and the index meets its recall bar
+    root.mkdir(parents=True, exist_ok=True)
     version = next_version(root)
     staging = _Staging(root, version)
     try:

@@ -1,20 +1,18 @@
 """Start ``funnel serve`` as a background process and talk to it (for ``make demo``
 and the load benchmark): start, wait until ready, ask a sample recommendation, stop.
-
-Only the standard library on the client side, so a caller needs no HTTP package.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Optional, Sequence
+
+import httpx
 
 
 def start(export_dir: str | Path, port: int = 8000, host: str = "127.0.0.1",
@@ -28,15 +26,17 @@ def start(export_dir: str | Path, port: int = 8000, host: str = "127.0.0.1",
 
 
 def get_json(url: str, timeout: float = 5.0):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
+    """The JSON body of ``GET url``; raises ``httpx.HTTPError`` on a refused connection or a 4xx/5xx."""
+    response = httpx.get(url, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
 
 
 def post_json(url: str, body: dict, timeout: float = 10.0):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                     headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
+    """The JSON answer to ``POST url`` with ``body``; raises ``httpx.HTTPError`` like :func:`get_json`."""
+    response = httpx.post(url, json=body, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
 
 
 def wait_ready(url: str, process: Optional[subprocess.Popen] = None, timeout: float = 300.0) -> float:
@@ -48,7 +48,7 @@ def wait_ready(url: str, process: Optional[subprocess.Popen] = None, timeout: fl
         try:
             if get_json(url + "/readyz", timeout=2).get("ready"):
                 return time.monotonic() - start_time
-        except OSError:
+        except httpx.HTTPError:  # not listening yet, or 503 while the models load
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{url} not ready after {timeout:.0f} s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from funnel import flags
 from serving import backends
 
 
@@ -12,29 +13,31 @@ def register(groups) -> None:
     parser.add_argument("--export", required=True, metavar="EXPORT",
                         help="folder written by `funnel export` (newest version is served; "
                              "new versions are picked up while running)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="uvicorn worker processes, each loading its own copy of the models (default 1: "
-                             "on 2 cores two workers measured slower than one micro-batching worker; "
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=flags.integer(1, 65535), default=8000, help="port to listen on")
+    parser.add_argument("--workers", type=flags.positive_int, default=1,
+                        help="uvicorn worker processes, each loading its own copy of the models (default: "
+                             "1; on 2 cores two workers measured slower than one micro-batching worker, "
                              "see the serving benchmarks)")
     parser.add_argument("--backend", choices=sorted(backends.BACKENDS), default="embedded",
-                        help="where the query and ranking models run (default embedded)")
+                        help="where the query and ranking models run")
     parser.add_argument("--tfserving-url", default=None,
-                        help="TF Serving REST base URL, e.g. http://localhost:8501 (backend tfserving)")
+                        help="TF Serving REST base URL, e.g. http://localhost:8501 (backend tfserving; "
+                             "default: none)")
     parser.add_argument("--admin-token", default=None,
-                        help="enables POST /admin/reload, which then requires 'Authorization: Bearer TOKEN'")
-    parser.add_argument("--max-batch", type=int, default=32,
+                        help="enables POST /admin/reload, which then requires 'Authorization: Bearer "
+                             "TOKEN' (default: none, the route is off)")
+    parser.add_argument("--max-batch", type=flags.positive_int, default=32,
                         help="most concurrent requests merged into one model call (1: no micro-batching)")
-    parser.add_argument("--reload-interval", type=float, default=5.0,
+    parser.add_argument("--reload-interval", type=flags.non_negative_float, default=5.0,
                         help="seconds between checks for a new export version (0: only /admin/reload)")
-    parser.add_argument("--tf-threads", type=int, default=1,
-                        help="TensorFlow intra-op threads per worker (default 1: fastest at small batches)")
+    parser.add_argument("--tf-threads", type=flags.positive_int, default=1,
+                        help="TensorFlow intra-op threads per worker (default: 1, fastest at small batches)")
+    parser.add_argument("--batch-threads", type=flags.positive_int, default=2,
+                        help="threads running micro-batches at once (default: 2, one per core)")
     parser.add_argument("--order", choices=ORDER_CHOICES, default="auto",
                         help="order of the answers: auto (ranking only where the export's gate found it "
-                        "beats retrieval order on validation users), ranking, or retrieval (default auto)")
-    parser.add_argument("--batch-threads", type=int, default=2,
-                        help="threads running micro-batches at once (default 2: one per core)")
+                        "beats retrieval order on validation users), ranking, or retrieval (default: auto)")
     parser.set_defaults(handler=_serve)
 
 
@@ -43,7 +46,6 @@ ORDER_CHOICES = ("auto", "ranking", "retrieval")
 
 
 def _serve(args) -> int:
-    from serving import server
     from serving.settings import ServiceSettings
 
     settings = ServiceSettings(
@@ -51,6 +53,8 @@ def _serve(args) -> int:
         admin_token=args.admin_token, host=args.host, port=args.port, workers=args.workers,
         max_batch=args.max_batch, reload_interval_s=args.reload_interval,
         tf_intra_op_threads=args.tf_threads, batch_threads=args.batch_threads, order=args.order)
+    from serving import server  # after the settings are checked: bad flags fail at once
+
     backend = backends.make_backend(settings)
     preflight = getattr(backend, "preflight", None)
     if preflight is not None:

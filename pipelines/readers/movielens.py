@@ -11,6 +11,7 @@ user's sequence; ranking labels are ``rating >= schema.POSITIVE_RATING``.
 
 from __future__ import annotations
 
+import abc
 import re
 from pathlib import Path
 
@@ -62,11 +63,13 @@ class _RatingsReader(base.Reader):
     encoding = "latin-1"
     header = False
 
+    @abc.abstractmethod
     def _catalog(self) -> base.Catalog:
-        raise NotImplementedError
+        """Items and users of this MovieLens variant, read from its reference files."""
 
+    @abc.abstractmethod
     def _reference_files(self) -> list[Path]:
-        raise NotImplementedError
+        """The files besides the ratings that make up the input (for the checksum)."""
 
     def plan(self) -> base.Plan:
         ratings = base.require(self.input_path / self.ratings_file, f"{self.format_name} ratings")

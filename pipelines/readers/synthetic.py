@@ -1,4 +1,4 @@
-"""The folder ``funnel generate`` writes (see ``/work/briefs/contracts.md``).
+"""The folder ``funnel generate`` writes (:mod:`pipelines.synthetic`).
 
 ``events.csv`` rows are the retrieval interactions (every event is a click);
 ``impressions.csv`` rows are the ranking examples (label = click flag, grouped

@@ -8,10 +8,12 @@ export version into a :class:`serving.bundle.ModelBundle`.
 
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import TYPE_CHECKING, Optional, Protocol
 
 from funnel import config as funnel_config
-from serving.bundle import ModelBundle
+
+if TYPE_CHECKING:  # the CLI reads BACKENDS while building its parser, without NumPy
+    from serving.bundle import ModelBundle
 
 
 class Backend(Protocol):

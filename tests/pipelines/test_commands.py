@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from funnel import cli
 from pipeline_fixtures import NOW, write_ml100k
@@ -37,3 +41,29 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
                      "--out", str(tmp_path / "precious")])
     assert code == 2 and "refusing to replace" in capsys.readouterr().err
     assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
+
+
+def test_preprocess_with_no_surviving_row_fails_and_writes_nothing(tmp_path, capsys):
+    folder = write_ml100k(tmp_path / "in", ["1\tzz\t4\t900000300", "1\tyy\t4\t900000400"], USERS, ITEMS)
+    out = tmp_path / "out"
+    code = cli.main(["preprocess", "--input", str(folder), "--format", "movielens-100k",
+                     "--out", str(out), "--now", str(NOW), "--num-shards", "1", "--runner=local"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("funnel preprocess: error: no input row survived validation: 2 row(s) read, "
+                   "2 dead-lettered (2 unknown_item); nothing written")
+    assert not out.exists()
+
+
+def test_preprocess_on_beam_does_not_show_the_apitools_warning(tmp_path):
+    folder = write_ml100k(tmp_path / "in", RATINGS, USERS, ITEMS)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "funnel.cli", "preprocess", "--input", str(folder), "--format",
+         "movielens-100k", "--out", str(tmp_path / "out"), "--eval-negatives", "0", "--now", str(NOW),
+         "--num-shards", "1", "--runner=DirectRunner", "--direct_num_workers=1"],
+        capture_output=True, text=True, cwd=root, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert "rows read" in done.stdout
+    assert "apitools" not in done.stderr

@@ -83,8 +83,12 @@ def test_cli_train_then_evaluate_json(tiny_data, tmp_path, capsys):
     tuned = json.loads(capsys.readouterr().out)
     assert tuned["threshold"] == pytest.approx(stored["test_tuned"]["threshold"])
     assert tuned["f1"] == pytest.approx(stored["test_tuned"]["f1"])
-    assert cli.main(["evaluate", "ranking", "--run", str(run), "--data", str(tiny_data),
-                     "--threshold", "high"]) == 2
+    with pytest.raises(SystemExit) as stopped:  # checked while parsing, before the run loads
+        cli.main(["evaluate", "ranking", "--run", str(run), "--data", str(tiny_data),
+                  "--threshold", "high"])
+    assert stopped.value.code == 2
+    assert "argument --threshold: expected a number in [0, 1] or 'tuned', got 'high'" in \
+        capsys.readouterr().err
 
 
 def test_cli_reports_a_bad_option_in_one_line(tiny_data, tmp_path, capsys):

@@ -110,7 +110,7 @@ def make_config():
 
 
 TINY_FLAGS = ["--embedding-dim", "8", "--item-hidden", "8,8", "--encoder-layers", "1", "--encoder-heads", "2",
-              "--epochs", "1", "--batch-size", "64", "--verbose", "0"]
+              "--epochs", "1", "--batch-size", "64", "--keras-verbose", "0"]
 
 
 @pytest.fixture

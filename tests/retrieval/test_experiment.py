@@ -28,10 +28,10 @@ def test_summarise_uses_sample_std_and_skips_missing():
 def test_experiment_cli_writes_report_json_and_plots(tiny_data, tmp_path, tiny_flags):
     out = tmp_path / "report"
     flags = tiny_flags[:-2] + ["--idw-max-rounds", "1", "--idw-wake-epochs", "1",
-                               "--idw-calibration-epochs", "1"]  # without --verbose 0
+                               "--idw-calibration-epochs", "1"]  # without --keras-verbose 0
     assert cli.main(["experiment", "retrieval", "--data", str(tiny_data), "--methods",
                      "most-popular,sur,mur-idw", "--seeds", "2", "--out", str(out), *flags,
-                     "--verbose", "0"]) == 0
+                     "--keras-verbose", "0"]) == 0
     results = json.loads((out / "report.json").read_text())
     summary = results["summary"]
     assert set(summary) == {"most-popular", "sur", "mur-idw"}

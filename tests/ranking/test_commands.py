@@ -1,0 +1,30 @@
+"""``funnel train ranking`` refuses bad output folders and empty splits before it trains."""
+
+from __future__ import annotations
+
+import shutil
+
+from funnel import cli, schema
+
+
+def test_train_refuses_a_non_empty_out_without_overwrite(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    code = cli.main(["train", "ranking", "--data", str(tiny_data), "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"funnel train: error: --out {out} is not empty") and len(err.splitlines()) == 1
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_train_refuses_a_split_without_examples(tiny_data, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    for path in schema.Layout(data).ranking_files(schema.VALIDATION):
+        path.write_bytes(b"")
+    out = tmp_path / "run"
+    code = cli.main(["train", "ranking", "--data", str(data), "--out", str(out)])
+    assert code == 2
+    assert "the validation split has no ranking examples" in capsys.readouterr().err
+    assert not out.exists()
