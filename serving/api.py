@@ -115,6 +115,8 @@ class LoadedVersion(BaseModel):
     model_versions: dict[str, str]
     loaded_at: float
     warm_ms: float
+    order: str = Field(description="how answers are ordered: 'ranking' or 'retrieval' (the manifest's "
+                       "gate, or `funnel serve --order`)")
     manifest: dict
 
 
@@ -135,6 +137,18 @@ class SampleUser(BaseModel):
 class SamplesResponse(BaseModel):
     users: list[SampleUser]
     has_titles: bool
+
+
+class ItemMatch(BaseModel):
+    item_id: str
+    title: Optional[str] = None
+
+
+class ItemsResponse(BaseModel):
+    query: str
+    items: list[ItemMatch] = Field(description="best first: exact title or id, then prefix, then "
+                                   "substring matches; the most popular first within each")
+    matches: int = Field(description="items that match; the first `limit` are listed")
 
 
 class ErrorResponse(BaseModel):

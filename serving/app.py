@@ -22,7 +22,7 @@ from serving import settings as limits
 from serving.backends import Backend, make_backend
 from serving.deps import Service
 from serving.middleware import BodyLimit, RequestMetrics
-from serving.routes import admin, health, models, page, recommend
+from serving.routes import admin, health, items, models, page, recommend
 from serving.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def create_app(settings: ServiceSettings, backend: Backend | None = None) -> Fas
     app.state.service = service
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    for router in (recommend.router, models.router, health.router, page.router):
+    for router in (recommend.router, models.router, items.router, health.router, page.router):
         app.include_router(router)
     if settings.admin_token:
         app.include_router(admin.router)

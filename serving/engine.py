@@ -31,6 +31,7 @@ from retrieval import candidates as candidates_lib
 from retrieval import interests
 from serving.api import RecommendRequest
 from serving.bundle import ITEM_FEATURES, ModelBundle
+from serving.item_search import ItemSearch
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Engine:
         self._versions = {name: str(v) for name, v in bundle.model_versions.items()}
         self._titles = bundle.titles
         self._item_columns = self._catalog_columns(bundle)
+        self.item_search = ItemSearch(bundle.item_ids, bundle.titles, bundle.popular_rows)
         if bundle.scoring not in interests.SCORINGS:
             raise ValueError(f"scoring: unknown value {bundle.scoring!r}; "
                              f"choose one of {sorted(interests.SCORINGS)}")

@@ -23,9 +23,13 @@ MAX_BODY_BYTES = 1 << 20
 MAX_BATCH_REQUESTS = 256
 """Most users in one ``/v1/recommend:batch`` call."""
 MAX_ID_CHARS = 256
+"""Longest raw item or user id accepted."""
+MAX_SEARCH_CHARS = 200
+"""Longest ``GET /v1/items`` query."""
+MAX_SEARCH_RESULTS = 100
+"""Most items one ``GET /v1/items`` call lists."""
 ORDERS = ("auto", "ranking", "retrieval")
 """``order``: ``auto`` follows the export's gate (``manifest.json`` ``gate.order``)."""
-"""Longest raw item or user id accepted."""
 
 
 @dataclasses.dataclass(frozen=True)

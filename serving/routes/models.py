@@ -16,7 +16,8 @@ def get_models(service: ServiceDep) -> ModelsResponse:
     active = None
     if served is not None:
         active = LoadedVersion(version=served.version, model_versions=served.engine.model_versions,
-                               loaded_at=served.loaded_at, warm_ms=served.warm_ms, manifest=served.manifest)
+                               loaded_at=served.loaded_at, warm_ms=served.warm_ms,
+                               order=served.engine.bundle.order, manifest=served.manifest)
     refused = [RefusedVersion(version=r.version, error=r.error, at=r.at) for r in service.manager.refused]
     return ModelsResponse(backend=service.backend.name, ready=service.manager.ready, active=active,
                           refused=refused, reloading=service.manager.reloading)

@@ -28,13 +28,15 @@ def brute_force_search(embeddings: np.ndarray):
 
 def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int = 0,
                version: str = "1", titles: bool = True, rank_delay_s: float = 0.0,
-               calls: list | None = None) -> ModelBundle:
+               calls: list | None = None, gate: dict | None = None, order: str = "ranking") -> ModelBundle:
     """A bundle whose models are numpy functions.
 
     * query: interest m = embedding of the m-th most recent known history item
       (zeros when the history is shorter than M).
     * rank: probability of item ``i<r>`` = ``(r + 1) / (num_items + 1)``, so the
       ranking model prefers higher rows whatever retrieval says.
+    * ``gate``: the manifest's ``gate`` entry (as ``funnel export`` writes it);
+      ``order``: how answers are ordered.
     """
     rng = np.random.default_rng(seed)
     item_ids = np.array([f"i{r}" for r in range(num_items)], dtype=object)
@@ -63,7 +65,10 @@ def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int 
     return ModelBundle(
         version=version,
         model_versions={"query": version, "ranking": version, "scann": version},
-        manifest={"version": version, "schema_fingerprint": schema.fingerprint()},
+        manifest={"version": version, "schema_fingerprint": schema.fingerprint(),
+                  "catalog": {"items": num_items, "embedding_dim": dim, "interests": interests,
+                              "scoring": "mixture"},
+                  **({"gate": gate} if gate is not None else {})},
         item_ids=item_ids,
         item_embeddings=embeddings,
         query=query,
@@ -78,6 +83,7 @@ def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int 
         history_length=5,
         samples=(SampleUser(label="likes i1..i3", history=("i1", "i2", "i3"), user_id="u1"),
                  SampleUser(label="new user", history=())),
+        order=order,
     )
 
 

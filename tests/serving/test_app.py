@@ -106,7 +106,16 @@ def test_models_lists_the_active_version(client):
     body = client.get("/v1/models").json()
     assert body["ready"] is True and body["backend"] == "fake"
     assert body["active"]["version"] == "1" and body["active"]["manifest"]["version"] == "1"
+    assert body["active"]["order"] == "ranking"
     assert body["refused"] == []
+
+
+def test_models_say_which_order_answers_follow(make_backend):
+    backend = make_backend(order="retrieval")
+    backend.add("1")
+    app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0), backend=backend)
+    with TestClient(app) as client:
+        assert client.get("/v1/models").json()["active"]["order"] == "retrieval"
 
 
 def test_metrics_count_requests_stages_and_version(client):
