@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ranking import experiment, losses, metrics, names
+from ranking import experiment, list_losses, losses, metrics, names
 from ranking.layers import dfm, ssem
 from ranking.models import MODELS, tf4ctr
 
