@@ -14,6 +14,6 @@ from ranking.models import MODELS, tf4ctr
     (names.LIST_LOSSES, list_losses.LIST_LOSSES),
     (names.SSEMS, ssem.SSEMS), (names.DFMS, dfm.FUSIONS), (names.REPORTS, experiment.REPORTS),
     (names.HR_SCOPES, metrics.HR_SCOPES),
-], ids=["models", "losses", "backbones", "ssems", "dfms", "reports", "hr_scopes"])
+], ids=["models", "losses", "backbones", "list_losses", "ssems", "dfms", "reports", "hr_scopes"])
 def test_names_equal_the_registry_keys(listed, registry):
     assert sorted(listed) == sorted(registry)  # a duplicate or a missing name both fail
