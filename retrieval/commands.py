@@ -12,7 +12,7 @@ import dataclasses
 import json
 import typing
 
-from retrieval.config import MODELS, SCORINGS, RetrievalConfig
+from retrieval.config import IDW_UPDATES, MODELS, PRESETS, SCORINGS, RetrievalConfig
 
 HELP = {
     "model": "sur (one user representation) or mur (M of them)",
@@ -26,9 +26,12 @@ HELP = {
     "mixed_precision": "train in mixed_float16 (pays on GPUs)",
     "epochs": "max epochs of each fit (early stopping on validation loss)",
     "verbose": "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch",
+    "temperature": "softmax temperature of the training loss (the authors' MovieLens config: 0.01)",
+    "idw_update": "IDW sleep phase: paper (h = 1 - p', eq. 8) or official (authors' 1/(p + 1e-4))",
+    "encoder_layers": "Transformer layers of the user tower (0: parametric attention only)",
 }
 CHOICES = {"model": sorted(MODELS), "scoring": list(SCORINGS),
-           "idw_initial_weights": ["frequency", "uniform"]}
+           "idw_initial_weights": ["frequency", "uniform"], "idw_update": list(IDW_UPDATES)}
 FLAG_NAMES = {"num_interests": "--interests", "use_item_category": "--item-category"}
 
 
@@ -40,7 +43,10 @@ def _int_tuple(text: str) -> tuple[int, ...]:
 
 
 def add_config_flags(parser: argparse.ArgumentParser, choices: dict | None = None) -> None:
-    """One flag per ``RetrievalConfig`` field; unset flags stay out of the namespace."""
+    """One flag per ``RetrievalConfig`` field, and ``--preset``; unset flags stay out of the namespace."""
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="a named group of settings (retrieval.config.PRESETS); flags given "
+                             "beside it win")
     hints = typing.get_type_hints(RetrievalConfig)
     for field in dataclasses.fields(RetrievalConfig):
         flag = FLAG_NAMES.get(field.name, "--" + field.name.replace("_", "-"))
@@ -64,7 +70,8 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RetrievalConfig:
 
     values = {name[len("config_"):]: value for name, value in vars(args).items()
               if name.startswith("config_")}
-    return config_lib.from_dict(RetrievalConfig, {**values, **overrides})
+    preset = PRESETS[args.preset] if getattr(args, "preset", None) else {}
+    return config_lib.from_dict(RetrievalConfig, {**preset, **values, **overrides})
 
 
 def train_command(args) -> int:
