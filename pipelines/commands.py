@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from funnel import schema
+from pipelines.sequences import NEGATIVE_SAMPLINGS, SPLITS
 
 FORMATS = ("movielens-100k", "movielens-1m", "movielens-latest", "events", "synthetic")
 
@@ -22,7 +23,16 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sampled negatives per validation/test example")
     parser.add_argument("--seed", type=int, default=0, help="seed of negative sampling")
     parser.add_argument("--split-per-sequence", action="store_true",
-                        help="the IDW paper's leave-one-out per split sequence (leaks; not default)")
+                        help="the IDW paper's leave-one-out per split sequence (leaks; not default); "
+                             "same as --split per-sequence")
+    parser.add_argument("--split", choices=SPLITS, default="user",
+                        help="user: last = test, second-last = validation, the rest trains; "
+                             "windows: the authors' windows of --max-len items with --window-stride, "
+                             "one training target (third from last) each, users with >= 5 interactions")
+    parser.add_argument("--window-stride", type=int, default=5, help="stride of --split windows")
+    parser.add_argument("--eval-negatives-sampling", choices=NEGATIVE_SAMPLINGS, default="uniform",
+                        help="draw evaluation negatives uniformly or in proportion to item "
+                             "popularity (the authors' protocol), without replacement")
     parser.add_argument("--column-mapping", default="",
                         help="events format: user_id=COL,item_id=COL,timestamp=COL,...")
     parser.add_argument("--num-shards", type=int, default=4,
@@ -38,7 +48,9 @@ def options_from_args(args: argparse.Namespace):
     return PreprocessOptions(
         input=args.input, format=args.format, out=args.out, min_count=args.min_count,
         max_len=args.max_len, eval_negatives=args.eval_negatives, seed=args.seed,
-        split_per_sequence=args.split_per_sequence, column_mapping=args.column_mapping,
+        split_per_sequence=args.split_per_sequence, split=args.split,
+        window_stride=args.window_stride, eval_negatives_sampling=args.eval_negatives_sampling,
+        column_mapping=args.column_mapping,
         num_shards=args.num_shards, shard_mb=args.shard_mb, now=args.now)
 
 
