@@ -24,6 +24,11 @@ PRESETS: dict[str, dict] = {
         "weighting": "idw", "idw_update": "official", "idw_momentum": 0.8, "idw_eta": 2e-4,
         "idw_max_rounds": 5,
     },
+    "idw-movielens": {
+        "num_interests": 3, "embedding_dim": 4, "item_hidden": (4,), "encoder_layers": 1,
+        "encoder_heads": 1, "learning_rate": 0.001, "batch_size": 512, "epochs": 10,
+        "temperature": 0.01,
+    },
     "idw-synthetic": {
         "model": "mur", "num_interests": 3, "embedding_dim": 2, "item_hidden": (),
         "encoder_layers": 0, "learning_rate": 0.1, "batch_size": 128, "epochs": 10,
@@ -34,6 +39,9 @@ PRESETS: dict[str, dict] = {
 
 ``idw-official``: the authors' IDW loop (``density_smoothed_retrieval.py``,
 ``train.py``): their density update, m = 0.8, max-norm stop at 2e-4, 5 rounds.
+``idw-movielens``: their ``configs/movielens_experiment.yaml``: 4-D
+embeddings, one-layer item MLP, one single-head encoder layer, M = 3,
+learning rate 0.001, batch 512, 10 epochs, softmax temperature 0.01.
 ``idw-synthetic``: their ``configs/synthetic_experiment.yaml`` (Figures 3-4):
 2-D item embeddings used as they are (identity item tower), parametric
 attention straight over the history (no encoder), M = 3, learning rate 0.1,

@@ -28,6 +28,12 @@ def test_idw_official_preset_sets_the_authors_loop():
     assert _parse([]).idw_update == "paper"
 
 
+def test_idw_movielens_preset_has_the_authors_temperature():
+    config = _parse(["--preset", "idw-movielens", "--model", "mur"])
+    assert (config.temperature, config.interests, config.output_dim, config.learning_rate,
+            config.batch_size) == (0.01, 3, 4, 0.001, 512)
+
+
 def test_unknown_preset_and_update_are_refused(capsys):
     with pytest.raises(SystemExit):
         _parse(["--preset", "idw-fast"])
