@@ -9,7 +9,7 @@ import logging
 from funnel import config as config_lib
 from funnel import flags, schema
 from pipelines.generator_config import FLAG_HELP, GeneratorConfig
-from pipelines.names import FORMATS
+from pipelines.names import FORMATS, NEGATIVE_SAMPLINGS, SPLITS
 
 GENERATE_TYPES = {"users": flags.positive_int, "clusters": flags.positive_int,
                   "length": flags.positive_int, "interests_per_user": flags.positive_int,
@@ -33,7 +33,17 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=flags.non_negative_int, default=0,
                         help="seed of negative sampling")
     parser.add_argument("--split-per-sequence", action="store_true",
-                        help="the IDW paper's leave-one-out per split sequence (leaks; not default)")
+                        help="the IDW paper's leave-one-out per split sequence (leaks; not default); "
+                             "same as --split per-sequence")
+    parser.add_argument("--split", choices=SPLITS, default="user",
+                        help="user: last = test, second-last = validation, the rest trains; "
+                             "windows: the authors' windows of --max-len items with --window-stride, "
+                             "one training target (third from last) each, users with >= 5 interactions")
+    parser.add_argument("--window-stride", type=flags.positive_int, default=5,
+                        help="stride of --split windows")
+    parser.add_argument("--eval-negatives-sampling", choices=NEGATIVE_SAMPLINGS, default="uniform",
+                        help="draw evaluation negatives uniformly or in proportion to item "
+                             "popularity (the authors' protocol), without replacement")
     parser.add_argument("--column-mapping", default="",
                         help="events format: user_id=COL,item_id=COL,timestamp=COL,... "
                              "(default: the standard column names)")
@@ -52,7 +62,9 @@ def options_from_args(args: argparse.Namespace):
     return PreprocessOptions(
         input=args.input, format=args.format, out=args.out, min_count=args.min_count,
         max_len=args.max_len, eval_negatives=args.eval_negatives, seed=args.seed,
-        split_per_sequence=args.split_per_sequence, column_mapping=args.column_mapping,
+        split_per_sequence=args.split_per_sequence, split=args.split,
+        window_stride=args.window_stride, eval_negatives_sampling=args.eval_negatives_sampling,
+        column_mapping=args.column_mapping,
         num_shards=args.num_shards, shard_mb=args.shard_mb, now=args.now)
 
 

@@ -24,7 +24,7 @@ class GeneratorConfig:
       alpha: probability of staying in the current interesting cluster.
       gamma: volatility, total probability of moving to another cluster of ``Y_u``.
       epsilon: probability of staying in a non-interesting cluster.
-      interests_per_user: ``|Y_u|``, the same for every user.
+      interests_per_user: draws of ``Y_u`` (with replacement), so ``|Y_u| <=`` this.
       impressions_per_request: items shown per request (one of them clicked).
       start_time: unix seconds of the earliest possible click.
       start_spread_seconds: users' first clicks are spread uniformly over this.
@@ -92,7 +92,7 @@ FLAG_HELP = {
     "alpha": "eq. 12: probability of staying in an interesting cluster",
     "gamma": "eq. 12: probability of switching to another interesting cluster",
     "epsilon": "eq. 12: probability of staying in a non-interesting cluster",
-    "interests_per_user": "|Y_u|, clusters each user is interested in (same for all users)",
+    "interests_per_user": "interest draws per user, with replacement (|Y_u| <= this)",
     "impressions_per_request": "items shown per request, the clicked one included",
     "start_time": "unix seconds of the earliest click",
     "start_spread_seconds": "users' first clicks spread uniformly over this many seconds",

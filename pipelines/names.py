@@ -5,3 +5,7 @@ The readers import pandas and pyarrow; the CLI builds its parser without them.
 """
 
 FORMATS = ("movielens-100k", "movielens-1m", "movielens-latest", "events", "synthetic")
+SPLITS = ("user", "per-sequence", "windows")
+"""``pipelines.sequences.SPLITS``: how sequences become train/validation/test examples."""
+NEGATIVE_SAMPLINGS = ("uniform", "popularity")
+"""``pipelines.sequences.NEGATIVE_SAMPLINGS``: how evaluation negatives are drawn."""

@@ -51,6 +51,9 @@ class PreprocessOptions:
     eval_negatives: int = schema.EVAL_NEGATIVES
     seed: int = 0
     split_per_sequence: bool = False
+    split: str = "user"
+    window_stride: int = 5
+    eval_negatives_sampling: str = "uniform"
     column_mapping: str = ""
     num_shards: int = DEFAULT_BUCKETS
     shard_mb: float = DEFAULT_SHARD_BYTES / (1 << 20)
@@ -193,7 +196,8 @@ def preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> Res
     began = time.perf_counter()
     io.check_replaceable(options.out)
     sequences = SequenceOptions(options.max_len, options.eval_negatives, options.seed,
-                                options.split_per_sequence)
+                                options.split_per_sequence, options.split, options.window_stride,
+                                options.eval_negatives_sampling)
     reader = READERS[options.format](options.input, parse_mapping(options.column_mapping),
                                      shard_bytes=int(options.shard_mb * (1 << 20)))
     plan = reader.plan()

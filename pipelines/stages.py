@@ -240,6 +240,9 @@ def finalize(context: Context, plan: Plan, vocab: Vocabularies, buckets: list[Bu
         "eval_negatives": context.sequences.eval_negatives,
         "seed": context.sequences.seed,
         "split_per_sequence": context.sequences.split_per_sequence,
+        "split": context.sequences.split,
+        "window_stride": context.sequences.window_stride,
+        "eval_negatives_sampling": context.sequences.negatives_sampling,
         "shards_per_split": context.num_buckets,
     }
     io.write_text(layout.stats, json.dumps(stats, indent=2, sort_keys=True) + "\n")

@@ -5,9 +5,12 @@ contract (``events.csv``, ``impressions.csv``, ``users.csv``, ``items.csv``,
 ``clusters.csv``, ``generator.json``) that ``funnel preprocess --format
 synthetic`` reads. The process follows Appendix A:
 
-1. **Interests.** Each user gets ``interests_per_user`` clusters ``Y_u`` drawn
-   without replacement from ``pi_c ∝ c^-a`` over the ``C`` clusters
-   (``a = interest_skew`` in [0, 2]; cluster ``c`` is 0-based, rank ``c + 1``).
+1. **Interests.** Each user draws ``interests_per_user`` clusters *with*
+   replacement from ``pi_c ∝ c^-a`` over the ``C`` clusters (``a =
+   interest_skew`` in [0, 2]; cluster ``c`` is 0-based, rank ``c + 1``), as
+   the authors' generator does (``np.random.choice(..., replace=True, p=...)``);
+   ``Y_u`` is the set of distinct draws, so a skewed ``pi`` gives many users
+   fewer, head-heavy interests.
 2. **Cluster sequence.** A per-user Markov chain over clusters with the
    transition matrix of eq. 12 (``alpha``, ``gamma``, ``epsilon``), started
    uniformly inside ``Y_u`` and run for ``length`` steps.
@@ -69,8 +72,8 @@ USER_AGE_RANGE = (16, 80)
 USER_AGE_SPREAD = 8.0
 MEAN_ITEM_AGE_YEARS = 6.0
 MAX_ITEM_AGE_YEARS = 60
-_USER_CHUNK_CELLS = 4_000_000
-"""Users x clusters cells per chunk when drawing interest sets (bounds memory)."""
+NO_INTEREST = -1
+"""Filler of an ``interests`` row after the user's distinct clusters."""
 
 
 # ------------------------------------------------------------------ eq. 12
@@ -110,7 +113,8 @@ def transition_matrix(interests: Sequence[int], num_clusters: int, alpha: float,
     transitions without building matrices.
     """
     members = np.zeros(num_clusters, dtype=bool)
-    members[np.asarray(interests, dtype=np.int64)] = True
+    interests = np.asarray(interests, dtype=np.int64)
+    members[interests[interests != NO_INTEREST]] = True
     k = int(members.sum())
     stay, switch, explore = effective_rates(k, num_clusters, alpha, gamma)
     matrix = np.zeros((num_clusters, num_clusters))
@@ -134,26 +138,25 @@ def power_law(n: int, exponent: float) -> np.ndarray:
 
 def sample_interests(rng: np.random.Generator, num_users: int, weights: np.ndarray,
                      k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``Y_u`` without replacement from ``weights`` for every user.
-
-    Uses the Gumbel-top-k trick (the ``k`` largest ``log w + Gumbel`` keys are
-    a weighted draw without replacement), chunked over users to bound memory.
+    """Draw ``k`` clusters per user *with* replacement from ``weights``; ``Y_u`` = the distinct ones.
 
     Returns:
-      ``(interests [U, k] sorted ascending, first [U])``, ``first`` being the
-      cluster drawn first (the user's main interest).
+      ``(interests [U, k], first [U])``: each row holds the user's distinct
+      clusters sorted ascending, then ``NO_INTEREST`` (-1) in the slots left
+      by repeated draws; ``first`` is the cluster drawn first (the user's
+      main interest).
     """
-    num_clusters = weights.size
-    log_w = np.log(weights)
-    chunk = max(1, _USER_CHUNK_CELLS // num_clusters)
-    interests = np.empty((num_users, k), dtype=np.int64)
-    first = np.empty(num_users, dtype=np.int64)
-    for start in range(0, num_users, chunk):
-        stop = min(num_users, start + chunk)
-        keys = log_w + rng.gumbel(size=(stop - start, num_clusters))
-        order = np.argsort(-keys, axis=1, kind="stable")[:, :k]
-        first[start:stop] = order[:, 0]
-        interests[start:stop] = np.sort(order, axis=1)
+    cdf = np.cumsum(weights)
+    cdf[-1] = 1.0
+    draws = sample_from(rng, cdf, (num_users, k))
+    first = draws[:, 0].copy()
+    ordered = np.sort(draws, axis=1)
+    repeated = np.zeros_like(ordered, dtype=bool)
+    repeated[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+    # distinct values first (ascending), repeats pushed to the end as NO_INTEREST
+    keys = np.where(repeated, np.iinfo(np.int64).max, ordered)
+    interests = np.sort(keys, axis=1)
+    interests[interests == np.iinfo(np.int64).max] = NO_INTEREST
     return interests, first
 
 
@@ -166,16 +169,22 @@ def sample_cluster_paths(rng: np.random.Generator, interests: np.ndarray, num_cl
     slot of the current cluster in the user's sorted ``interests`` row
     (``-1`` outside ``Y_u``). Leaving ``Y_u`` picks the ``v``-th cluster of the
     complement uniformly: starting from ``x = v``, each sorted interest
-    ``y <= x`` shifts ``x`` up by one.
+    ``y <= x`` shifts ``x`` up by one. Users may have different ``|Y_u|``
+    (:func:`effective_rates` per user).
 
     Args:
-      interests: ``[U, k]`` sorted cluster ids of each ``Y_u``.
+      interests: ``[U, k]`` sorted distinct cluster ids of each ``Y_u``, then
+        ``NO_INTEREST`` fillers.
     """
     num_users, k = interests.shape
-    stay, switch, _ = effective_rates(k, num_clusters, alpha, gamma)
+    sizes = np.sum(interests != NO_INTEREST, axis=1)
+    padded = np.where(interests == NO_INTEREST, num_clusters, interests)  # never <= a cluster id
+    stay, switch = np.full(num_users, alpha), np.full(num_users, gamma)
+    switch = np.where(sizes == num_clusters, 1.0 - alpha, switch)
+    stay, switch = np.where(sizes == 1, stay + switch, stay), np.where(sizes == 1, 0.0, switch)
     rows = np.arange(num_users)
-    slot = np.floor(rng.random(num_users) * k).astype(np.int64)
-    cluster = interests[rows, slot]
+    slot = np.floor(rng.random(num_users) * sizes).astype(np.int64)
+    cluster = padded[rows, slot]
     paths = np.empty((num_users, length), dtype=np.int64)
     paths[:, 0] = cluster
     for t in range(1, length):
@@ -183,21 +192,21 @@ def sample_cluster_paths(rng: np.random.Generator, interests: np.ndarray, num_cl
         inside = slot >= 0
         # From i ∈ Y_u: stay, switch to another j ∈ Y_u, or explore j ∉ Y_u.
         switching = inside & (u >= stay) & (u < stay + switch)
-        exploring = inside & (u >= stay + switch) & (k < num_clusters)
-        other = np.floor(pick * max(k - 1, 1)).astype(np.int64)
+        exploring = inside & (u >= stay + switch) & (sizes < num_clusters)
+        other = np.floor(pick * np.maximum(sizes - 1, 1)).astype(np.int64)
         other += other >= slot
-        away = np.floor(pick * max(num_clusters - k, 1)).astype(np.int64)
+        away = np.floor(pick * np.maximum(num_clusters - sizes, 1)).astype(np.int64)
         for j in range(k):
-            away += interests[:, j] <= away
+            away += padded[:, j] <= away
         # From i ∉ Y_u: stay with epsilon, else a uniform j ∈ Y_u.
         returning = ~inside & (u >= epsilon)
-        back = np.floor(pick * k).astype(np.int64)
+        back = np.floor(pick * sizes).astype(np.int64)
 
         slot = np.where(switching, other, slot)
         slot = np.where(returning, back, slot)
         slot = np.where(exploring, -1, slot)
         cluster = np.where(exploring, away, cluster)
-        cluster = np.where(switching | returning, interests[rows, np.maximum(slot, 0)], cluster)
+        cluster = np.where(switching | returning, padded[rows, np.maximum(slot, 0)], cluster)
         paths[:, t] = cluster
     return paths
 

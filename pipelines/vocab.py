@@ -87,17 +87,21 @@ class Vocabularies:
         values: feature -> raw values, most frequent first (id = index + 2).
         distinct: feature -> number of distinct values before ``min_count``.
         min_count: the threshold used.
+        counts: feature -> kept rows carrying each value, aligned with ``values``
+            (popularity-proportional evaluation negatives read the item counts).
     """
 
     values: dict[str, list[str]]
     distinct: dict[str, int]
     min_count: int
+    counts: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         self._index = {name: pd.Index(values, dtype=object) for name, values in self.values.items()}
 
     def __getstate__(self):
-        return {"values": self.values, "distinct": self.distinct, "min_count": self.min_count}
+        return {"values": self.values, "distinct": self.distinct, "min_count": self.min_count,
+                "counts": self.counts}
 
     def __setstate__(self, state):
         self.__init__(**state)
@@ -106,7 +110,7 @@ class Vocabularies:
     def build(cls, counts: Mapping[str, pd.Series], min_count: int) -> "Vocabularies":
         if min_count < 1:
             raise ValueError(f"--min-count must be >= 1, got {min_count}")
-        values, distinct = {}, {}
+        values, distinct, kept_counts = {}, {}, {}
         for name in schema.CATEGORICAL_VOCABULARIES:
             series = counts.get(name, pd.Series([], dtype=np.int64))
             distinct[name] = int(len(series))
@@ -114,11 +118,19 @@ class Vocabularies:
             frame = frame[frame["count"] >= min_count]
             frame = frame.sort_values(["count", "value"], ascending=[False, True], kind="stable")
             values[name] = frame["value"].tolist()
-        return cls(values, distinct, min_count)
+            kept_counts[name] = frame["count"].astype(np.int64).tolist()
+        return cls(values, distinct, min_count, kept_counts)
 
     def size(self, name: str) -> int:
         """Rows of an embedding table for ``name``: values + padding + OOV."""
         return len(self.values[name]) + schema.FIRST_VALUE_ID
+
+    def frequencies(self, name: str) -> np.ndarray:
+        """``[size(name)]`` int64 count of each id's value (0 for padding and OOV)."""
+        if len(self.counts.get(name, ())) != len(self.values[name]):
+            raise ValueError(f"vocabulary {name!r}: no counts kept for its {len(self.values[name])} values; "
+                             "build it with Vocabularies.build")
+        return np.r_[np.zeros(schema.FIRST_VALUE_ID, np.int64), np.asarray(self.counts[name], np.int64)]
 
     def lookup(self, name: str, raw: Iterable) -> np.ndarray:
         """Vocabulary ids ``[N]`` (int64) of raw values; unknown -> ``schema.OOV_ID``."""

@@ -54,6 +54,8 @@ def evaluate_run(run_dir, data_dir, split: str = schema.TEST, threshold="0.5",
 
     ``threshold="tuned"`` picks the click threshold with the best F1 on the
     validation split (LAFAM's classification stage) and reports it as ``threshold``.
+    Whatever the threshold, ``f1@0.5``, ``f1_tuned`` (at ``threshold_tuned``) and
+    ``f1_all_positive`` (``2 / (R + 2)`` at 1:R) are reported beside it.
     """
     from ranking.train import load_trained
 
@@ -62,10 +64,11 @@ def evaluate_run(run_dir, data_dir, split: str = schema.TEST, threshold="0.5",
     threshold = parse_threshold(threshold)
     model, config = load_trained(run_dir)
     dataset, _ = data.split_dataset(data_dir, split, config)
-    if threshold == "tuned":
-        validation, _ = data.split_dataset(data_dir, schema.VALIDATION, config)
-        labels, scores, _ = predict(model, validation)
-        threshold = metrics.best_f1_threshold(labels, scores)
-    result = evaluate_model(model, dataset, threshold=threshold, hr_scope=hr_scope)
+    validation, _ = data.split_dataset(data_dir, schema.VALIDATION, config)
+    tuned = metrics.best_f1_threshold(*predict(model, validation)[:2])
+    threshold = tuned if threshold == "tuned" else threshold
+    labels, scores, users = predict(model, dataset)
+    result = metrics.all_metrics(labels, scores, users, threshold=threshold, hr_scope=hr_scope)
     result["threshold"] = threshold
+    result.update(metrics.f1_references(labels, scores, tuned))
     return result

@@ -104,6 +104,21 @@ def hit_rate(labels: np.ndarray, scores: np.ndarray, users: np.ndarray, k: int, 
     return float(actual[order][rank < k].sum() / ground_truth)
 
 
+def f1_references(labels: np.ndarray, scores: np.ndarray, tuned_threshold: float) -> dict:
+    """F1 at 0.5, at a (validation-)tuned threshold, and of calling every row a click.
+
+    The last is ``2 q / (1 + q)`` for a click rate q, i.e. ``2 / (R + 2)`` at
+    1:R: the floor a fixed-threshold F1 must beat to show anything (LAFAM's
+    Table 5 focal-loss F1s equal it).
+    """
+    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
+    rate = float((labels >= 0.5).mean()) if len(labels) else 0.0
+    return {"f1@0.5": classification(labels, scores, 0.5)["f1"],
+            "f1_tuned": classification(labels, scores, tuned_threshold)["f1"],
+            "threshold_tuned": float(tuned_threshold),
+            "f1_all_positive": 2 * rate / (1 + rate) if rate else 0.0}
+
+
 def all_metrics(labels, scores, users, threshold: float = 0.5, hr_scope: str = "user") -> dict:
     """Every metric above, keyed ``auc``, ``gauc``, ``logloss``, ``precision``, ... ``hr@200``."""
     labels = np.asarray(labels, dtype=np.float64).reshape(-1)

@@ -5,24 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from funnel import schema
+from funnel import flags, schema
 
 MISSING_TARGET = ("drop", "add")
 """Keys of ``retrieval.candidate_lists.MISSING_TARGET`` (kept here: building the parser imports no TensorFlow)."""
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def run_candidates(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -53,14 +39,14 @@ def register(groups) -> None:
     parser.add_argument("--data", required=True, help="output folder of `funnel preprocess`")
     parser.add_argument("--retrieval", required=True, help="run folder of `funnel train retrieval`")
     parser.add_argument("--out", required=True, help="folder for the lists and stats.json")
-    parser.add_argument("--folds", type=_positive, default=2,
+    parser.add_argument("--folds", type=flags.positive_int, default=2,
                         help="out-of-fold retrieval models for the training lists (1: the run itself, leaks)")
-    parser.add_argument("--candidates", type=_positive, default=schema.DEFAULT_LIST_CANDIDATES,
+    parser.add_argument("--candidates", type=flags.positive_int, default=schema.DEFAULT_LIST_CANDIDATES,
                         help="candidates per list")
-    parser.add_argument("--positions-per-user", type=_non_negative, default=20,
+    parser.add_argument("--positions-per-user", type=flags.non_negative_int, default=20,
                         help="training positions per user, drawn with --seed (0: all)")
     parser.add_argument("--missing-target", choices=MISSING_TARGET, default="drop",
                         help="a list whose target retrieval missed: drop it, or add the target last")
-    parser.add_argument("--seed", type=int, default=0, help="fold assignment and position sampling")
+    parser.add_argument("--seed", type=flags.non_negative_int, default=0, help="fold assignment and position sampling")
     parser.epilog = "Other flags are Beam pipeline options, e.g. --runner=DaskRunner."
     parser.set_defaults(handler=run_candidates, accepts_extra=True)

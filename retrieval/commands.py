@@ -14,7 +14,7 @@ import typing
 
 from funnel import flags
 from retrieval import names
-from retrieval.config import MODELS, SCORINGS, RetrievalConfig
+from retrieval.config import IDW_UPDATES, MODELS, PRESETS, SCORINGS, RetrievalConfig
 
 HELP = {
     "model": "sur (one user representation) or mur (M of them)",
@@ -52,19 +52,23 @@ HELP = {
     "domain_min_weight": "domain weighting: smallest domain weight",
     "domain_max_weight": "domain weighting: largest domain weight",
     "domain_momentum": "domain weighting: momentum of the weight update",
+    "temperature": "softmax temperature of the training loss (the authors' MovieLens config: 0.01)",
+    "idw_update": "IDW sleep phase: paper (h = 1 - p', eq. 8) or official (authors' 1/(p + 1e-4))",
 }
 """Help of every ``RetrievalConfig`` field's flag (``test_every_flag_has_help`` checks all have one)."""
 DEFAULT_TEXT = {"num_interests": f"{MODELS['mur']} for mur"}
 """Defaults said in words where the field's value is a placeholder (0 = the model's own)."""
 CHOICES = {"model": sorted(MODELS), "scoring": list(SCORINGS), "weighting": list(names.WEIGHTINGS),
-           "idw_initial_weights": list(names.IDW_INITIAL_WEIGHTS), "verbose": [0, 1, 2]}
+           "idw_initial_weights": list(names.IDW_INITIAL_WEIGHTS), "verbose": [0, 1, 2],
+           "idw_update": list(IDW_UPDATES)}
 FLAG_TYPES = {
-    "embedding_dim": flags.positive_int, "encoder_layers": flags.positive_int,
+    "embedding_dim": flags.positive_int, "encoder_layers": flags.non_negative_int,
     "encoder_heads": flags.positive_int, "encoder_ffn_multiplier": flags.positive_int,
     "batch_size": flags.positive_int, "epochs": flags.positive_int,
     "idw_max_rounds": flags.positive_int, "idw_wake_epochs": flags.positive_int,
     "kde_batch_elements": flags.positive_int, "verbose": flags.non_negative_int,
     "learning_rate": flags.positive_float, "idw_eta": flags.positive_float,
+    "temperature": flags.positive_float,
     "idw_calibration_lr_scale": flags.positive_float, "dropout": flags.number(0.0, 0.99),
     "idw_momentum": flags.fraction, "domain_momentum": flags.fraction,
     "domain_min_weight": flags.number(0.0, 1.0, exclusive_minimum=True),
@@ -101,7 +105,10 @@ def _methods(text: str) -> list[str]:
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per ``RetrievalConfig`` field; unset flags stay out of the namespace."""
+    """One flag per ``RetrievalConfig`` field, and ``--preset``; unset flags stay out of the namespace."""
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="a named group of settings (retrieval.config.PRESETS); flags given "
+                             "beside it win (default: none)")
     hints = typing.get_type_hints(RetrievalConfig)
     for field in dataclasses.fields(RetrievalConfig):
         flag = FLAG_NAMES.get(field.name, "--" + field.name.replace("_", "-"))
@@ -130,7 +137,8 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RetrievalConfig:
 
     values = {name[len("config_"):]: value for name, value in vars(args).items()
               if name.startswith("config_")}
-    return config_lib.from_dict(RetrievalConfig, {**values, **overrides})
+    preset = PRESETS[args.preset] if getattr(args, "preset", None) else {}
+    return config_lib.from_dict(RetrievalConfig, {**preset, **values, **overrides})
 
 
 def train_command(args) -> int:

@@ -16,6 +16,38 @@ MODELS = {"sur": 1, "mur": 5}
 """Model name -> default number of user representations M (IDW §4.3)."""
 SCORINGS = ("mixture", "max")
 """How M interests score one item: eq. 4's candidate-dependent mixture, or the max."""
+IDW_UPDATES = ("paper", "official")
+"""Sleep-phase rules of ``retrieval.weighting.idw.DENSITY_UPDATES`` (eq. 8, or the authors' code)."""
+
+PRESETS: dict[str, dict] = {
+    "idw-official": {
+        "weighting": "idw", "idw_update": "official", "idw_momentum": 0.8, "idw_eta": 2e-4,
+        "idw_max_rounds": 5,
+    },
+    "idw-movielens": {
+        "num_interests": 3, "embedding_dim": 4, "item_hidden": (4,), "encoder_layers": 1,
+        "encoder_heads": 1, "learning_rate": 0.001, "batch_size": 512, "epochs": 10,
+        "temperature": 0.01,
+    },
+    "idw-synthetic": {
+        "model": "mur", "num_interests": 3, "embedding_dim": 2, "item_hidden": (),
+        "encoder_layers": 0, "learning_rate": 0.1, "batch_size": 128, "epochs": 10,
+        "temperature": 1.0,
+    },
+}
+"""Named groups of settings for ``--preset``; flags given next to it win.
+
+``idw-official``: the authors' IDW loop (``density_smoothed_retrieval.py``,
+``train.py``): their density update, m = 0.8, max-norm stop at 2e-4, 5 rounds.
+``idw-movielens``: their ``configs/movielens_experiment.yaml``: 4-D
+embeddings, one-layer item MLP, one single-head encoder layer, M = 3,
+learning rate 0.001, batch 512, 10 epochs, softmax temperature 0.01.
+``idw-synthetic``: their ``configs/synthetic_experiment.yaml`` (Figures 3-4):
+2-D item embeddings used as they are (identity item tower), parametric
+attention straight over the history (no encoder), M = 3, learning rate 0.1,
+batch 128, 10 epochs. Pair it with ``funnel preprocess --split windows`` on
+sequences of at most 30 items: one training target per sequence.
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +59,10 @@ class RetrievalConfig:
         num_interests: M for MUR; 0 means the model's default (5). SUR ignores it.
         embedding_dim: Size of item-id embeddings inside both towers.
         item_hidden: Output sizes of the item MLP; the last one is the shared
-            user/item representation size D.
-        encoder_layers, encoder_heads: Transformer encoder of the user tower.
+            user/item representation size D. Empty: the identity item tower
+            (D = ``embedding_dim``; the authors' synthetic setting).
+        encoder_layers, encoder_heads: Transformer encoder of the user tower
+            (0 layers: parametric attention over the item embeddings directly).
         encoder_ffn_multiplier: Feed-forward width of each encoder layer, as a
             multiple of ``embedding_dim``.
         dropout: Dropout inside the encoder.
@@ -37,6 +71,10 @@ class RetrievalConfig:
         weighting: A key of ``retrieval.weighting.WEIGHTINGS``.
         logq_correction: Subtract log p(y) from in-batch logits (eq. 2).
         remove_accidental_hits: Mask in-batch negatives equal to the positive.
+        temperature: Softmax temperature tau of the training loss: in-batch
+            scores are divided by tau before the logQ correction (the authors'
+            MovieLens config uses 0.01; 1 is eq. 1 as written).
+        idw_update: Sleep-phase rule, one of ``IDW_UPDATES``.
     """
 
     model: str = "mur"
@@ -52,6 +90,7 @@ class RetrievalConfig:
     weighting: str = "none"
     logq_correction: bool = True
     remove_accidental_hits: bool = True
+    temperature: float = 1.0
     # training
     learning_rate: float = 0.01
     batch_size: int = 256
@@ -68,6 +107,8 @@ class RetrievalConfig:
     idw_momentum: float = 0.9
     idw_initial_weights: str = "frequency"
     """w^(0): "frequency" (n_k/|U|, Algorithm 1) or "uniform" (1/K, starts from the unweighted loss)."""
+    idw_update: str = "paper"
+    """Algorithm 2's density update: "paper" (h = 1 - p', eq. 8) or "official" (the authors' 1/(p + 1e-4))."""
     idw_eta: float = 4e-4
     idw_max_rounds: int = 5
     idw_wake_epochs: int = 2
@@ -89,12 +130,19 @@ class RetrievalConfig:
             raise ValueError(f"scoring: unknown value {self.scoring!r}; choose one of {list(SCORINGS)}")
         if self.num_interests < 0:
             raise ValueError(f"num_interests: must be >= 0, got {self.num_interests}")
-        for name in ("embedding_dim", "encoder_layers", "encoder_heads", "batch_size", "epochs",
+        for name in ("embedding_dim", "encoder_heads", "batch_size", "epochs",
                      "encoder_ffn_multiplier", "idw_max_rounds", "idw_wake_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        if not self.item_hidden or min(self.item_hidden) < 1:
-            raise ValueError(f"item_hidden: needs one or more positive sizes, got {self.item_hidden}")
+        if self.encoder_layers < 0:
+            raise ValueError(f"encoder_layers: must be >= 0, got {self.encoder_layers}")
+        if self.item_hidden and min(self.item_hidden) < 1:
+            raise ValueError(f"item_hidden: sizes must be positive (or none for the identity tower), "
+                             f"got {self.item_hidden}")
+        if self.idw_update not in IDW_UPDATES:
+            raise ValueError(f"idw_update: unknown value {self.idw_update!r}; choose one of {list(IDW_UPDATES)}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature: must be > 0, got {self.temperature}")
         if not 0.0 <= self.idw_momentum <= 1.0:
             raise ValueError(f"idw_momentum: must be in [0, 1], got {self.idw_momentum}")
         if not 0.0 < self.domain_min_weight <= 1.0 <= self.domain_max_weight:
@@ -113,4 +161,4 @@ class RetrievalConfig:
     @property
     def output_dim(self) -> int:
         """D, the size of user and item representations."""
-        return self.item_hidden[-1]
+        return self.item_hidden[-1] if self.item_hidden else self.embedding_dim

@@ -8,8 +8,10 @@ is ranked against its 99 sampled negatives (items the user never saw);
 (the 20% most frequent, ``funnel.dataset.head_items``) or not.
 
 Full catalog: the target is ranked against every real item (padding and OOV
-ids excluded, as are the other items of the example's own history, which the
-user has already seen): ``recall@20_full``, ``recall@100_full`` (one target:
+ids excluded, as is every item the user interacted with before the target:
+the example's history and all items of the user's examples in the earlier
+splits, training and, for the test split, validation; not only the last
+``max_len`` items): ``recall@20_full``, ``recall@100_full`` (one target:
 recall = hit) and ``ndcg@20_full``, also with ``_head`` / ``_tail`` suffixes
 (``recall@20_full_tail``). Sampled metrics alone flatter a model.
 
@@ -63,18 +65,52 @@ def sampled_ranks(scores: np.ndarray, targets: np.ndarray, negatives: np.ndarray
     return tied_ranks(np.take_along_axis(scores, negatives, axis=1), target_scores)
 
 
-def full_ranks(scores: np.ndarray, targets: np.ndarray, histories: np.ndarray) -> np.ndarray:
-    """Rank of the target among every real item except itself and the example's history.
+def full_ranks(scores: np.ndarray, targets: np.ndarray, histories: np.ndarray,
+               seen=None) -> np.ndarray:
+    """Rank of the target among every real item except itself and the items seen before it.
 
-    ``scores`` ``[B, N]``, ``targets`` ``[B]``, ``histories`` ``[B, L]`` -> ``[B]``.
+    ``scores`` ``[B, N]``, ``targets`` ``[B]``, ``histories`` ``[B, L]`` -> ``[B]``;
+    ``seen``: optional sparse ``[B, N]`` matrix of further items each row's user
+    interacted with before the target (:func:`items_seen_before`).
     """
     rows = np.arange(len(scores))
     target_scores = scores[rows, targets].astype(np.float64)
     competitors = scores.astype(np.float64, copy=True)
     competitors[:, :schema.FIRST_VALUE_ID] = -np.inf   # padding and OOV are never candidates
     competitors[rows[:, None], histories] = -np.inf    # already seen
+    if seen is not None:
+        competitors[seen.nonzero()] = -np.inf
     competitors[rows, targets] = -np.inf
     return tied_ranks(competitors, target_scores)
+
+
+EARLIER_SPLITS = {schema.VALIDATION: (schema.TRAIN,), schema.TEST: (schema.TRAIN, schema.VALIDATION)}
+"""The splits whose examples precede a split's targets in time (the default and windows splits)."""
+
+
+def items_seen_before(data_dir: str | Path, split: str, num_items: int):
+    """Sparse bool ``[user vocabulary size, num_items]``: items in the user's examples of the splits before ``split``.
+
+    Histories and targets of every training example and, for the test split,
+    the validation example. Under ``--split-per-sequence`` the earlier splits
+    also hold later interactions, so this over-excludes there.
+    """
+    from scipy import sparse
+
+    users, items = [], []
+    for earlier in EARLIER_SPLITS.get(split, ()):
+        for batch in dataset.retrieval_dataset(data_dir, earlier, 8192).as_numpy_iterator():
+            history = batch[schema.HISTORY]
+            rows, columns = np.nonzero(history)
+            users += [batch[schema.USER_ID][rows], batch[schema.USER_ID]]
+            items += [history[rows, columns], batch[schema.TARGET_ITEM]]
+    users = np.concatenate(users) if users else np.zeros(0, np.int64)
+    items = np.concatenate(items) if items else np.zeros(0, np.int64)
+    num_users = schema.FeatureMap.load(data_dir).vocab_sizes[schema.USER_ID]
+    matrix = sparse.csr_matrix((np.ones(len(users), dtype=bool), (users, items)),
+                               shape=(num_users, num_items))
+    matrix.sum_duplicates()
+    return matrix
 
 
 def mean_silhouette(embeddings: np.ndarray, clusters: np.ndarray, seed: int = 0) -> float | None:
@@ -117,6 +153,7 @@ def evaluate(scorer: Scorer, data_dir: str | Path, split: str = schema.TEST,
     start = time.perf_counter()
     head = dataset.head_items(data_dir)
     num_items = len(head)
+    seen_before = items_seen_before(data_dir, split, num_items)
     batch_size = max(1, SCORE_BUDGET // (max(1, num_interests) * num_items))
     sums: dict[str, float] = {}
     counts = {"": 0, "_head": 0, "_tail": 0}
@@ -132,7 +169,7 @@ def evaluate(scorer: Scorer, data_dir: str | Path, split: str = schema.TEST,
             for suffix, mask in groups.items():
                 _add(sums, f"hr@{k}{suffix}", hit[mask].sum())
                 _add(sums, f"ndcg@{k}{suffix}", ndcg[mask].sum())
-        ranks = full_ranks(scores, targets, histories)
+        ranks = full_ranks(scores, targets, histories, seen_before[batch[schema.USER_ID]])
         for suffix, mask in groups.items():
             for k in FULL_RECALL_KS:
                 _add(sums, f"recall@{k}_full{suffix}", hits_and_ndcg(ranks[mask], k)[0].sum())

@@ -10,7 +10,9 @@ Scoring of M user representations against items:
 Training is the in-batch softmax of eq. 1 with the logQ correction of eq. 2
 (``s - log p(y)``, p from the pipeline's item frequencies), per-example sample
 weights (eqs. 5 and 10), accidental in-batch hits removed and an optional
-per-item margin on the positive logit (Qmargin). The loss, the correction and
+per-item margin on the positive logit (Qmargin), and a softmax temperature
+(``config.temperature``: ``s / tau - log p(y)``, the order
+``tfrs.tasks.Retrieval(temperature=...)`` applies). The loss, the correction and
 the hit removal are ``tfrs.tasks.Retrieval``'s own; because that task scores
 queries by a dot product (or a max over heads), the model hands it the
 ``[B, B]`` matrix of eq.-4 scores as queries and the identity as candidates,
@@ -129,7 +131,8 @@ class TwoTowerModel(tfrs.Model):
             self.task = tfrs.tasks.Retrieval(
                 loss=loss or keras.losses.CategoricalCrossentropy(
                     from_logits=True, reduction=keras.losses.Reduction.NONE),
-                remove_accidental_hits=config.remove_accidental_hits)
+                remove_accidental_hits=config.remove_accidental_hits,
+                temperature=config.temperature if config.temperature != 1.0 else None)
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     @property

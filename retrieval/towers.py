@@ -7,7 +7,8 @@ attention with M learned global queries -> M user representations ``[B, M, D]``.
 M = 1 is SUR, M = 5 is MUR.
 
 ``ItemTower``: item ids ``[N]`` -> item-id embedding (optionally concatenated with
-the item's category embedding, looked up inside the tower) -> MLP -> ``[N, D]``.
+the item's category embedding, looked up inside the tower) -> MLP -> ``[N, D]``
+(no MLP sizes: the embedding itself, the authors' synthetic setting).
 """
 
 from __future__ import annotations
@@ -128,8 +129,10 @@ class ItemTower(keras.Model):
             self.category_embedding = keras.layers.Embedding(max(num_categories, 1), embedding_dim,
                                                              name="category_embedding")
         layers = [keras.layers.Dense(size, activation="relu") for size in hidden[:-1]]
-        layers.append(keras.layers.Dense(hidden[-1]))
-        self.mlp = keras.Sequential(layers, name="mlp")
+        if hidden:
+            layers.append(keras.layers.Dense(hidden[-1]))
+        # No sizes: the identity tower, the embedding is the representation (item_model num_layers 0).
+        self.mlp = keras.Sequential(layers, name="mlp") if layers else None
         self.normalize = normalize
 
     def call(self, item_ids, training=False):
@@ -138,7 +141,7 @@ class ItemTower(keras.Model):
         if self.category_table is not None:
             categories = tf.gather(self.category_table, item_ids)
             x = tf.concat([x, self.category_embedding(categories)], axis=-1)
-        x = tf.cast(self.mlp(x), tf.float32)
+        x = tf.cast(self.mlp(x) if self.mlp is not None else x, tf.float32)
         if self.normalize:
             x = tf.math.l2_normalize(x, axis=-1)
         return x

@@ -43,7 +43,7 @@ def test_building_the_parser_imports_no_tensorflow_beam_or_scann():
 
 def test_every_command_is_reachable():
     assert {" ".join(path) for path, _ in LEAVES} == {
-        "generate", "preprocess", "train retrieval", "train ranking", "evaluate retrieval",
+        "generate", "preprocess", "candidates", "train retrieval", "train ranking", "evaluate retrieval",
         "evaluate ranking", "evaluate funnel", "experiment retrieval", "experiment ranking",
         "export", "serve"}
 

@@ -67,3 +67,21 @@ def test_preprocess_on_beam_does_not_show_the_apitools_warning(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "rows read" in done.stdout
     assert "apitools" not in done.stderr
+
+
+def test_windows_and_popularity_flags_reach_the_pipeline(tmp_path):
+    # user 1 rates items 1-6; user 2 (too few ratings for windows) rates 7 and 8, user 1's negatives
+    ratings = ([f"1\t{k}\t4\t{900000000 + 100 * k}" for k in range(1, 7)]
+               + ["2\t7\t4\t900000000", "2\t8\t4\t900000100"])
+    items = {str(k): (f"Movie {k}", "01-Jan-1990", ("Comedy",)) for k in range(1, 10)}
+    folder = write_ml100k(tmp_path / "in", ratings, {**USERS, "2": (40, "F", "artist", "54321")}, items)
+    out = tmp_path / "out"
+    code = cli.main(["preprocess", "--input", str(folder), "--format", "movielens-100k", "--out", str(out),
+                     "--eval-negatives", "1", "--now", str(NOW), "--num-shards", "1", "--runner=local",
+                     "--split", "windows", "--window-stride", "2", "--eval-negatives-sampling", "popularity"])
+    assert code == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["split"], stats["window_stride"], stats["eval_negatives_sampling"]) == ("windows", 2, "popularity")
+    # user 1: one window of six items: one training target (the 4th item), one validation, one test
+    assert stats["examples"] == {"train": 1, "validation": 1, "test": 1}
+    assert stats["users_too_short"] == 1

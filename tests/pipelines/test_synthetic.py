@@ -95,10 +95,32 @@ def test_interest_skew_two_concentrates_cluster_usage():
     assert skewed > 0.2 and skewed > 2 * flat
 
 
-def test_interest_sets_are_distinct_and_sorted():
+def test_interest_sets_are_distinct_and_sorted_then_filled():
     data = synthetic.simulate(synthetic.GeneratorConfig(**TINY))
     assert data.interests.shape == (60, 3)
-    assert (np.diff(data.interests, axis=1) > 0).all()
+    for row in data.interests:
+        distinct = row[row != synthetic.NO_INTEREST]
+        assert (np.diff(distinct) > 0).all() and (row[len(distinct):] == synthetic.NO_INTEREST).all()
+
+
+def test_interests_are_drawn_with_replacement():
+    # C = 4, pi ∝ c^-2, three draws: P(|Y_u| = 1) = sum_c pi_c^3; P(cluster 0 in Y_u) = 1 - (1 - pi_0)^3
+    pi = synthetic.power_law(4, 2.0)
+    interests, first = synthetic.sample_interests(np.random.default_rng(8), 40000, pi, 3)
+    sizes = np.sum(interests != synthetic.NO_INTEREST, axis=1)
+    assert np.mean(sizes == 1) == pytest.approx(np.sum(pi ** 3), abs=0.01)          # 0.44
+    assert np.mean((interests == 0).any(axis=1)) == pytest.approx(1 - (1 - pi[0]) ** 3, abs=0.01)
+    np.testing.assert_allclose(np.bincount(first, minlength=4) / 40000, pi, atol=0.01)
+
+
+def test_chains_of_users_with_fewer_interests_follow_their_own_eq12():
+    rng = np.random.default_rng(9)
+    rows = np.tile(np.array([1, synthetic.NO_INTEREST, synthetic.NO_INTEREST]), (4000, 1))
+    paths = synthetic.sample_cluster_paths(rng, rows, 3, 30, 0.6, 0.3, 0.1)
+    assert set(paths[:, 0]) == {1}
+    counts = _transition_counts(paths, 3)
+    empirical = counts / counts.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(empirical, synthetic.transition_matrix([1], 3, 0.6, 0.3, 0.1), atol=0.02)
 
 
 def test_items_within_cluster_follow_power_law():

@@ -37,3 +37,12 @@ def test_table5_end_to_end_and_resume(tiny_data, tmp_path):
     partial = experiment.run_report("table4", tiny_data, tmp_path, seeds=1, overrides=overrides,
                                     existing_only=True)
     assert "| dnn |" in partial and "| eain | n/a |" in partial  # rendered without training
+
+
+def test_lafam_table5_text_reports_f1_at_half_and_the_all_positive_reference():
+    run = {"f1": 0.0, "auc": 0.7, "tuned": {"precision": 0.3, "accuracy": 0.8, "f1": 0.35}}
+    results = {f"{m}-{l}-1to{r}": [run] for _, m in experiment.IMBALANCE_NETWORKS
+               for l in experiment.IMBALANCE_LOSSES for r in experiment.IMBALANCE_RATIOS}
+    text = experiment.lafam_table5_text(results)
+    assert "| all-positive reference, 2/(R+2) | - | - | 0.2857 / 0.1667 / 0.0909 | - | - |" in text
+    assert "F1@0.5" in text and "0.0000 ± 0.0000 / 0.0000 ± 0.0000" in text

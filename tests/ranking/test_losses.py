@@ -53,6 +53,21 @@ def test_suppression_loss_lets_hard_clicks_dominate():
     assert hard_click > 15 * easy_non_click  # (0.8 / 0.2)^2.1 = 18.4
 
 
+def test_suppression_loss_with_table_4_parameters_has_no_class_asymmetry():
+    """Both factors lie in [0.974, 0.995]: the loss is 0.96-0.99 |p - y|^2.1, about the same for a
+    click predicted p and a non-click predicted 1 - p (the first factor does not damp a class)."""
+    loss = losses.SuppressionLoss()
+    p = np.linspace(0.0, 1.0, 101).astype(np.float32)
+    clicks = loss.per_example(tf.ones(101), tf.constant(p)).numpy()
+    non_clicks = loss.per_example(tf.zeros(101), tf.constant(1.0 - p)).numpy()
+    power = np.abs(1.0 - p) ** 2.1
+    np.testing.assert_allclose(clicks, power, rtol=0.04, atol=1e-12)
+    np.testing.assert_allclose(non_clicks, power, rtol=0.04, atol=1e-12)
+    first = loss.squash(tf.constant(p), loss.alpha, loss.beta).numpy()
+    assert first.min() == pytest.approx(40.02 / 82.04 + 0.5, rel=1e-5)   # p = 0: 58 * 0.69 = 40.02
+    assert first.max() == pytest.approx(98.02 / 198.04 + 0.5, rel=1e-5)  # p = 1: 58 * 1.69 = 98.02
+
+
 def test_twin_focus_loss_is_ctr_loss_plus_eq_7_with_authors_p_t():
     loss = losses.TwinFocusLoss()
     labels = tf.constant([1.0])

@@ -63,3 +63,14 @@ def test_best_f1_threshold_cuts_between_distinct_scores():
     # (a cut inside the tie at 0.20 is not allowed); the first best, 0.30, wins.
     assert metrics.best_f1_threshold(labels, scores) == pytest.approx(0.30)
     assert metrics.best_f1_threshold(np.array([1, 1, 0]), np.array([0.1, 0.2, 0.05])) == pytest.approx(0.1)
+
+
+def test_f1_references_by_hand():
+    # 1:4 imbalance (R = 4): 2 clicks in 10 rows; all-positive F1 = 2 / (4 + 2) = 1/3
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    scores = np.array([0.6, 0.3, 0.4, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    result = metrics.f1_references(labels, scores, tuned_threshold=0.3)
+    assert result["f1_all_positive"] == pytest.approx(1 / 3)
+    assert result["f1@0.5"] == pytest.approx(2 * 1.0 * 0.5 / 1.5)          # tp 1, fp 0, fn 1
+    assert result["f1_tuned"] == pytest.approx(2 * (2 / 3) * 1.0 / (2 / 3 + 1.0))  # tp 2, fp 1
+    assert result["threshold_tuned"] == 0.3

@@ -74,8 +74,12 @@ def test_cli_train_then_evaluate_json(tiny_data, tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["evaluate", "ranking", "--run", str(run), "--data", str(tiny_data), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("auc", "gauc", "logloss", "precision", "recall", "f1", "accuracy", "hr@50", "hr@100", "hr@200"):
+    for key in ("auc", "gauc", "logloss", "precision", "recall", "f1", "accuracy", "hr@50", "hr@100", "hr@200",
+                "f1@0.5", "f1_tuned", "threshold_tuned", "f1_all_positive"):
         assert key in result
+    assert result["f1@0.5"] == pytest.approx(result["f1"])
+    rate = result["clicks"] / result["examples"]
+    assert result["f1_all_positive"] == pytest.approx(2 * rate / (1 + rate))
     stored = json.loads((run / "metrics.json").read_text())
     assert result["auc"] == pytest.approx(stored["test"]["auc"], abs=1e-6)
     assert cli.main(["evaluate", "ranking", "--run", str(run), "--data", str(tiny_data), "--json",
@@ -83,6 +87,7 @@ def test_cli_train_then_evaluate_json(tiny_data, tmp_path, capsys):
     tuned = json.loads(capsys.readouterr().out)
     assert tuned["threshold"] == pytest.approx(stored["test_tuned"]["threshold"])
     assert tuned["f1"] == pytest.approx(stored["test_tuned"]["f1"])
+    assert tuned["f1_tuned"] == pytest.approx(tuned["f1"]) and tuned["threshold_tuned"] == tuned["threshold"]
     with pytest.raises(SystemExit) as stopped:  # checked while parsing, before the run loads
         cli.main(["evaluate", "ranking", "--run", str(run), "--data", str(tiny_data),
                   "--threshold", "high"])

@@ -42,3 +42,32 @@ def test_most_popular_baseline_hits_head_targets(tiny_data):
     assert metrics["hr@5_head"] > metrics["hr@5_tail"]
     assert metrics["examples"] == 60                          # one test example per user
     assert "mean_silhouette" not in metrics
+
+
+def test_full_rank_excludes_every_item_seen_before_not_only_the_history():
+    from scipy import sparse
+
+    scores = np.array([[9.0, 9.0, 1.0, 8.0, 2.0, 3.0, 7.0]])
+    history = np.array([[0, 0, 3]])
+    # item 6 (score 7) was seen long before (out of the history window); item 5 outscores item 4 too
+    assert full_ranks(scores, np.array([4]), history)[0] == 2
+    seen = sparse.csr_matrix(np.array([[0, 0, 0, 0, 0, 0, 1]], dtype=bool))
+    assert full_ranks(scores, np.array([4]), history, seen)[0] == 1
+
+
+def test_items_seen_before_collect_the_earlier_splits_of_the_same_user(tiny_data):
+    from retrieval.evaluate import items_seen_before
+
+    num_items = len(dataset.head_items(tiny_data))
+    test_seen = items_seen_before(tiny_data, "test", num_items)
+    validation_seen = items_seen_before(tiny_data, "validation", num_items)
+    arrays = {split: dataset.load_arrays(dataset.retrieval_dataset(tiny_data, split, 1000))
+              for split in ("train", "validation", "test")}
+    train, validation = arrays["train"], arrays["validation"]
+    user = int(validation["user_id"][0])
+    expected = set(train["target_item"][train["user_id"] == user].tolist())
+    expected |= set(train["history"][train["user_id"] == user].ravel().tolist()) - {0}
+    assert set(validation_seen[user].indices.tolist()) == expected
+    expected |= {int(validation["target_item"][0])} | (set(validation["history"][0].tolist()) - {0})
+    assert set(test_seen[user].indices.tolist()) == expected
+    assert items_seen_before(tiny_data, "train", num_items).nnz == 0

@@ -123,3 +123,114 @@ def test_initial_weights_by_name():
     np.testing.assert_allclose(idw.initial_weights(np.array([0, 2, 6]), "frequency"), [0, 0.25, 0.75])
     with pytest.raises(ValueError, match="uniform"):
         idw.initial_weights(np.array([1, 2]), "inverse")
+
+
+FREQUENCIES = np.array([0, 0, 40, 20, 10, 5, 3, 2], dtype=np.float64)
+"""Ids 0-1 are padding/OOV; 6 real items, the 20% head (ceil(1.2) = 2 items) is ids 2 and 3."""
+
+
+def test_example_weight_is_item_weight_over_count_and_one_at_the_frequency_start():
+    weights = np.array([0, 0, 0.1, 0.1, 0.2, 0.2, 0.2, 0.2])
+    # w/n = [.0025, .005, .02, .04, .0667, .1]; sum n (w/n) = sum w = 1; mean-1 factor = 80 / 1
+    np.testing.assert_allclose(idw.example_weights(weights, FREQUENCIES),
+                               [0, 0, 0.2, 0.4, 1.6, 3.2, 80 * 0.2 / 3, 8.0])
+    start = idw.initial_weights(FREQUENCIES)
+    np.testing.assert_allclose(idw.example_weights(start, FREQUENCIES), [0, 0, 1, 1, 1, 1, 1, 1])
+
+
+def test_head_share_under_w_over_n_at_the_start_equals_the_unweighted_one():
+    head = idw.head_mask(FREQUENCIES)
+    np.testing.assert_array_equal(head, [0, 0, 1, 1, 0, 0, 0, 0])
+    start = idw.initial_weights(FREQUENCIES)
+    unweighted = idw.head_share(np.ones(8), FREQUENCIES, head)
+    assert unweighted == pytest.approx(60 / 80)
+    assert idw.head_share(idw.example_weights(start, FREQUENCIES), FREQUENCIES, head) == pytest.approx(unweighted)
+    # the old reading (each example weighted by w_y) gives item y the share n_y w_y ~ n_y^2:
+    old = idw.head_share(start, FREQUENCIES, head)
+    assert old == pytest.approx((40 ** 2 + 20 ** 2) / np.sum(FREQUENCIES ** 2))
+    assert old > unweighted + 0.1
+
+
+def test_weighted_loss_at_the_frequency_start_is_the_unweighted_loss():
+    import tensorflow as tf
+
+    from funnel import schema
+    from retrieval.config import RetrievalConfig
+    from retrieval.model import ItemStatistics, TwoTowerModel
+
+    tf.keras.utils.set_random_seed(5)
+    model = TwoTowerModel(RetrievalConfig(embedding_dim=4, item_hidden=(4,), encoder_layers=1,
+                                          encoder_heads=1), ItemStatistics(FREQUENCIES))
+    model.build_towers()
+    history = np.zeros((4, schema.MAX_SEQUENCE_LENGTH), np.int64)
+    history[:, -2:] = [[2, 3], [4, 5], [6, 2], [3, 7]]
+    features = {schema.HISTORY: tf.constant(history), schema.TARGET_ITEM: tf.constant([2, 3, 6, 7], tf.int64)}
+    unweighted = model.compute_loss(features, training=True).numpy()
+    model.item_weights.assign(idw.example_weights(idw.initial_weights(FREQUENCIES), FREQUENCIES).astype(np.float32))
+    model.use_sample_weights.assign(True)
+    assert model.compute_loss(features, training=True).numpy() == pytest.approx(unweighted, rel=1e-6)
+    # frequency weights per example (the old behaviour) change the loss
+    model.item_weights.assign((FREQUENCIES / FREQUENCIES.mean()).astype(np.float32))
+    assert model.compute_loss(features, training=True).numpy() != pytest.approx(unweighted, rel=1e-3)
+
+
+def test_momentum_one_is_mur_with_calibration(tiny_data, tmp_path, monkeypatch, make_config):
+    """m = 1 (§4.6.2): the weights never move, so IDW = the initial fit + calibration, and
+    a wake phase forced by eta < 0 trains exactly as an unweighted one."""
+    from retrieval import train as train_lib
+
+    config = make_config(weighting="idw", idw_momentum=1.0, idw_eta=-1.0, idw_max_rounds=1,
+                         idw_wake_epochs=1, idw_calibration_epochs=1)
+    train_lib.train(config, tiny_data, tmp_path / "idw")
+    history = json.loads((tmp_path / "idw" / "idw_history.json").read_text())
+    assert history["rounds"][0]["weight_change"] == 0.0
+    assert history["rounds"][0]["weight_quantiles"]["min"] == pytest.approx(1.0)
+    assert history["rounds"][0]["weight_quantiles"]["max"] == pytest.approx(1.0)
+    assert history["rounds"][0]["head_weight_share"] == pytest.approx(history["initial_head_weight_share"])
+
+    original = train_lib.Trainer.fit
+    monkeypatch.setattr(train_lib.Trainer, "fit",
+                        lambda self, epochs, *, weighted, phase, callbacks=(): original(
+                            self, epochs, weighted=False, phase=phase, callbacks=callbacks))
+    train_lib.train(config, tiny_data, tmp_path / "unweighted")
+    phases = {name: json.loads((tmp_path / name / "metrics.json").read_text())["phases"]
+              for name in ("idw", "unweighted")}
+    assert [p["phase"] for p in phases["idw"]] == ["initial", "wake_1", "calibration"]
+    assert [p["weighted"] for p in phases["idw"]] == [False, True, False]
+    for weighted, plain in zip(phases["idw"], phases["unweighted"]):
+        np.testing.assert_allclose(weighted["loss"], plain["loss"], rtol=1e-5)
+        np.testing.assert_allclose(weighted["val_loss"], plain["val_loss"], rtol=1e-5)
+
+
+def test_gaussian_kde_equals_scipy():
+    rng = np.random.default_rng(6)
+    points = rng.normal(size=(300, 2)) * [1.0, 0.3]
+    queries = rng.normal(size=(40, 2))
+    np.testing.assert_allclose(density.gaussian_kde(queries, points),
+                               stats.gaussian_kde(points.T)(queries.T), rtol=2e-3)
+
+
+def test_official_update_moves_weight_toward_low_density_items():
+    rng = np.random.default_rng(7)
+    # 90 items crowded around the origin, 10 spread out far away, equal starting weights
+    embeddings = np.vstack([rng.normal(0, 0.05, (90, 2)), rng.uniform(3, 6, (10, 2))])
+    weights = np.full(100, 0.01)
+    updated = idw.update_weights(weights, embeddings, 0.8, rule="official", seed=0)
+    assert updated.sum() == pytest.approx(1.0)
+    assert updated[90:].min() > weights[90:].min() > updated[:90].max()
+    # the target is 1/(p + 1e-4), normalised, for a KDE of 10,000 noisy draws: recompute it
+    target = idw.official_target(embeddings, weights, seed=0)
+    np.testing.assert_allclose(updated, 0.8 * weights + 0.2 * target)
+    draws = np.random.default_rng(0)
+    chosen = draws.choice(100, size=idw.OFFICIAL_SAMPLES, p=weights / weights.sum())
+    sample = embeddings[chosen] + draws.normal(0.0, 0.1, size=(idw.OFFICIAL_SAMPLES, 2))
+    inverse = 1.0 / (stats.gaussian_kde(sample.T)(embeddings.T) + 1e-4)
+    np.testing.assert_allclose(target, inverse / inverse.sum(), rtol=2e-3)
+
+
+def test_stopping_norm_is_l2_for_the_paper_and_max_for_the_official_rule():
+    before, after = np.array([0.5, 0.5, 0.0]), np.array([0.2, 0.6, 0.2])
+    assert idw.DENSITY_UPDATES["paper"].change(after, before) == pytest.approx(np.sqrt(0.09 + 0.01 + 0.04))
+    assert idw.DENSITY_UPDATES["official"].change(after, before) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="idw_update: unknown value 'kde'"):
+        idw.update_weights(before, np.eye(3), 0.9, rule="kde")

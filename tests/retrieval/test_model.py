@@ -96,3 +96,29 @@ def test_margin_is_subtracted_from_the_positive_logit_only():
     model.item_margins.assign(margins)
     np.testing.assert_allclose(before - model.batch_logits(features).numpy(), np.diag([0.1, 0.2, 0.3]),
                                atol=1e-6)
+
+
+def test_temperature_divides_the_scores_before_the_logq_correction():
+    model, p = _model(logq_correction=True, temperature=0.5)
+    features = _features([2, 4, 6])
+    logits = model.batch_logits(features).numpy()
+    expected = _softmax_loss(logits / 0.5 - np.log(p[[2, 4, 6]])[None, :]).mean()
+    assert model.compute_loss(features).numpy() == pytest.approx(expected, rel=1e-5)
+    plain, _ = _model(logq_correction=True)
+    assert plain.compute_loss(features).numpy() != pytest.approx(expected, rel=1e-3)
+
+
+def test_temperature_must_be_positive():
+    with pytest.raises(ValueError, match="temperature: must be > 0, got 0"):
+        RetrievalConfig(temperature=0.0)
+
+
+def test_identity_item_tower_returns_the_embedding_itself():
+    config = RetrievalConfig(embedding_dim=4, item_hidden=(), encoder_layers=0, encoder_heads=1)
+    model = TwoTowerModel(config, ItemStatistics(np.array([0, 0, 10, 5, 3, 2, 1], dtype=np.float64)))
+    model.build_towers()
+    ids = np.array([2, 3, 6])
+    table = model.item_tower.item_embedding.embeddings.numpy()
+    np.testing.assert_array_equal(model.item_embeddings(ids), table[ids])
+    assert model.config.output_dim == 4
+    assert model.user_tower(tf.constant(_features([2])[schema.HISTORY])).shape == (1, 5, 4)
