@@ -31,7 +31,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from funnel import config as config_lib
-from funnel import dataset, distribute, schema
+from funnel import dataset, distribute, progress, schema
 from retrieval import weighting as weighting_lib
 from retrieval.config import RetrievalConfig
 from retrieval.model import ItemStatistics, TwoTowerModel
@@ -137,7 +137,8 @@ class Trainer:
                     "weighted" if weighted else "unweighted")
         start = time.perf_counter()
         history = self.model.fit(train, validation_data=validation, epochs=epochs,
-                                 callbacks=standard + list(callbacks), verbose=self.config.verbose)
+                                 callbacks=standard + list(callbacks),
+                                 verbose=progress.keras_verbose(self.config.verbose))
         seconds = time.perf_counter() - start
         done = len(history.history.get("loss", []))
         self.phases.append({

@@ -68,6 +68,18 @@ def test_best_val_loss_is_the_validation_loss_of_the_kept_weights(tiny_data, tmp
     assert restored == pytest.approx(metrics["best_val_loss"], rel=1e-5)
 
 
+def test_progress_bar_becomes_one_line_per_epoch_when_stdout_is_not_a_terminal(tiny_data, tmp_path,
+                                                                               make_config, capfd):
+    """verbose=1 (the CLI default) redraws a bar after every batch; captured output is
+    not a terminal, so each epoch must print one line and no bar ('[====' or '\\r')."""
+    train(make_config(model="sur", weighting="none", epochs=2, patience=2, verbose=1, batch_size=16),
+          tiny_data, tmp_path / "run")
+    out = capfd.readouterr().out
+    assert "\r" not in out and "\b" not in out and "[==" not in out
+    epoch_lines = [line for line in out.splitlines() if "val_loss" in line]
+    assert len(epoch_lines) == 2, out
+
+
 def test_mixed_precision_trains_and_restores_float32_policy(tiny_data, tmp_path, make_config):
     import tf_keras as keras
 
