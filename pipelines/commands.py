@@ -7,12 +7,21 @@ import logging
 
 from funnel import schema
 
-FORMATS = ("movielens-100k", "movielens-1m", "movielens-latest", "events", "synthetic")
+
+def format_help() -> str:
+    """``--format`` help: every reader's name and the files it reads (from the registry)."""
+    from pipelines.readers import READERS
+
+    return "; ".join(f"{name}: {reader.files_help}" for name, reader in READERS.items())
 
 
 def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="dataset folder or events file")
-    parser.add_argument("--format", required=True, choices=FORMATS)
+    from pipelines.readers import READERS
+
+    parser.add_argument("--input", required=True,
+                        help="the dataset folder (a MovieLens file given here reads its folder), "
+                             "or for events one file or a folder of them")
+    parser.add_argument("--format", required=True, choices=tuple(READERS), help=format_help())
     parser.add_argument("--out", required=True, help="output folder (replaced only when complete)")
     parser.add_argument("--min-count", type=int, default=1,
                         help="values seen fewer times map to OOV (default 1)")
