@@ -102,7 +102,23 @@ def main(argv: list[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"funnel {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if args.verbose or not _is_tensorflow_error(error):
+            raise
+        first_line = (getattr(error, "message", "") or str(error)).strip().splitlines()[0:1]
+        print(f"funnel {args.command}: error: TensorFlow {type(error).__name__}: "
+              f"{first_line[0] if first_line else ''} (the data does not fit the model; "
+              "-v shows the traceback)", file=sys.stderr)
+        return 2
     return int(result or 0)
+
+
+def _is_tensorflow_error(error: Exception) -> bool:
+    """A TensorFlow op failure (an empty table file, a shape the data cannot fill): one
+    line for the user, not a traceback through TensorFlow's internals."""
+    tf = sys.modules.get("tensorflow")
+    errors = getattr(tf, "errors", None)
+    return errors is not None and isinstance(error, errors.OpError)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import logging
 from funnel import config as config_lib
 from funnel import flags, schema
 from pipelines.generator_config import FLAG_HELP, GeneratorConfig
-from pipelines.names import FORMATS, NEGATIVE_SAMPLINGS, SPLITS
+from pipelines.names import FORMAT_FILES, FORMATS, NEGATIVE_SAMPLINGS, SPLITS
 
 GENERATE_TYPES = {"users": flags.positive_int, "clusters": flags.positive_int,
                   "length": flags.positive_int, "interests_per_user": flags.positive_int,
@@ -19,9 +19,16 @@ GENERATE_TYPES = {"users": flags.positive_int, "clusters": flags.positive_int,
 Checks between fields (``--items`` >= ``--clusters``) are the config's, also before any work."""
 
 
+def format_help() -> str:
+    """``--format`` help: every format and the files it reads (``pipelines.names.FORMAT_FILES``)."""
+    return "; ".join(f"{name}: {files}" for name, files in FORMAT_FILES.items())
+
+
 def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="dataset folder or events file")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="layout of --input")
+    parser.add_argument("--input", required=True,
+                        help="the dataset folder (a MovieLens file given here reads its folder), "
+                             "or for events one file or a folder of them")
+    parser.add_argument("--format", required=True, choices=FORMATS, help=format_help())
     parser.add_argument("--out", required=True, help="output folder (replaced only when complete)")
     parser.add_argument("--min-count", type=flags.positive_int, default=1,
                         help="values seen fewer times map to OOV")

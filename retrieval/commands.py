@@ -145,8 +145,10 @@ def train_command(args) -> int:
     from retrieval.train import train
 
     metrics = train(config_from_args(args), args.data, args.out, overwrite=args.overwrite)
+    best = (f"; kept epoch {metrics['best_epoch']}, best val loss {metrics['best_val_loss']:.4f} "
+            f"(last epoch {metrics['final_val_loss']:.4f})" if metrics.get("best_val_loss") is not None else "")
     print(f"trained in {metrics['seconds']:.1f}s over {metrics['epochs']} epochs "
-          f"({metrics['train_examples']} examples); run folder: {args.out}")
+          f"({metrics['train_examples']} examples){best}; run folder: {args.out}")
     return 0
 
 

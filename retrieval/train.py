@@ -31,7 +31,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from funnel import config as config_lib
-from funnel import dataset, distribute, outdir, schema
+from funnel import dataset, distribute, outdir, progress, schema
 from retrieval import weighting as weighting_lib
 from retrieval.config import RetrievalConfig
 from retrieval.model import ItemStatistics, TwoTowerModel
@@ -124,9 +124,10 @@ class Trainer:
             callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
         self.model.use_sample_weights.assign(weighted)
         train, validation = self._datasets()
+        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.config.patience,
+                                                restore_best_weights=True)
         standard = [
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.config.patience,
-                                          restore_best_weights=True),
+            stopper,
             keras.callbacks.ModelCheckpoint(str(self.out_dir / "checkpoints" / phase / "best"),
                                             monitor="val_loss", save_best_only=True,
                                             save_weights_only=True),
@@ -136,7 +137,8 @@ class Trainer:
                     "weighted" if weighted else "unweighted")
         start = time.perf_counter()
         history = self.model.fit(train, validation_data=validation, epochs=epochs,
-                                 callbacks=standard + list(callbacks), verbose=self.config.verbose)
+                                 callbacks=standard + list(callbacks),
+                                 verbose=progress.keras_verbose(self.config.verbose))
         seconds = time.perf_counter() - start
         done = len(history.history.get("loss", []))
         self.phases.append({
@@ -144,6 +146,9 @@ class Trainer:
             "examples_per_second": round(done * self.train_examples / seconds, 1) if seconds else None,
             "loss": [float(v) for v in history.history.get("loss", [])],
             "val_loss": [float(v) for v in history.history.get("val_loss", [])],
+            # EarlyStopping restores these weights at the end of the phase, early stop or not
+            "best_epoch": int(stopper.best_epoch) + 1 if done else None,
+            "best_val_loss": float(stopper.best) if done and np.isfinite(stopper.best) else None,
         })
         return history
 
@@ -160,6 +165,20 @@ class Trainer:
             self.history[key] = value.tolist()
         else:
             self.history[key] = value
+
+
+def restored_weights(phases: Sequence[dict]) -> dict:
+    """``best_val_loss`` and ``best_epoch`` (counted over all phases, from 1) of the weights
+    the run keeps: the best epoch of the last phase that validated, which its
+    EarlyStopping restored. ``final_val_loss`` beside it is only the last epoch's."""
+    epochs_before = 0
+    best = {"best_val_loss": None, "best_epoch": None}
+    for phase in phases:
+        if phase.get("best_val_loss") is not None:
+            best = {"best_val_loss": phase["best_val_loss"],
+                    "best_epoch": epochs_before + phase["best_epoch"]}
+        epochs_before += phase["epochs"]
+    return best
 
 
 def copy_dataset_files(data_dir: Path, run_dir: Path) -> None:
@@ -206,6 +225,7 @@ def train(config: RetrievalConfig, data_dir: str | Path, out_dir: str | Path,
         "seconds": round(seconds, 3),
         "epochs": sum(p["epochs"] for p in trainer.phases),
         "final_val_loss": next((p["val_loss"][-1] for p in reversed(trainer.phases) if p["val_loss"]), None),
+        **restored_weights(trainer.phases),
         "strategy": distribute.strategy_name(len(tf.config.list_physical_devices("GPU")),
                                              os.environ.get("TF_CONFIG")),
         "replicas": strategy.num_replicas_in_sync,

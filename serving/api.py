@@ -11,13 +11,36 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema,
+                      create_model)
 
 from funnel import schema
 from serving import settings
 
-ItemId = Annotated[str, StringConstraints(min_length=1, max_length=settings.MAX_ID_CHARS)]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=settings.MAX_ID_CHARS)]
+
+def _integer_as_decimal(value):
+    """JSON integers (MovieLens ids are numbers) become their decimal string; anything
+    else, booleans and floats included, is left for the strict ``str`` check to refuse."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800") cannot reach the models
+            raise ValueError("not a valid unicode string (lone surrogate)") from None
+    return value
+
+
+_ID_JSON_SCHEMA = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": settings.MAX_ID_CHARS},
+                             {"type": "integer", "description": "read as its decimal string"}]}
+
+RawId = Annotated[str, BeforeValidator(_integer_as_decimal),
+                  StringConstraints(min_length=1, max_length=settings.MAX_ID_CHARS),
+                  WithJsonSchema(_ID_JSON_SCHEMA)]
+"""A raw id as the data has it: a non-empty string, or an integer read as its
+decimal string (``7`` is ``"7"``)."""
+ItemId = RawId
+UserId = RawId
 
 _CONTEXT_RANGES = {schema.HOUR: 23, schema.WEEKDAY: 6}
 """Largest value of each context feature (HOUR 0..23; WEEKDAY 0..6, Monday = 0, UTC)."""
@@ -44,10 +67,12 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     user_id: Optional[UserId] = Field(
-        default=None, description="raw user id; its profile feeds the ranking model when known")
+        default=None, description="raw user id (a string, or an integer read as its decimal string); "
+        "its profile feeds the ranking model when known")
     history: list[ItemId] = Field(
         default_factory=list, max_length=settings.MAX_HISTORY,
-        description="raw item ids, most recent last; unknown ids are ignored and named in warnings")
+        description="raw item ids (strings, or integers read as their decimal string), most recent "
+        "last; unknown ids are ignored and named in warnings")
     context: Optional[Context] = None
     k: int = Field(default=10, ge=1, le=settings.MAX_K, description="items returned")
     candidates: int = Field(

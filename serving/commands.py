@@ -40,7 +40,7 @@ def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--serving-root", default="/models",
                        help="where TF Serving sees EXPORT (paths in models.config)")
     group.add_argument("--no-verify", action="store_true",
-                       help="skip `verify` in a fresh process after writing")
+                       help="publish without verifying in a fresh process first (recorded in the manifest)")
 
 
 def _add_verify_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,34 +62,35 @@ def build_export(args) -> int:
 
     options = export.ExportOptions(min_recall=args.min_recall, data_dir=args.data,
                                    held_out_queries=args.held_out_queries,
-                                   serving_root=args.serving_root)
-    result = export.export(args.retrieval, args.ranking, args.out, options)
-    scann = result.manifest["scann"]
+                                   serving_root=args.serving_root, verify=not args.no_verify,
+                                   tolerance=getattr(args, "tolerance", 1e-5))
+    decide_order = None
+    if args.data:
+        from serving.gate import evaluate_gate
+
+        def decide_order(staged, version):
+            return evaluate_gate(staged, version, args.data, args.gate_candidates)
+    try:
+        result = export.export(args.retrieval, args.ranking, args.out, options, gate=decide_order)
+    except export.VerificationFailedError as error:
+        sys.stdout.write(error.output)
+        print(f"funnel export: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(result.verify_output)
+    scann, verified = result.manifest["scann"], result.manifest["verify"]
     recall_k = scann["recall_k"]
+    measured = ", ".join(f"{name} {value:.4f}" for name, value in verified.get("recall", {}).items())
     print(f"exported version {result.version} to {result.root} "
-          f"(ScaNN recall@{recall_k} = {scann[f'recall_at_{recall_k}']:.4f}, "
-          f"bar {scann['min_recall']})")
-    if not args.no_verify:
-        args.export_dir, args.version = args.out, result.version
-        args.tolerance = getattr(args, "tolerance", 1e-5)
-        status = verify_export(args)
-        if status:
-            return status
-    return record_gate(args.out, result.version, args.data, args.gate_candidates)
-
-
-def record_gate(export_dir, version: int, data_dir, candidates: int) -> int:
-    """Compare ranking and retrieval order on validation users; the service follows the winner."""
-    if not data_dir:
+          f"(ScaNN recall@{recall_k} = {scann[f'recall_at_{recall_k}']:.4f}, bar {scann['min_recall']}; "
+          + (f"verified in a fresh process: {measured})" if verified["verified"] else "NOT verified)"))
+    gate = result.manifest.get("gate")
+    if gate is None:
         print("no --data: no gate evaluated; `funnel serve --order auto` orders answers by the ranking model")
-        return 0
-    from serving.gate import write_gate
-
-    gate = write_gate(export_dir, version, data_dir, candidates)
-    print(f"gate on {gate['examples']} validation users ({candidates} candidates): NDCG@10 ranking "
-          f"{gate['funnel']['ndcg@10']:.4f} vs retrieval {gate['retrieval']['ndcg@10']:.4f}, HR@10 "
-          f"{gate['funnel']['hr@10']:.4f} vs {gate['retrieval']['hr@10']:.4f} -> the service orders by "
-          f"{gate['order']}")
+    else:
+        print(f"gate on {gate['examples']} validation users ({gate['candidates']} candidates): NDCG@10 "
+              f"ranking {gate['funnel']['ndcg@10']:.4f} vs retrieval {gate['retrieval']['ndcg@10']:.4f}, "
+              f"HR@10 {gate['funnel']['hr@10']:.4f} vs {gate['retrieval']['hr@10']:.4f} -> the service "
+              f"orders by {gate['order']}")
     return 0
 
 

@@ -15,9 +15,11 @@ Layout (TF Serving's ``<base>/<model>/<version>/``, one version number per expor
     EXPORT/models.config         TF Serving model config (stock servables, label ``stable``)
     EXPORT/models_scann.config   the same plus ``retrieval_scann`` (TF Serving with ScaNN ops)
 
-Everything is written under ``EXPORT/.staging-*`` and renamed into place only
-when complete; on any failure the renamed folders are removed again, so
-earlier versions stay untouched and no half-written version is visible.
+Everything is written under ``EXPORT/.staging-*`` in this same layout,
+verified there in a fresh process, and renamed into place only when complete
+and verified (:mod:`serving.staging`); on any failure, a failed verify
+included, the staged and renamed folders are removed again, so earlier
+versions stay untouched and no half-written or unverified version is visible.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ import pandas as pd
 
 from funnel import config as config_lib
 from funnel import dataset, schema
-from serving import index, run_kinds, warmup
+from serving import index, recall, run_kinds, warmup
 from serving.bundle import ITEM_FEATURES, OWNER, REQUEST_FEATURES
+from serving.staging import (MANIFEST_DIR, STAGING_PREFIX, Staging, VerificationFailedError,  # noqa: F401
+                             complete_versions)
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +56,11 @@ STOCK_SERVABLES = (QUERY, CANDIDATE, RETRIEVAL, RANKING)
 """Models a stock TF Serving binary loads (``retrieval_scann`` needs ScaNN's ops)."""
 SCHEMA_ASSET = "schema.json"
 MANIFEST = "manifest.json"
-MANIFEST_DIR = "manifests"
 MODELS_CONFIG = "models.config"
 MODELS_SCANN_CONFIG = "models_scann.config"
 STABLE_LABEL = "stable"
 POPULAR_FILE = "popular.json"
 SAMPLES_FILE = "reference.npz"
-STAGING_PREFIX = ".staging-"
 WARMUP_BATCH = 4
 
 
@@ -78,7 +80,9 @@ class ExportOptions:
         popular: length of the most-popular item list.
         samples: sample histories/rows stored for ``verify``.
         seed: sampling seed.
-        gate_candidates: see :mod:`serving.gate` (needs ``data_dir``).
+        verify: verify the staged version in a fresh process before publishing
+            it (off: published unverified, and the manifest says so).
+        tolerance: verify's largest allowed difference to the training-time models.
     """
 
     min_recall: float = index.DEFAULT_MIN_RECALL
@@ -90,9 +94,8 @@ class ExportOptions:
     popular: int = 1000
     samples: int = 8
     seed: int = 0
-    gate_candidates: int = 200
-    """Candidates per validation user when the gate compares ranking and retrieval order
-    (the service's default ``candidates``)."""
+    verify: bool = True
+    tolerance: float = 1e-5
 
     def __post_init__(self):
         if not 0.0 < self.min_recall <= 1.0:
@@ -107,6 +110,7 @@ class ExportResult:
     version: int
     root: Path
     manifest: dict
+    verify_output: str = ""
 
 
 # ------------------------------------------------------------------ versions
@@ -114,14 +118,6 @@ def _numeric_dirs(folder: Path) -> list[int]:
     if not folder.is_dir():
         return []
     return [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
-
-
-def complete_versions(export_dir: str | Path) -> list[int]:
-    """Versions whose manifest was written (the last step of an export), ascending."""
-    folder = Path(export_dir) / MANIFEST_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
 
 
 def next_version(export_dir: str | Path) -> int:
@@ -281,72 +277,65 @@ def user_embeddings(runs: Runs, histories: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the export
-class _Staging:
-    """Builds one version under ``EXPORT/.staging-*`` and publishes it by renames."""
-
-    def __init__(self, root: Path, version: int):
-        self.root = root
-        self.version = version
-        self.dir = root / f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
-        self.sources = self.dir / ".sources"
-        self.published: list[Path] = []
-
-    def folder(self, name: str) -> Path:
-        return self.dir / name
-
-    def publish(self) -> None:
-        for name in FOLDERS:
-            target = self.root / name / str(self.version)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(self.folder(name), target)  # atomic within one filesystem
-            self.published.append(target)
-
-    def rollback(self) -> None:
-        for path in self.published:
-            shutil.rmtree(path, ignore_errors=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
-           options: ExportOptions = ExportOptions()) -> ExportResult:
+           options: ExportOptions = ExportOptions(), gate=None) -> ExportResult:
     """Export both runs as the next version of ``out``; see the module docstring.
+
+    The version is built in staging, its ScaNN index widened until both
+    :mod:`serving.recall` measures reach ``options.min_recall``, verified in a
+    fresh process, and only then published (:mod:`serving.staging`).
+    ``gate(staged_export_dir, version) -> dict``, when given, runs on the staged
+    version after verify and before publishing; its result is the manifest's
+    ``gate`` (:mod:`serving.gate`: ranking or retrieval order for the service).
 
     Raises:
         index.RecallTooLowError: the ScaNN index misses the recall bar.
+        VerificationFailedError: the staged version failed verify (not published).
         ValueError, FileNotFoundError: the runs are incomplete or disagree.
     """
     run_kinds.require(retrieval_run, "retrieval", "--retrieval")
     run_kinds.require(ranking_run, "ranking", "--ranking")
     runs = load_runs(retrieval_run, ranking_run)
     histories, held_out_source = held_out_histories(runs, options)
-    queries = user_embeddings(runs, histories).reshape(-1, runs.item_embeddings.shape[1])
-    searcher, recall = index.build_checked(
-        runs.item_embeddings, queries, k=options.recall_k, min_recall=options.min_recall,
-        max_widenings=options.max_widenings)
-
-    root = Path(out)  # created only once both runs load and the index meets its recall bar
+    root = Path(out)  # created only once both runs load
     root.mkdir(parents=True, exist_ok=True)
     version = next_version(root)
-    staging = _Staging(root, version)
+    staging = Staging(root, version)
+    verify_output = ""
     try:
         staging.sources.mkdir(parents=True)
         schema_file = staging.sources / SCHEMA_ASSET
         schema_file.write_text(json.dumps(schema_document(), indent=2, sort_keys=True))
         vocab_sources = _copy_vocabularies(runs, staging.sources)
-        signatures = _write_savedmodels(runs, staging, schema_file, vocab_sources, recall.params, options)
+        built = _build_modules(runs, schema_file, vocab_sources)
+        held_out = recall.raw_histories(histories, runs.item_ids)
+        searcher, checked = index.build_checked(
+            runs.item_embeddings,
+            user_embeddings(runs, histories).reshape(-1, runs.item_embeddings.shape[1]), k=options.recall_k,
+            min_recall=options.min_recall, max_widenings=options.max_widenings,
+            also=_layer_recall(runs, built, schema_file, held_out, options.recall_k))
+        signatures = _write_savedmodels(runs, staging, built, options)
         index.save(searcher, staging.folder(SCANN), list(runs.item_ids), runs.item_embeddings,
-                   recall.params)
+                   checked.params)
         _write_features(runs, staging.folder(FEATURES), options)
-        _write_samples(runs, staging.folder(SAMPLES), options)
-        manifest = _manifest(runs, version, recall, held_out_source, options, vocab_sources, signatures)
+        _write_samples(runs, staging.folder(SAMPLES), options, held_out)
+        manifest = _manifest(runs, version, checked, held_out_source, options, vocab_sources, signatures)
         shutil.rmtree(staging.sources)
-        staging.publish()
+        staging.write_manifest(manifest)
+        manifest["verify"] = {"verified": False}
+        if options.verify:
+            report, verify_output = staging.verify(options.tolerance)
+            manifest["verify"] = {"verified": True, **report}
+        if gate is not None:
+            manifest["gate"] = gate(staging.dir, version)
+            staging.write_manifest(manifest)
+        staging.publish(FOLDERS)
         write_atomic(root / MANIFEST_DIR / f"{version}.json", json.dumps(manifest, indent=2))
     except BaseException:
         logger.error("export of version %d failed; removing it", version)
         staging.rollback()
         raise
-    shutil.rmtree(staging.dir, ignore_errors=True)
+    staging.cleanup()
     versions = {name: version for name in SAVEDMODELS}
     older = [v for v in complete_versions(root) if v < version]
     previous = older[-1] if older else None
@@ -355,9 +344,48 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
     write_atomic(root / MODELS_SCANN_CONFIG,
                  models_config(versions, options.serving_root, STOCK_SERVABLES + (RETRIEVAL_SCANN,), previous))
     write_atomic(root / MANIFEST, json.dumps(manifest, indent=2))
-    logger.info("exported version %d to %s (ScaNN recall@%d %.4f)", version, root, recall.k,
-                recall.recall)
-    return ExportResult(version, root, manifest)
+    logger.info("exported version %d to %s (ScaNN recall@%d %.4f)", version, root, checked.k,
+                checked.recall)
+    return ExportResult(version, root, manifest, verify_output)
+
+
+def _build_modules(runs: Runs, schema_file: Path, vocabularies: dict[str, Path]) -> dict:
+    """Every servable module but ``retrieval_scann`` (built by the recall check)."""
+    from serving import modules
+
+    item_vocab = str(vocabularies[schema.ITEM_ID])
+    query = modules.QueryModel(runs.retrieval_model.user_tower, item_vocab, str(schema_file))
+    return {
+        QUERY: query,
+        CANDIDATE: modules.CandidateModel(runs.retrieval_model.item_tower, item_vocab,
+                                          str(schema_file)),
+        RETRIEVAL: modules.BruteForceRetrieval(query, runs.item_embeddings, runs.item_ids.astype(str),
+                                               runs.retrieval_config.scoring, str(schema_file)),
+        RANKING: modules.RankingModel(runs.ranking_model, {n: str(p) for n, p in vocabularies.items()},
+                                      str(schema_file)),
+    }
+
+
+def _layer_recall(runs: Runs, built: dict, schema_file: Path, held_out: np.ndarray, k: int):
+    """``also`` of ``index.build_checked``: builds ``retrieval_scann`` (the tfrs ScaNN layer) with
+    the candidate parameters into ``built`` and measures its top-k overlap with brute force
+    on the held-out histories (:data:`recall.LAYER`, what verify measures)."""
+    import tensorflow as tf
+
+    from serving import modules
+
+    k = min(k, len(runs.item_ids))
+    inputs = (tf.constant(held_out.astype(str)), tf.fill([len(held_out)], k))
+    exact = built[RETRIEVAL].serve(*inputs)[modules.ITEM_IDS].numpy()
+
+    def measure(params: index.ScannParams) -> dict[str, float]:
+        built[RETRIEVAL_SCANN] = modules.ScannRetrieval(
+            built[QUERY], runs.item_embeddings, runs.item_ids.astype(str), runs.retrieval_config.scoring,
+            params, str(schema_file))
+        found = built[RETRIEVAL_SCANN].serve(*inputs)[modules.ITEM_IDS].numpy()
+        return {recall.LAYER: recall.top_k_overlap(found, exact)}
+
+    return measure
 
 
 def _copy_vocabularies(runs: Runs, folder: Path) -> dict[str, Path]:
@@ -369,29 +397,14 @@ def _copy_vocabularies(runs: Runs, folder: Path) -> dict[str, Path]:
     return copies
 
 
-def _write_savedmodels(runs: Runs, staging: _Staging, schema_file: Path,
-                       vocabularies: dict[str, Path], params: index.ScannParams,
+def _write_savedmodels(runs: Runs, staging: Staging, built: dict,
                        options: ExportOptions) -> dict[str, list[str]]:
     """Save every SavedModel with its warm-up requests; returns each model's signature names."""
     import tensorflow as tf
+    # Keras otherwise traces every layer's call for its own reloading; only the signatures
+    # are served (and verified), so that tracing is minutes of export time for nothing.
+    from tf_keras.src.saving.legacy.saved_model import utils as keras_saved_model_utils
 
-    from serving import modules
-
-    item_vocab = str(vocabularies[schema.ITEM_ID])
-    scoring = runs.retrieval_config.scoring
-    query = modules.QueryModel(runs.retrieval_model.user_tower, item_vocab, str(schema_file))
-    built = {
-        QUERY: query,
-        CANDIDATE: modules.CandidateModel(runs.retrieval_model.item_tower, item_vocab,
-                                          str(schema_file)),
-        RETRIEVAL: modules.BruteForceRetrieval(query, runs.item_embeddings, runs.item_ids.astype(str),
-                                               scoring, str(schema_file)),
-        RETRIEVAL_SCANN: modules.ScannRetrieval(query, runs.item_embeddings,
-                                                runs.item_ids.astype(str), scoring, params,
-                                                str(schema_file)),
-        RANKING: modules.RankingModel(runs.ranking_model, {n: str(p) for n, p in vocabularies.items()},
-                                      str(schema_file)),
-    }
     requests = warmup_inputs(runs, options)
     signatures = {}
     for name, module in built.items():
@@ -399,7 +412,8 @@ def _write_savedmodels(runs: Runs, staging: _Staging, schema_file: Path,
         save_options = tf.saved_model.SaveOptions(
             namespace_whitelist=["Scann"] if name == RETRIEVAL_SCANN else None)
         functions = module.signatures()
-        tf.saved_model.save(module, str(target), signatures=functions, options=save_options)
+        with keras_saved_model_utils.keras_option_scope(save_traces=False):
+            tf.saved_model.save(module, str(target), signatures=functions, options=save_options)
         warmup.write(target, [warmup.prediction_log(name, signature, inputs)
                               for signature, inputs in requests[name]])
         signatures[name] = sorted(functions)
@@ -512,8 +526,9 @@ def _write_features(runs: Runs, folder: Path, options: ExportOptions) -> None:
          "counts": popular[schema.ITEM_FREQUENCY].astype(float).tolist()}, indent=1))
 
 
-def _write_samples(runs: Runs, folder: Path, options: ExportOptions) -> None:
-    """Sample raw inputs and the training-time models' outputs on them (for ``verify``)."""
+def _write_samples(runs: Runs, folder: Path, options: ExportOptions, held_out: np.ndarray) -> None:
+    """Sample raw inputs and the training-time models' outputs on them, and the held-out
+    histories of the recall check (for ``verify``)."""
     import tensorflow as tf
 
     from serving import modules
@@ -541,7 +556,7 @@ def _write_samples(runs: Runs, folder: Path, options: ExportOptions) -> None:
         f"candidate/{modules.ITEM_IDS}": item_sample.astype(str), "candidate/embeddings": candidate,
         "retrieval/k": np.array(k), "retrieval/item_ids": runs.item_ids[top_rows].astype(str),
         "retrieval/scores": np.take_along_axis(scores, top_rows, axis=1),
-        "ranking/probability": probability,
+        "ranking/probability": probability, recall.HISTORY_SAMPLE: held_out.astype(str),
     }
     for name, value in raw.items():
         arrays[f"ranking/input/{name}"] = value.astype(str) if value.dtype == object else value
@@ -578,7 +593,7 @@ def encode_ranking_rows(runs: Runs, raw: dict[str, np.ndarray]) -> dict[str, np.
     return encoded
 
 
-def _manifest(runs: Runs, version: int, recall: index.RecallReport, held_out_source: str,
+def _manifest(runs: Runs, version: int, checked: index.RecallReport, held_out_source: str,
               options: ExportOptions, vocabularies: dict[str, Path],
               signatures: dict[str, list[str]]) -> dict:
     def run_info(run_dir: Path, config) -> dict:
@@ -586,8 +601,9 @@ def _manifest(runs: Runs, version: int, recall: index.RecallReport, held_out_sou
         return {"run": str(run_dir.resolve()), "config": config_lib.to_dict(config),
                 "metrics": json.loads(metrics_path.read_text()) if metrics_path.exists() else None}
 
-    scann = recall.to_dict()
+    scann = checked.to_dict()
     scann["held_out_source"] = held_out_source
+    scann["held_out_histories"] = checked.num_queries // int(runs.retrieval_config.interests)
     scann["min_recall_lowered"] = options.min_recall < index.DEFAULT_MIN_RECALL
     return {
         "version": version,

@@ -1,9 +1,9 @@
 """The export's gate: answers follow the ranking model only where it beat retrieval order.
 
 ``funnel export`` (with ``--data``) evaluates both orders of the same
-candidates on the validation users, through the service's own engine
-(:mod:`serving.evaluate`), and writes the result to ``manifest.json``
-``gate``. With ``funnel serve --order auto`` (the default) the service then
+candidates on the validation users of the staged, verified version, through
+the service's own engine (:mod:`serving.evaluate`), and writes the result to
+its ``manifest.json`` as ``gate`` before publishing it. With ``funnel serve --order auto`` (the default) the service then
 orders answers by ranking score only when ranking won (higher NDCG@10; HR@10
 breaks a tie), else by retrieval score. Test users are never looked at, so
 ``funnel evaluate funnel`` on the test split stays an honest measure.
@@ -11,7 +11,6 @@ breaks a tie), else by retrieval score. Test users are never looked at, so
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -45,19 +44,3 @@ def evaluate_gate(export_dir: str | Path, version: int, data_dir: str | Path, ca
             "candidates": candidates, "retrieval": result["retrieval"], "funnel": result["funnel"],
             "candidate_recall": result["candidate_recall"], "bootstrap": result["bootstrap"]}
 
-
-def write_gate(export_dir: str | Path, version: int, data_dir: str | Path, candidates: int) -> dict:
-    """Evaluate the gate of ``version`` and record it in its ``manifest.json`` (and the
-    export's top-level manifest when it describes that version)."""
-    from serving import export as export_lib
-
-    root = Path(export_dir)
-    gate = evaluate_gate(root, version, data_dir, candidates)
-    for path in (root / export_lib.MANIFEST_DIR / f"{version}.json", root / export_lib.MANIFEST):
-        if not path.exists():
-            continue
-        manifest = json.loads(path.read_text())
-        if manifest.get("version") == version:
-            manifest["gate"] = gate
-            export_lib.write_atomic(path, json.dumps(manifest, indent=2))
-    return gate

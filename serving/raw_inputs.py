@@ -15,20 +15,32 @@ nothing from the pipeline's output at serving time:
 
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 
 from funnel import schema
 
 
 class Vocabulary(tf.Module):
-    """A vocabulary file as a hash table; the file travels with the SavedModel as an asset."""
+    """A vocabulary file as a hash table; the file travels with the SavedModel as an asset.
+
+    An empty file (a feature without values, e.g. user attributes of a dataset
+    with no users file) is an OOV-only vocabulary: TensorFlow cannot initialise
+    a table from an empty file, so the table then holds only ``""``, which
+    :meth:`ids` never reads from the table, and every value maps to ``OOV_ID``.
+    """
 
     def __init__(self, path: str, name: str):
         super().__init__(name=name)
         self.asset = tf.saved_model.Asset(path)
-        initializer = tf.lookup.TextFileInitializer(
-            self.asset, key_dtype=tf.string, key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
-            value_dtype=tf.int64, value_index=tf.lookup.TextFileIndex.LINE_NUMBER)
+        if os.path.getsize(path) == 0:
+            initializer = tf.lookup.KeyValueTensorInitializer(
+                tf.constant([schema.UNKNOWN_VALUE]), tf.constant([-1], tf.int64))
+        else:
+            initializer = tf.lookup.TextFileInitializer(
+                self.asset, key_dtype=tf.string, key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+                value_dtype=tf.int64, value_index=tf.lookup.TextFileIndex.LINE_NUMBER)
         self.table = tf.lookup.StaticHashTable(initializer, default_value=-1)
 
     def ids(self, values: tf.Tensor, empty_id: int = schema.OOV_ID) -> tf.Tensor:

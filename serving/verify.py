@@ -207,9 +207,11 @@ class Checker:
     def __init__(self, tolerance: float, out=sys.stdout):
         self.tolerance = tolerance
         self.failures = 0
+        self.checks = 0
         self.out = out
 
     def record(self, ok: bool, what: str, detail: str = "") -> bool:
+        self.checks += 1
         if not ok:
             self.failures += 1
         print(f"{'OK  ' if ok else 'FAIL'} {what}{': ' + detail if detail else ''}", file=self.out,
@@ -276,14 +278,64 @@ def check_candidates(check: "Checker", ranking, rows: dict[str, np.ndarray], ref
                     expanded[modules.PROBABILITY])
 
 
+def check_recall(check: Checker, root: Path, version: int, manifest: dict, loaded: dict,
+                 samples: dict) -> dict[str, float]:
+    """Both :mod:`serving.recall` measures on the held-out histories the exporter measured
+    them on, through the exported query model; returns ``{measure: recall}``."""
+    from serving import export as export_lib
+    from serving import modules, recall
+    from serving.index import ScannIndex, measure_recall
+
+    scann = manifest["scann"]
+    min_recall = scann["min_recall"]
+    k = min(scann["recall_k"], manifest["catalog"]["items"])
+    key = recall.HISTORY_SAMPLE if recall.HISTORY_SAMPLE in samples else f"query/{schema.HISTORY}"
+    histories = _strings(samples[key])  # exports before the held-out sample: the sample histories
+    what = f"on {len(histories)} held-out histories"
+    default, measured = modules.SERVING_DEFAULT, {}
+    inputs = {schema.HISTORY: histories, modules.K: np.full(len(histories), k, np.int32)}
+    if {export_lib.RETRIEVAL, export_lib.RETRIEVAL_SCANN} <= set(loaded):
+        found = check.run("retrieval_scann: call", lambda: _call(
+            loaded[export_lib.RETRIEVAL_SCANN].signatures[default], inputs))
+        exact = check.run("retrieval: call", lambda: _call(
+            loaded[export_lib.RETRIEVAL].signatures[default], inputs))
+        if found is not None and exact is not None:
+            overlap = measured[recall.LAYER] = recall.top_k_overlap(
+                found[modules.ITEM_IDS], exact[modules.ITEM_IDS])
+            check.record(overlap >= min_recall, f"retrieval_scann: top-{k} overlap with brute force {what}",
+                         f"{overlap:.4f} (bar {min_recall}, export {scann.get('also', {}).get(recall.LAYER)})")
+            lookup = [dict(zip(_strings(e), s)) for e, s in zip(exact[modules.ITEM_IDS], exact[modules.SCORES])]
+            shared = [(score, lookup[b][item]) for b, row in enumerate(_strings(found[modules.ITEM_IDS]))
+                      for item, score in zip(row, found[modules.SCORES][b]) if item in lookup[b]]
+            if shared:
+                check.close("retrieval_scann: scores of shared items", [s for s, _ in shared],
+                            [e for _, e in shared])
+    index = check.run("scann: load native index", lambda: ScannIndex.load(root / export_lib.SCANN / str(version)))
+    if index is not None and export_lib.QUERY in loaded:
+        users = check.run("query: held-out histories", lambda: _call(
+            loaded[export_lib.QUERY].signatures[default], {schema.HISTORY: histories})[modules.EMBEDDINGS])
+        if users is not None:
+            value = measured[recall.INDEX] = measure_recall(index.search, index.item_embeddings, users, k)
+            check.record(value >= min_recall, f"scann: recall@{k} {what} x {users.shape[1]} interests",
+                         f"{value:.4f} (bar {min_recall}, export {scann.get(f'recall_at_{k}')})")
+    if index is not None:
+        check.record(len(index.item_ids) == manifest["catalog"]["items"], "scann: row -> item id map",
+                     f"{len(index.item_ids)} rows")
+    return measured
+
+
 def verify_export(export_dir: str | Path, version: int | None = None,
-                  tolerance: float = DEFAULT_TOLERANCE, out=sys.stdout) -> int:
-    """Run every check on one version; returns the number of failures."""
+                  tolerance: float = DEFAULT_TOLERANCE, out=sys.stdout, report: dict | None = None) -> int:
+    """Run every check on one version; returns the number of failures.
+
+    ``report``, when given, receives ``failures``, ``checks``, ``recall_k`` and
+    ``recall`` (each :mod:`serving.recall` measure): what the exporter writes
+    into the manifest.
+    """
     import tensorflow as tf
 
     from serving import artifacts, modules, warmup
     from serving import export as export_lib
-    from serving.index import ScannIndex, exact_top_k, recall_at_k
 
     root = Path(export_dir)
     check = Checker(tolerance, out)
@@ -361,34 +413,7 @@ def verify_export(export_dir: str | Path, version: int | None = None,
             same = _strings(got[modules.ITEM_IDS]) == _strings(samples["retrieval/item_ids"])
             check.record(bool(same.all()), "retrieval: item_ids equal the training-time top-k",
                          f"{int(same.sum())}/{same.size}")
-    min_recall = manifest["scann"]["min_recall"]
-    if export_lib.RETRIEVAL_SCANN in loaded:
-        fn = loaded[export_lib.RETRIEVAL_SCANN].signatures[default]
-        got = check.run("retrieval_scann: call", lambda: _call(fn, retrieval_inputs))
-        if got is not None:
-            found = _strings(got[modules.ITEM_IDS])
-            expected = _strings(samples["retrieval/item_ids"])
-            overlap = recall_at_k(found, expected)
-            check.record(overlap >= min_recall, "retrieval_scann: top-k overlap with brute force",
-                         f"{overlap:.3f} (bar {min_recall})")
-            lookup = [dict(zip(e, s)) for e, s in zip(expected, samples["retrieval/scores"])]
-            shared = [(score, lookup[b][item]) for b in range(len(found))
-                      for item, score in zip(found[b], got[modules.SCORES][b]) if item in lookup[b]]
-            if shared:
-                check.close("retrieval_scann: scores of shared items", [s for s, _ in shared],
-                            [e for _, e in shared])
-    scann = check.run("scann: load native index",
-                      lambda: ScannIndex.load(root / export_lib.SCANN / str(version)))
-    if scann is not None:
-        queries = samples["query/embeddings"].reshape(-1, scann.item_embeddings.shape[1])
-        recall_k = min(manifest["scann"]["recall_k"], scann.num_items)
-        exact, _ = exact_top_k(queries, scann.item_embeddings, recall_k)
-        rows, _ = scann.search(queries, recall_k)
-        recall = recall_at_k(rows, exact)
-        check.record(recall >= min_recall, f"scann: recall@{recall_k} on sample queries",
-                     f"{recall:.3f} (bar {min_recall}, manifest {manifest['scann'].get(f'recall_at_{recall_k}')})")
-        check.record(len(scann.item_ids) == manifest["catalog"]["items"], "scann: row -> item id map",
-                     f"{len(scann.item_ids)} rows")
+    measured = check_recall(check, root, version, manifest, loaded, samples)
 
     for name in (export_lib.QUERY, export_lib.RANKING):
         if name not in loaded:
@@ -457,16 +482,23 @@ def verify_export(export_dir: str | Path, version: int | None = None,
         check.record(ok, f"{name}: {len(requests)} warm-up requests parse and run")
 
     print(f"\n{check.failures} failed check(s)", file=out)
+    if report is not None:
+        report.update(failures=check.failures, checks=check.checks, recall=measured,
+                      recall_k=min(manifest["scann"]["recall_k"], manifest["catalog"]["items"]))
     return check.failures
 
 
 def verify_in_subprocess(export_dir: str | Path, version: int | None = None,
-                         tolerance: float = DEFAULT_TOLERANCE) -> subprocess.CompletedProcess:
-    """Run :func:`verify_export` under ``python -m serving.verify`` (a fresh process)."""
+                         tolerance: float = DEFAULT_TOLERANCE,
+                         report: str | Path | None = None) -> subprocess.CompletedProcess:
+    """Run :func:`verify_export` under ``python -m serving.verify`` (a fresh process);
+    ``report``: a JSON file to receive what it measured."""
     command = [sys.executable, "-m", "serving.verify", str(export_dir),
                "--tolerance", str(tolerance)]
     if version is not None:
         command += ["--version", str(version)]
+    if report is not None:
+        command += ["--report", str(report)]
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
@@ -478,12 +510,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export_dir")
     parser.add_argument("--version", type=int, default=None)
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    parser.add_argument("--report", default=None, help="write what was measured to this JSON file")
     args = parser.parse_args(argv)
+    report: dict = {}
     try:
-        failures = verify_export(args.export_dir, args.version, args.tolerance)
+        failures = verify_export(args.export_dir, args.version, args.tolerance, report=report)
     except (FileNotFoundError, ValueError, KeyError) as error:  # unreadable: a user error
         print(error, file=sys.stderr)  # the message names the export folder
         return 2
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2))
     return 1 if failures else 0
 
 

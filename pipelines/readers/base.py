@@ -219,14 +219,32 @@ class Reader(abc.ABC):
     """A dataset format: plans shards in the driver, reads them in workers."""
 
     format_name: str = ""
+    folder_files: tuple[str, ...] = ()
+    """Files a folder format reads from ``--input``; empty when a file is read as given."""
+    files_help: str = ""
+    """What ``--input`` must hold, for ``--help`` and the README."""
 
     def __init__(self, input_path: str | Path, column_mapping: dict[str, str] | None = None,
                  shard_bytes: int = DEFAULT_SHARD_BYTES):
-        self.input_path = Path(input_path)
+        self.input_path = self.resolve_input(Path(input_path))
         self.column_mapping = dict(column_mapping or {})
         self.shard_bytes = shard_bytes
-        if not self.input_path.exists():
-            raise FileNotFoundError(f"--input {self.input_path} not found")
+
+    @classmethod
+    def resolve_input(cls, path: Path) -> Path:
+        """The folder to read: ``path`` itself, or the folder of one of the format's files.
+
+        Passing ``ratings.csv`` for ``movielens-latest`` reads its folder; any
+        other file is refused with a message naming the files the folder needs.
+        """
+        if not path.exists():
+            raise FileNotFoundError(f"--input {path} not found")
+        if not cls.folder_files or path.is_dir():
+            return path
+        if path.name in cls.folder_files:
+            return path.parent
+        raise ValueError(f"--input {path}: --format {cls.format_name} reads a folder holding "
+                         f"{', '.join(cls.folder_files)}; pass that folder, not a file")
 
     @abc.abstractmethod
     def plan(self) -> Plan:

@@ -52,6 +52,9 @@ class Events(base.Reader):
     """One events file (or every file of one format in a folder)."""
 
     format_name = "events"
+    files_help = ("one .csv/.tsv, .jsonl/.json/.ndjson or .parquet file, or a folder of them; "
+                  "columns user_id, item_id, timestamp (rename with --column-mapping), "
+                  "optional rating, click, request_id")
 
     def _files(self) -> list[Path]:
         if self.input_path.is_file():

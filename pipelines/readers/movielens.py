@@ -90,6 +90,8 @@ class MovieLens100K(_RatingsReader):
     format_name = "movielens-100k"
     ratings_file = "u.data"
     separator = "\t"
+    folder_files = ("u.data", "u.user", "u.item", "u.genre")
+    files_help = "folder with u.data (ratings), u.user, u.item, u.genre"
 
     def _reference_files(self) -> list[Path]:
         return [base.require(self.input_path / name, "MovieLens 100K file")
@@ -123,6 +125,8 @@ class MovieLens1M(_RatingsReader):
     format_name = "movielens-1m"
     ratings_file = "ratings.dat"
     separator = "::"
+    folder_files = ("ratings.dat", "users.dat", "movies.dat")
+    files_help = "folder with ratings.dat, users.dat, movies.dat"
 
     def _reference_files(self) -> list[Path]:
         return [base.require(self.input_path / name, "MovieLens 1M file")
@@ -148,6 +152,8 @@ class MovieLensLatest(_RatingsReader):
 
     format_name = "movielens-latest"
     ratings_file = "ratings.csv"
+    folder_files = ("ratings.csv", "movies.csv")
+    files_help = "folder with ratings.csv and movies.csv (no users file: user attributes unknown)"
     separator = ","
     encoding = "utf-8"
     header = True

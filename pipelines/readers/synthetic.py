@@ -41,6 +41,8 @@ class Synthetic(base.Reader):
     """Reader of the synthetic dataset folder."""
 
     format_name = "synthetic"
+    folder_files = (EVENTS_FILE, IMPRESSIONS_FILE, USERS_FILE, ITEMS_FILE, CLUSTERS_FILE)
+    files_help = f"folder written by `funnel generate`: {', '.join(folder_files)}"
 
     def plan(self) -> base.Plan:
         users = _table(self.input_path / USERS_FILE, (schema.USER_ID, *schema.USER_ATTRIBUTES))

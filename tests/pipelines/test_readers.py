@@ -55,6 +55,39 @@ def test_movielens_1m_and_latest_formats(tmp_path):
     assert raw.lines.tolist() == [2]  # the header is line 1 and not a row
 
 
+def test_a_movielens_file_given_as_input_reads_its_folder_other_files_are_refused(tmp_path):
+    """Passing ratings.csv itself used to fail as ".../ratings.csv/ratings.csv not found"."""
+    latest = tmp_path / "ml-latest"
+    latest.mkdir()
+    (latest / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,10,4.5,1500000000\n")
+    (latest / "movies.csv").write_text("movieId,title,genres\n10,Heat (1995),Action\n")
+    (latest / "links.csv").write_text("movieId,imdbId\n10,113277\n")
+    for given in ("ratings.csv", "movies.csv"):
+        reader = READERS["movielens-latest"](latest / given)
+        assert reader.input_path == latest
+        assert reader.plan().files == [str(latest / "ratings.csv"), str(latest / "movies.csv")]
+    with pytest.raises(ValueError, match=r"links.csv: --format movielens-latest reads a folder holding "
+                                         r"ratings.csv, movies.csv; pass that folder"):
+        READERS["movielens-latest"](latest / "links.csv")
+    assert READERS["movielens-100k"](ML100K / "u.data").input_path == ML100K
+    events = latest / "ratings.csv"  # the events format reads the file it is given
+    assert READERS["events"](events).input_path == events
+
+
+def test_every_format_names_the_files_it_reads_in_help_and_readme():
+    from pathlib import Path
+
+    from pipelines.commands import format_help
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = format_help()
+    for name, reader in READERS.items():
+        assert f"{name}: {reader.files_help}" in text
+        for file_name in reader.folder_files:
+            assert file_name in reader.files_help, (name, file_name)
+            assert file_name in readme, (name, file_name)
+
+
 def test_text_shards_cut_at_line_boundaries_with_true_line_numbers(tmp_path):
     path = tmp_path / "e.csv"
     lines = [f"u{i},i{i},{1_500_000_000 + i}" for i in range(200)]

@@ -47,6 +47,39 @@ def test_same_seed_same_weights_different_seed_different_weights(tiny_data, tmp_
     assert not np.allclose(runs["a"], runs["c"])
 
 
+def test_best_val_loss_is_the_validation_loss_of_the_kept_weights(tiny_data, tmp_path, make_config):
+    """metrics.json's best_val_loss/best_epoch describe the weights EarlyStopping restored
+    (what load_trained returns), not the last epoch: a learning rate this large makes the
+    validation loss overshoot, so the last epoch is not the best one."""
+    import tf_keras as keras
+
+    from funnel import dataset
+
+    config = make_config(model="sur", weighting="none", epochs=4, patience=4, learning_rate=0.3)
+    metrics = train(config, tiny_data, tmp_path / "run")
+    val_loss = metrics["phases"][-1]["val_loss"]
+    assert metrics["best_epoch"] == int(np.argmin(val_loss)) + 1
+    assert metrics["best_val_loss"] == pytest.approx(min(val_loss), rel=1e-6)
+    assert metrics["final_val_loss"] == val_loss[-1] != metrics["best_val_loss"]
+    model, _ = load_trained(tmp_path / "run")
+    model.compile(optimizer=keras.optimizers.Adam())
+    validation = dataset.retrieval_dataset(tiny_data, schema.VALIDATION, config.batch_size)
+    restored = model.evaluate(validation, verbose=0, return_dict=True)["loss"]
+    assert restored == pytest.approx(metrics["best_val_loss"], rel=1e-5)
+
+
+def test_progress_bar_becomes_one_line_per_epoch_when_stdout_is_not_a_terminal(tiny_data, tmp_path,
+                                                                               make_config, capfd):
+    """verbose=1 (the CLI default) redraws a bar after every batch; captured output is
+    not a terminal, so each epoch must print one line and no bar ('[====' or '\\r')."""
+    train(make_config(model="sur", weighting="none", epochs=2, patience=2, verbose=1, batch_size=16),
+          tiny_data, tmp_path / "run")
+    out = capfd.readouterr().out
+    assert "\r" not in out and "\b" not in out and "[==" not in out
+    epoch_lines = [line for line in out.splitlines() if "val_loss" in line]
+    assert len(epoch_lines) == 2, out
+
+
 def test_mixed_precision_trains_and_restores_float32_policy(tiny_data, tmp_path, make_config):
     import tf_keras as keras
 

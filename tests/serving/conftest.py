@@ -208,5 +208,6 @@ def tiny_export(tmp_path_factory):
     runs = tiny_runs.tiny_runs(root / "runs")
     export_dir = root / "export"
     export_lib.export(runs["retrieval"], runs["ranking"], export_dir,
-                      export_lib.ExportOptions(data_dir=str(runs["data"]), held_out_queries=50, popular=60))
+                      export_lib.ExportOptions(data_dir=str(runs["data"]), held_out_queries=50, popular=60,
+                                               verify=False))  # test_export.py covers verify
     return export_dir, runs

@@ -63,9 +63,10 @@ def test_batch_answers_each_user_in_order(client):
     ({"history": ["i1"], "candidates": 1001}, "candidates"),
     ({"history": ["i1"], "k": 0}, "k"),
     ({"history": "i1"}, "history"),
-    ({"history": [1, 2]}, "history.0"),
+    ({"history": [1.5, 2]}, "history.0"),
+    ({"history": [True]}, "history.0"),
     ({"history": ["i1"], "k": "10"}, "k"),
-    ({"history": ["i1"], "user_id": 7}, "user_id"),
+    ({"history": ["i1"], "user_id": 7.0}, "user_id"),
     ({"history": ["i1"], "exclude_history": "yes"}, "exclude_history"),
     ({"history": ["i1"], "context": {schema.HOUR: 24}}, f"context.{schema.HOUR}"),
     ({"history": ["i1"], "context": {"weather": "rain"}}, "context.weather"),
@@ -76,6 +77,21 @@ def test_bad_input_is_a_422_naming_the_field(client, body, field):
     response = client.post("/v1/recommend", json=body)
     assert response.status_code == 422
     assert response.json()["error"].startswith(f"{field}:")
+
+
+def test_integer_ids_are_read_as_their_decimal_string(client):
+    """MovieLens users send numbers: 7 is the id "7", for history and user_id alike,
+    and the OpenAPI schema says so; floats and booleans stay refused (above)."""
+    as_numbers = client.post("/v1/recommend", json={"history": [7, 12], "user_id": 3, "k": 3})
+    as_strings = client.post("/v1/recommend", json={"history": ["7", "12"], "user_id": "3", "k": 3})
+    assert as_numbers.status_code == 200, as_numbers.text
+    numbers, strings = as_numbers.json(), as_strings.json()
+    assert numbers["warnings"] == strings["warnings"] and "'7'" in numbers["warnings"][0]
+    assert [i["item_id"] for i in numbers["items"]] == [i["item_id"] for i in strings["items"]]
+    spec = client.get("/openapi.json").json()["components"]["schemas"]["RecommendRequest"]
+    item = spec["properties"]["history"]["items"]
+    assert {branch["type"] for branch in item["anyOf"]} == {"string", "integer"}
+    assert "integers read as their decimal string" in spec["properties"]["history"]["description"]
 
 
 def test_malformed_json_is_a_4xx(client):

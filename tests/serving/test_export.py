@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from funnel import schema
-from serving import artifacts, bundle, export, index, verify, warmup
+from serving import artifacts, bundle, export, index, staging, verify, warmup
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +62,14 @@ def test_layout_manifest_and_models_config(exported, runs):
     assert scann["recall_k"] == 60 and scann["recall_at_60"] >= 0.95  # k capped at 60 items
     assert scann["min_recall"] == 0.95 and scann["min_recall_lowered"] is False
     assert scann["params"] == index.params_for_catalog(60).to_dict()
+    # The recall check ran on the held-out test histories (one per user) x 3 interests, for the
+    # native index and the tfrs layer alike, and verify measured the same on the same histories.
+    assert scann["held_out_histories"] == 40 and scann["held_out_queries"] == 120
+    assert scann["also"]["retrieval_scann"] >= 0.95
+    assert manifest["verify"]["verified"] is True and manifest["verify"]["failures"] == 0
+    assert manifest["verify"]["recall"] == {"index": scann["recall_at_60"],
+                                            "retrieval_scann": scann["also"]["retrieval_scann"]}
+    assert "0 failed check(s)" in exported.verify_output
     assert manifest["retrieval"]["config"]["num_interests"] == 3
     assert "final_val_loss" in manifest["retrieval"]["metrics"]
     config = (root / "models.config").read_text()
@@ -209,7 +217,7 @@ def test_interrupted_export_leaves_the_previous_version_intact(exported, runs, t
     shutil.copytree(exported.root, root)
     before = tree_digest(root)
     renames = []
-    real_rename = export.os.rename
+    real_rename = staging.os.rename
 
     def rename_then_fail(source, target):
         renames.append(target)
@@ -217,23 +225,58 @@ def test_interrupted_export_leaves_the_previous_version_intact(exported, runs, t
             raise OSError("disk full (simulated)")
         real_rename(source, target)
 
-    monkeypatch.setattr(export.os, "rename", rename_then_fail)
+    monkeypatch.setattr(staging.os, "rename", rename_then_fail)
     with pytest.raises(OSError, match="simulated"):
-        export.export(runs["retrieval"], runs["ranking"], root)
+        export.export(runs["retrieval"], runs["ranking"], root, export.ExportOptions(verify=False))
     assert len(renames) == 3
     assert tree_digest(root) == before  # version 1, manifest.json and models.config untouched
     assert not any((root / name / "2").exists() for name in export.FOLDERS)
     assert not list(root.glob(".staging-*"))
     assert artifacts.resolve_version(root) == 1
 
-    monkeypatch.setattr(export.os, "rename", real_rename)
-    second = export.export(runs["retrieval"], runs["ranking"], root)
+    monkeypatch.setattr(staging.os, "rename", real_rename)
+    second = export.export(runs["retrieval"], runs["ranking"], root, export.ExportOptions(verify=False))
+    assert second.manifest["verify"] == {"verified": False}
     assert second.version == 2
     assert artifacts.resolve_version(root) == 2
     config = (root / "models.config").read_text()
     assert 'key: "stable" value: 2' in config and "specific { versions: 1 versions: 2 }" in config
     assert json.loads((root / "manifest.json").read_text())["version"] == 2
     assert (root / "query" / "1").is_dir()  # earlier versions stay for rollback
+
+
+def test_a_version_failing_verify_is_never_published(exported, runs, tmp_path, monkeypatch, capsys):
+    """Training-time references that disagree with the SavedModels make the staged version 2
+    fail verify: `funnel export` exits 1 naming the failed checks, version 1 stays the
+    newest everywhere (manifest, models.config, the service's backend) and nothing of 2 is left."""
+    from funnel import cli
+    from serving.backends.embedded import EmbeddedBackend
+    from serving.settings import ServiceSettings
+
+    root = tmp_path / "export"
+    shutil.copytree(exported.root, root)
+    before = tree_digest(root)
+    write_samples = export._write_samples
+
+    def wrong_references(*args, **kwargs):
+        write_samples(*args, **kwargs)
+        path = args[1] / export.SAMPLES_FILE
+        arrays = dict(np.load(path))
+        arrays["ranking/probability"] = 1.0 - arrays["ranking/probability"]
+        np.savez(path, **arrays)
+
+    monkeypatch.setattr(export, "_write_samples", wrong_references)
+    code = cli.main(["export", "--retrieval", str(runs["retrieval"]), "--ranking", str(runs["ranking"]),
+                     "--out", str(root), "--data", str(runs["data"])])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "FAIL ranking: probability vs training-time model" in out
+    assert "version 2 failed verification, not published (version 1 stays the newest)" in err
+    assert "  FAIL ranking: probability vs training-time model" in err
+    assert tree_digest(root) == before
+    assert not list(root.glob(".staging-*"))
+    assert artifacts.resolve_version(root) == 1
+    assert EmbeddedBackend(ServiceSettings(export_dir=str(root))).latest_version() == "1"
 
 
 def test_verify_passes_in_a_fresh_process(exported):

@@ -23,6 +23,22 @@ def test_lookup_ids_follow_the_vocabulary_rules(vocabulary):
     np.testing.assert_array_equal(ids, [2, 4, schema.OOV_ID, schema.OOV_ID])
 
 
+def test_an_empty_vocabulary_maps_every_value_to_oov_and_survives_a_savedmodel(tmp_path):
+    """No users file -> an empty vocab/user_gender.txt; TensorFlow cannot build a table
+    from an empty file (OutOfRangeError at export), so it is an OOV-only vocabulary."""
+    path = tmp_path / "user_gender.txt"
+    path.write_text("")
+    vocabulary = raw_inputs.Vocabulary(str(path), "genders")
+    values = tf.constant(["F", "", "anything"])
+    np.testing.assert_array_equal(vocabulary.ids(values).numpy(), [schema.OOV_ID] * 3)
+    np.testing.assert_array_equal(vocabulary.ids(values, empty_id=schema.PADDING_ID).numpy(),
+                                  [schema.OOV_ID, schema.PADDING_ID, schema.OOV_ID])
+    vocabulary.lookup = tf.function(vocabulary.ids, input_signature=[tf.TensorSpec([None], tf.string)])
+    tf.saved_model.save(vocabulary, str(tmp_path / "saved"))
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    np.testing.assert_array_equal(loaded.lookup(values).numpy(), [schema.OOV_ID] * 3)
+
+
 def test_history_is_compacted_left_padded_and_truncated(vocabulary):
     history = tf.constant([["", "i7", "", "i3"], ["i9", "x", "", ""], ["", "", "", ""]])
     ids = raw_inputs.history_ids(vocabulary, history).numpy()

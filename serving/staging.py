@@ -1,0 +1,116 @@
+"""One export version from staging to published: built aside, verified in a fresh process, renamed.
+
+The exporter writes version ``v`` under ``EXPORT/.staging-<v>-<random>/`` in
+the export's own layout (``<model>/<v>/``, ``manifests/<v>.json``), so
+``python -m serving.verify`` checks the staging folder exactly as it would
+check ``EXPORT``. Only when every check passes are the version folders renamed
+into ``EXPORT`` (one ``rename`` each, atomic within a filesystem); the version
+becomes visible to ``artifacts.resolve_version`` and the service last, when
+the exporter writes ``EXPORT/manifests/<v>.json``. A failed verify, or any
+other failure, removes the staging folder and whatever was already renamed, so
+the previous version stays the newest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".staging-"
+MANIFEST_DIR = "manifests"
+FAILED_LINES = 20
+"""At most this many ``FAIL`` lines of verify are quoted in the error."""
+
+
+class VerificationFailedError(ValueError):
+    """The staged version failed ``verify``; it was not published.
+
+    Attributes:
+        output: verify's whole stdout (every OK and FAIL line).
+    """
+
+    def __init__(self, message: str, output: str):
+        super().__init__(message)
+        self.output = output
+
+
+class Staging:
+    """Version ``version`` of ``root`` while it is built, verified and published."""
+
+    def __init__(self, root: Path, version: int):
+        self.root = root
+        self.version = version
+        self.dir = root / f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
+        self.sources = self.dir / ".sources"
+        self.published: list[Path] = []
+
+    def folder(self, name: str) -> Path:
+        """Where model/folder ``name`` of this version is written: ``<staging>/<name>/<v>``."""
+        return self.dir / name / str(self.version)
+
+    def write_manifest(self, manifest: dict) -> None:
+        path = self.dir / MANIFEST_DIR / f"{self.version}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest, indent=2))
+
+    def verify(self, tolerance: float) -> tuple[dict, str]:
+        """Run ``verify`` on the staged version in a fresh process.
+
+        Returns:
+            ``(report, output)``: what verify measured (``failures``, ``checks``,
+            the recall figures) and its printed checks.
+
+        Raises:
+            VerificationFailedError: any check failed, or verify crashed.
+        """
+        from serving.verify import verify_in_subprocess
+
+        handle, report_path = tempfile.mkstemp(prefix="verify-", suffix=".json")
+        os.close(handle)
+        try:
+            completed = verify_in_subprocess(self.dir, self.version, tolerance, report=report_path)
+            text = Path(report_path).read_text()
+            report = json.loads(text) if text.strip() else None
+        finally:
+            Path(report_path).unlink(missing_ok=True)
+        if completed.returncode == 0 and report is not None and report["failures"] == 0:
+            return report, completed.stdout
+        failed = [line for line in completed.stdout.splitlines() if line.startswith("FAIL")]
+        if not failed:
+            failed = completed.stderr.strip().splitlines()[-5:] or [f"exit {completed.returncode}"]
+        previous = [v for v in complete_versions(self.root) if v < self.version]
+        raise VerificationFailedError(
+            f"version {self.version} failed verification, not published "
+            f"({'version ' + str(previous[-1]) if previous else 'no version'} stays the newest):\n  "
+            + "\n  ".join(failed[:FAILED_LINES]), completed.stdout)
+
+    def publish(self, names: tuple[str, ...]) -> None:
+        """Rename each staged ``<name>/<v>`` into ``root``."""
+        for name in names:
+            target = self.root / name / str(self.version)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(self.folder(name), target)  # atomic within one filesystem
+            self.published.append(target)
+
+    def rollback(self) -> None:
+        for path in self.published:
+            shutil.rmtree(path, ignore_errors=True)
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def complete_versions(export_dir: str | Path) -> list[int]:
+    """Versions whose manifest was written (the last step of an export), ascending."""
+    folder = Path(export_dir) / MANIFEST_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
