@@ -43,8 +43,9 @@ def register(groups) -> None:
                         help="out-of-fold retrieval models for the training lists (1: the run itself, leaks)")
     parser.add_argument("--candidates", type=flags.positive_int, default=schema.DEFAULT_LIST_CANDIDATES,
                         help="candidates per list")
-    parser.add_argument("--positions-per-user", type=flags.non_negative_int, default=20,
-                        help="training positions per user, drawn with --seed (0: all)")
+    parser.add_argument("--positions-per-user", type=flags.non_negative_int, default=0,
+                        help="at most this many training positions per user, drawn with --seed "
+                             "(0: every position; more lists train a better ranker, measured in docs/quality.md)")
     parser.add_argument("--missing-target", choices=MISSING_TARGET, default="drop",
                         help="a list whose target retrieval missed: drop it, or add the target last")
     parser.add_argument("--seed", type=flags.non_negative_int, default=0, help="fold assignment and position sampling")

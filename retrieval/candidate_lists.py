@@ -69,7 +69,7 @@ class ListOptions:
 
     candidates: int = schema.DEFAULT_LIST_CANDIDATES
     folds: int = 2
-    positions_per_user: int = 20
+    positions_per_user: int = 0
     missing_target: str = "drop"
     seed: int = 0
     batch_size: int = 256

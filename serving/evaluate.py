@@ -1,7 +1,8 @@
 """``funnel evaluate funnel``: does ranking order beat retrieval order, as the service answers?
 
 Every example of the split (validation or test; one per user, leave-one-out)
-becomes a recommend request with the example's history; the export is
+becomes a recommend request with the user's history before the target (see
+:func:`split_requests`); the export is
 loaded as the service loads it and the request goes through the service's
 own :class:`serving.engine.Engine` (query model, ScaNN, eq.-4 merge, history
 excluded, candidate features, ranking model), so evaluation and service
@@ -26,11 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from funnel import dataset, metrics, schema
+from retrieval.evaluate import items_seen_before
 from serving import artifacts
 from serving import export as export_lib
 from serving.api import RecommendRequest
 from serving.backends.export_bundle import bundle_from_export
 from serving.engine import Engine
+from serving.settings import MAX_HISTORY
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +50,15 @@ def _raw_ids(ids: np.ndarray, vocabulary: np.ndarray, empty: str = schema.UNKNOW
 
 def split_requests(data_dir, split: str, candidates: int, max_examples: int | None = None
                    ) -> tuple[list[RecommendRequest], np.ndarray]:
-    """Recommend requests for a split's examples, and their raw target ids ``[E]``."""
+    """Recommend requests for a split's examples, and their raw target ids ``[E]``.
+
+    Each request carries the user's whole history before the target, as a
+    client of the service would send it: every item the user interacted with
+    in the earlier splits (``retrieval.evaluate.items_seen_before``, the rule
+    of ``funnel evaluate retrieval``'s full-catalog metrics), then the
+    example's own history, most recent last. The engine reads the last 30 for
+    the query model and excludes all of them from the candidates.
+    """
     item_vocabulary = np.array(dataset.read_vocabulary(data_dir, schema.ITEM_ID), dtype=object)
     user_file = schema.Layout(data_dir).vocab_file(schema.USER_ID)
     user_vocabulary = (np.array(dataset.read_vocabulary(data_dir, schema.USER_ID), dtype=object)
@@ -55,13 +66,18 @@ def split_requests(data_dir, split: str, candidates: int, max_examples: int | No
     examples = dataset.load_arrays(dataset.retrieval_dataset(data_dir, split, batch_size=4096))
     if max_examples:
         examples = {name: value[:max_examples] for name, value in examples.items()}
-    histories = _raw_ids(examples[schema.HISTORY], item_vocabulary)
+    seen = items_seen_before(data_dir, split, schema.FeatureMap.load(data_dir).num_items)
     targets = _raw_ids(examples[schema.TARGET_ITEM], item_vocabulary, empty="<oov>")
     users = _raw_ids(examples[schema.USER_ID], user_vocabulary)
-    requests = [RecommendRequest(history=[str(i) for i in h if i != schema.UNKNOWN_VALUE],
-                                 user_id=str(u) if u != schema.UNKNOWN_VALUE else None,
-                                 k=candidates, candidates=candidates)
-                for h, u in zip(histories, users)]
+    requests = []
+    for user_id, user, history in zip(examples[schema.USER_ID], users, examples[schema.HISTORY]):
+        recent = history[history >= schema.FIRST_VALUE_ID]
+        earlier = np.setdiff1d(seen[user_id].indices, recent)
+        earlier = earlier[max(0, len(earlier) + len(recent) - MAX_HISTORY):]
+        ids = _raw_ids(np.concatenate([earlier, recent]), item_vocabulary)
+        requests.append(RecommendRequest(history=[str(i) for i in ids if i != schema.UNKNOWN_VALUE],
+                                         user_id=str(user) if user != schema.UNKNOWN_VALUE else None,
+                                         k=candidates, candidates=candidates))
     return requests, targets.astype(str)
 
 
