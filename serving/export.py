@@ -297,7 +297,8 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
     run_kinds.require(ranking_run, "ranking", "--ranking")
     runs = load_runs(retrieval_run, ranking_run)
     histories, held_out_source = held_out_histories(runs, options)
-    root = Path(out)  # created only once both runs load
+    root = Path(out)  # created only once both runs load; removed again if this first build fails
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     version = next_version(root)
     staging = Staging(root, version)
@@ -334,6 +335,8 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
     except BaseException:
         logger.error("export of version %d failed; removing it", version)
         staging.rollback()
+        if created and not any(root.iterdir()):
+            root.rmdir()
         raise
     staging.cleanup()
     versions = {name: version for name in SAVEDMODELS}

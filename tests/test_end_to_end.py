@@ -29,7 +29,7 @@ GENRES = ("Action", "Comedy", "Drama")
 START = 1_000_000_000
 RETRIEVAL_FLAGS = ["--model", "mur", "--interests", "2", "--embedding-dim", "8", "--item-hidden", "8",
                    "--encoder-layers", "1", "--encoder-heads", "2", "--epochs", "1",
-                   "--batch-size", "64", "--verbose", "0"]
+                   "--batch-size", "64", "--keras-verbose", "0"]
 RANKING_FLAGS = ["--model", "dnn", "--embedding-dim", "4", "--epochs", "1", "--batch-size", "256",
                  "--set", "hidden_units=[8]"]
 
