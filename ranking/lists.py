@@ -82,24 +82,23 @@ def _ranks(scores: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> np.ndarr
     return np.where(has_target, rank, -1)
 
 
-def evaluate_lists(model, data) -> dict:
-    """HR/NDCG/MRR of the target within each list, ordered by ``model``."""
+def _list_metrics(data, scores_of) -> dict:
+    """HR/NDCG/MRR of the target within each list ordered by ``scores_of(lists) -> [B, N]``."""
     ranks = []
     for lists in data:
         labels = lists[schema.LABEL].numpy()
         mask = lists[schema.CANDIDATES].numpy() != schema.PADDING_ID
-        logits = model.row_logits(list_rows(lists, labels.shape[1]))[0].numpy().reshape(labels.shape)
-        ranks.append(_ranks(logits, labels, mask))
+        ranks.append(_ranks(scores_of(lists, labels.shape), labels, mask))
     ranks = np.concatenate(ranks)
     return {**metrics.rank_metrics(ranks[ranks >= 0]), "lists": int((ranks >= 0).sum())}
+
+
+def evaluate_lists(model, data) -> dict:
+    """HR/NDCG/MRR of the target within each list, ordered by ``model``."""
+    return _list_metrics(data, lambda lists, shape: model.row_logits(
+        list_rows(lists, shape[1]))[0].numpy().reshape(shape))
 
 
 def retrieval_order_metrics(data) -> dict:
     """The same metrics with the lists in retrieval order (the baseline the ranker must beat)."""
-    ranks = []
-    for lists in data:
-        labels = lists[schema.LABEL].numpy()
-        mask = lists[schema.CANDIDATES].numpy() != schema.PADDING_ID
-        ranks.append(_ranks(-lists[schema.RETRIEVAL_RANK].numpy(), labels, mask))
-    ranks = np.concatenate(ranks)
-    return {**metrics.rank_metrics(ranks[ranks >= 0]), "lists": int((ranks >= 0).sum())}
+    return _list_metrics(data, lambda lists, shape: -lists[schema.RETRIEVAL_RANK].numpy())

@@ -206,13 +206,20 @@ class ListAttributes:
         return cls(users, item_statistics(data_dir).categories)
 
 
-def _target_candidate(retriever: _Retriever, z: np.ndarray, target_row: int):
-    """Eq.-4 score, interest and interest score of one item for one user (``z`` ``[M, D]``)."""
+def _target_features(retriever: _Retriever, z: np.ndarray, target_row: int, last_row: int,
+                     slot: int) -> dict[str, float]:
+    """``candidate_features`` of one item for one user (``z`` ``[M, D]``), ranked at ``slot``."""
+    from retrieval import candidates as candidates_lib
     from retrieval import interests
 
     logits = z @ retriever.item_embeddings[target_row]                        # [M]
-    score = interests.SCORINGS[retriever.scoring](logits[:, None], axis=0)[0]
-    return float(score), int(logits.argmax()), float(logits.max())
+    one = candidates_lib.CandidateSet(
+        rows=np.array([[target_row]]),
+        scores=interests.SCORINGS[retriever.scoring](logits[:, None], axis=0)[None].astype(np.float32),
+        interest=np.array([[logits.argmax()]]), interest_score=np.array([[logits.max()]], np.float32))
+    values = candidates_lib.candidate_features(one, retriever.item_embeddings, np.array([last_row]))
+    values[schema.RETRIEVAL_RANK][0, 0] = slot
+    return {name: float(value[0, 0]) for name, value in values.items()}
 
 
 def build_lists(retriever: _Retriever, attributes: ListAttributes, requests: Sequence[dict],
@@ -243,17 +250,10 @@ def build_lists(retriever: _Retriever, attributes: ListAttributes, requests: Seq
         else:
             counts[f"{split}/added_target"] = 1
             slot = int(np.flatnonzero(found.valid[b])[-1]) if found.valid[b].any() else 0
-            row = target - schema.FIRST_VALUE_ID
-            score, interest, interest_score = _target_candidate(retriever, z[b], row)
             item_ids[slot] = target
-            values[schema.RETRIEVAL_SCORE][slot] = score
-            values[schema.INTEREST][slot] = interest
-            values[schema.INTEREST_SCORE][slot] = interest_score
-            values[schema.RETRIEVAL_RANK][slot] = slot
-            if last_rows[b] >= 0:
-                a, c = retriever.item_embeddings[row], retriever.item_embeddings[last_rows[b]]
-                values[schema.LAST_ITEM_SIMILARITY][slot] = float(
-                    a @ c / max(np.linalg.norm(a) * np.linalg.norm(c), 1e-12))
+            added = _target_features(retriever, z[b], target - schema.FIRST_VALUE_ID, last_rows[b], slot)
+            for name, value in added.items():
+                values[name][slot] = value
         other = np.isin(item_ids, request["items"]) & (item_ids != target)
         counts[f"{split}/dropped_other_interactions"] = int(other.sum())
         keep = np.flatnonzero((item_ids != schema.PADDING_ID) & ~other)

@@ -189,8 +189,10 @@ class Engine:
                    for req, res in zip(requests, resolved)]
         found = candidates_lib.retrieve(z, self.bundle.item_embeddings, self.bundle.search, exclude,
                                         max(wanted), self.bundle.scoring)
-        last_rows = np.array([res["rows"][-1] for res in resolved], dtype=np.int64)
-        features = candidates_lib.candidate_features(found, self.bundle.item_embeddings, last_rows)
+        features = {}
+        if self.bundle.candidate_features:  # only rankers of candidate lists read them
+            last_rows = np.array([res["rows"][-1] for res in resolved], dtype=np.int64)
+            features = candidates_lib.candidate_features(found, self.bundle.item_embeddings, last_rows)
         out = []
         for b, want in enumerate(wanted):
             keep = np.flatnonzero(found.valid[b, :want])

@@ -1,6 +1,8 @@
 """Guards retrieval/folds.py, retrieval/candidates.py and retrieval/candidate_lists.py:
 out-of-fold assignment, list labels, missing targets, and features shared with the service."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -154,7 +156,7 @@ def test_missing_target_is_dropped_or_added_and_counted():
 
 
 def test_service_and_pipeline_compute_the_same_candidate_features():
-    bundle = toy_bundle()
+    bundle = dataclasses.replace(toy_bundle(), candidate_features=True)
     engine = Engine(bundle)
     history_rows = [4, 9, 17]
     scored, _ = engine.score([RecommendRequest(history=[f"i{r}" for r in history_rows], k=8, candidates=8)])
