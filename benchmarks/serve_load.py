@@ -3,7 +3,8 @@
 Starts ``funnel serve`` on an export (or drives a running ``--url``), then for
 each concurrency (default 1, 8, 32) runs a closed loop of keep-alive HTTP/1.1
 connections for ``--seconds`` each against ``/v1/recommend``, and the same
-against the server's empty endpoint (``/v1/ping``) as the HTTP floor. Reports
+against an empty endpoint (``benchmarks/floor_app.py``: the same uvicorn
+setup and worker count on the next port) as the HTTP floor. Reports
 requests/s, p50 and p99 latency, errors, and the ratio to the floor; writes a
 markdown table with ``--markdown``.
 
@@ -39,6 +40,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from serving import launch  # noqa: E402
@@ -290,6 +293,28 @@ def engine_batches(export: str, sizes: list[int], seconds: float, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def start_floor(port: int, workers: int) -> subprocess.Popen:
+    """``benchmarks/floor_app.py`` under uvicorn with ``funnel serve``'s loop, parser and workers."""
+    command = [sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(Path(__file__).parent),
+               "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def wait_floor(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the floor server exited with code {process.returncode}")
+        try:
+            launch.get_json(url + "/ping", timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url}/ping not answering after {timeout:.0f} s")
+
+
 def markdown(title: str, rows: list[dict], floor: dict[int, dict], notes: list[str]) -> str:
     lines = [f"### {title}", "", *notes, "",
              "| concurrency | requests/s | p50 ms | p99 ms | errors | mean micro-batch | floor requests/s | floor p50 ms | floor p99 ms | share of floor |",
@@ -350,7 +375,7 @@ def main(argv=None) -> int:
             with open(args.markdown, "a") as handle:
                 handle.write(text + "\n")
         return 0
-    process = None
+    process = floor_process = None
     url = args.url or f"http://127.0.0.1:{args.port}"
     port = int(url.rsplit(":", 1)[1])
     level_run = CLIENTS[args.client]
@@ -360,7 +385,12 @@ def main(argv=None) -> int:
                                                          "0" if args.workers == 1 else "3600",
                                                          *args.serve_args.split()],
                                log_file=f"/tmp/serve_load_{port}.log")
+    floor_url = f"http://127.0.0.1:{port + 1}"
+    if not args.no_floor:
+        floor_process = start_floor(port + 1, args.workers)
     try:
+        if floor_process is not None:
+            wait_floor(floor_url, floor_process)
         startup = launch.wait_ready(url, process)
         print(f"ready after {startup:.1f} s", flush=True)
         time.sleep(args.settle)
@@ -372,7 +402,7 @@ def main(argv=None) -> int:
         rows, floor = [], {}
         for level in levels:
             if not args.no_floor:
-                floor[level] = level_run(url, "/v1/ping", None, level, args.seconds)
+                floor[level] = level_run(floor_url, "/ping", None, level, args.seconds)
                 print("floor", floor[level], flush=True)
             before = batch_counters(url)
             rows.append(level_run(url, "/v1/recommend", bodies, level, args.seconds))
@@ -382,8 +412,9 @@ def main(argv=None) -> int:
             print("recommend", rows[-1], flush=True)
         models = launch.get_json(url + "/v1/models")
     finally:
-        if process is not None:
-            launch.stop(process)
+        for started in (process, floor_process):
+            if started is not None:
+                launch.stop(started)
     manifest = (models.get("active") or {}).get("manifest", {})
     notes = [f"- machine: {machine()}; load average at the end {os.getloadavg()[0]:.2f}",
              f"- server: `{' '.join(['funnel serve --workers', str(args.workers), '--max-batch', str(args.max_batch), *args.serve_args.split()])}` "

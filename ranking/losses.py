@@ -11,6 +11,7 @@ Adding a loss is one class here and one line in ``LOSSES``.
 
 from __future__ import annotations
 
+import abc
 import inspect
 from typing import Mapping
 
@@ -31,14 +32,15 @@ def probability_of_truth(labels: tf.Tensor, probabilities: tf.Tensor) -> tf.Tens
     return labels * probabilities + (1.0 - labels) * (1.0 - probabilities)
 
 
-class PointwiseLoss:
+class PointwiseLoss(abc.ABC):
     """A loss that is the batch mean of a per-example loss of the final prediction."""
 
     pointwise = True
     heads = ("prediction",)
 
+    @abc.abstractmethod
     def per_example(self, labels: tf.Tensor, probabilities: tf.Tensor) -> tf.Tensor:
-        raise NotImplementedError
+        """Loss of each example, ``[B]``, from labels ``[B]`` and click probabilities ``[B]``."""
 
     def __call__(self, labels: tf.Tensor, heads: Mapping[str, tf.Tensor]) -> tf.Tensor:
         return tf.reduce_mean(self.per_example(labels, heads["prediction"]))

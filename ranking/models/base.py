@@ -9,6 +9,7 @@ than heads (LAFAM, eq. 3) override ``compute_loss``.
 
 from __future__ import annotations
 
+import abc
 from typing import Mapping
 
 import tensorflow as tf
@@ -18,7 +19,7 @@ import tf_keras as keras
 from funnel import schema
 
 
-class RankingModel(tfrs.models.Model):
+class RankingModel(tfrs.models.Model, metaclass=abc.ABCMeta):
     """Base of all ranking models.
 
     Args:
@@ -38,9 +39,9 @@ class RankingModel(tfrs.models.Model):
         self.loss_fn = loss
         self.auc = keras.metrics.AUC(name="auc")
 
+    @abc.abstractmethod
     def forward(self, features: Mapping[str, tf.Tensor], training: bool = False) -> dict:
         """Feature dict -> ``{head: probability [B]}``."""
-        raise NotImplementedError
 
     def call(self, features, training=False):
         """Click probability ``[B]`` (float32)."""

@@ -54,7 +54,13 @@ def example_normalised(item_weights: np.ndarray, frequencies: np.ndarray) -> np.
 
 
 class Weighting:
-    """The unweighted in-batch softmax loss (eq. 3): every example has weight 1."""
+    """The contract of a scheme, each hook at its neutral choice.
+
+    Every hook has a working default (no weights, no margins, the softmax loss
+    of eq. 3, one ``fit``), as Keras' ``Callback`` does, so a scheme overrides
+    only what it changes and nothing is abstract;
+    :class:`~retrieval.weighting.none.NoWeighting` is the unweighted baseline.
+    """
 
     item_norm_in_training = False
     item_norm_at_inference = False

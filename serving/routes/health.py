@@ -28,8 +28,3 @@ async def get_readyz(service: ServiceDep):
 def get_metrics(service: ServiceDep) -> Response:
     return Response(service.metrics.render(), media_type=metrics.CONTENT_TYPE)
 
-
-@router.get("/v1/ping", include_in_schema=False)
-async def get_ping() -> Response:
-    """The empty endpoint: the HTTP floor the load benchmark compares against."""
-    return Response(b"{}", media_type="application/json")

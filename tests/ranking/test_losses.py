@@ -109,3 +109,21 @@ def test_every_registered_loss_is_finite_at_extreme_probabilities():
              "complex": tf.constant([1.0, 0.0])}
     for name in losses.LOSSES:
         assert np.isfinite(float(losses.build_loss(name)(LABELS, heads))), name
+
+
+def test_a_pointwise_loss_without_per_example_cannot_be_built():
+    class Incomplete(losses.PointwiseLoss):
+        pass
+
+    with pytest.raises(TypeError, match="per_example"):
+        Incomplete()
+
+
+def test_a_ranking_model_without_forward_cannot_be_built():
+    from ranking.models.base import RankingModel
+
+    class Incomplete(RankingModel):
+        pass
+
+    with pytest.raises(TypeError, match="forward"):
+        Incomplete(losses.LogLoss())
