@@ -35,7 +35,8 @@ def training_throughput(data_dir: Path, model_name: str) -> dict:
 
     from funnel import dataset, distribute, schema
     from retrieval.config import RetrievalConfig
-    from retrieval.train import build_model, count_examples, item_statistics
+    from retrieval.run import build_model, item_statistics
+    from retrieval.train import count_examples
     import tf_keras as keras
 
     distribute.seed_everything(0)
@@ -80,7 +81,8 @@ def evaluation_time(data_dir: Path, run_dir: Path) -> dict:
     from funnel import schema
     from retrieval.config import RetrievalConfig
     from retrieval.evaluate import evaluate, model_scorer
-    from retrieval.train import load_trained, train
+    from retrieval.run import load_trained
+    from retrieval.train import train
 
     if not (run_dir / "config.json").exists():
         train(RetrievalConfig(model="mur", epochs=1, verbose=0), data_dir, run_dir, overwrite=True)

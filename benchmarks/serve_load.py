@@ -242,10 +242,10 @@ def recommend_bodies(item_ids: list[str], count: int, seed: int, history: tuple[
 
 def catalog_ids(export: str) -> list[str]:
     """Raw item ids of the newest version's ScaNN rows (read from the index folder)."""
-    from serving import export as export_lib
+    from serving import layout
     from serving import index
-    version = export_lib.complete_versions(export)[-1]
-    path = Path(export) / export_lib.SCANN / str(version) / index.ITEM_IDS_FILE
+    version = layout.complete_versions(export)[-1]
+    path = Path(export) / layout.SCANN / str(version) / index.ITEM_IDS_FILE
     return path.read_text(encoding="utf-8").splitlines()
 
 

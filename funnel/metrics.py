@@ -1,7 +1,9 @@
 """Top-k metrics of one relevant item per example, from its 0-based rank (-1: not found).
 
 One definition for every evaluation that ranks a target among candidates:
-``funnel evaluate funnel`` and the candidate-list training of the ranker.
+``funnel evaluate funnel`` and the candidate-list training of the ranker. Also
+the silhouette of item embeddings against known clusters, which both the
+retrieval evaluator and IDW's round history report.
 """
 
 from __future__ import annotations
@@ -53,3 +55,18 @@ def paired_bootstrap(first: np.ndarray, second: np.ndarray, samples: int = 2000,
     tail = (1.0 - level) / 2.0
     return {"mean": float(difference.mean()), "low": float(np.quantile(means, tail)),
             "high": float(np.quantile(means, 1.0 - tail))}
+
+
+SILHOUETTE_SAMPLE = 10_000
+"""Above this many items the silhouette is computed on a sample of them."""
+
+
+def mean_silhouette(embeddings: np.ndarray, clusters: np.ndarray, seed: int = 0) -> float | None:
+    """Silhouette (Rousseeuw 1987) of item embeddings ``[N, D]`` vs true clusters ``[N]`` (-1 skipped)."""
+    from sklearn.metrics import silhouette_score
+
+    known = np.asarray(clusters) >= 0
+    if len(np.unique(clusters[known])) < 2 or known.sum() < 3:
+        return None
+    sample = SILHOUETTE_SAMPLE if known.sum() > SILHOUETTE_SAMPLE else None
+    return float(silhouette_score(embeddings[known], clusters[known], sample_size=sample, random_state=seed))

@@ -3,12 +3,16 @@
 Both trainers call :func:`claim` before any work, so ``--out`` naming a folder
 with files in it (an earlier run, or anything else) is an error at once, not a
 run folder mixing two runs' files. ``--overwrite`` empties it first instead.
+Both copy the data folder's small files into the run with
+:func:`copy_dataset_files`, so a run loads from its own folder alone.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
+from funnel import schema
 
 
 def claim(out_dir: str | Path, overwrite: bool = False) -> Path:
@@ -28,3 +32,19 @@ def claim(out_dir: str | Path, overwrite: bool = False) -> Path:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+DATASET_COPY = "dataset"
+"""``RUN/dataset``: the data folder's small files, so a run loads without its data folder."""
+
+
+def copy_dataset_files(data_dir: str | Path, run_dir: str | Path) -> None:
+    """Copy the feature map, stats, item and user tables and vocabularies into ``RUN/dataset``."""
+    source, target = schema.Layout(data_dir), schema.Layout(Path(run_dir) / DATASET_COPY)
+    target.root.mkdir(parents=True, exist_ok=True)
+    for path in (source.feature_map, source.stats, source.items, source.users):
+        if path.exists():
+            shutil.copy2(path, target.root / path.name)
+    vocab = source.root / schema.Layout.VOCAB_DIR
+    if vocab.is_dir():
+        shutil.copytree(vocab, target.root / schema.Layout.VOCAB_DIR, dirs_exist_ok=True)

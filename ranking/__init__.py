@@ -6,7 +6,7 @@ Where things live:
 - ``losses.py``: ``LOSSES`` (logloss, focal, shrinkage, suppression, tf);
 - ``layers/``: MLP, FM, cross network, SSEM, DFM, DIN, SE-Net, MaskBlock, PAIM;
 - ``models/``: ``MODELS`` (dnn, dualmlp, dcnv2, deepfm, tf4ctr, lafam, eain);
-- ``train.py`` (run folder, ``load_trained``), ``evaluate.py`` + ``metrics.py``,
+- ``train.py``, ``run.py`` (the run folder, ``load_trained``), ``evaluate.py`` + ``metrics.py``,
   ``sampling.py`` (``--negative-ratio``), ``experiment.py`` (paper-style reports),
   ``commands.py`` (``funnel train|evaluate|experiment ranking``).
 """

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from funnel import schema
 from ranking import data, metrics
+from ranking.run import load_trained
 
 
 def predict(model, dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,8 +58,6 @@ def evaluate_run(run_dir, data_dir, split: str = schema.TEST, threshold="0.5",
     Whatever the threshold, ``f1@0.5``, ``f1_tuned`` (at ``threshold_tuned``) and
     ``f1_all_positive`` (``2 / (R + 2)`` at 1:R) are reported beside it.
     """
-    from ranking.train import load_trained
-
     if split not in schema.SPLITS:
         raise ValueError(f"split: unknown value {split!r}; choose one of {list(schema.SPLITS)}")
     threshold = parse_threshold(threshold)

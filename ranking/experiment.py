@@ -27,7 +27,10 @@ from typing import Callable, Optional
 import numpy as np
 
 from funnel import config as funnel_config
+from funnel import schema
+from ranking import data, evaluate, run
 from ranking.config import RankingConfig
+from ranking.train import train
 
 logger = logging.getLogger(__name__)
 
@@ -159,17 +162,13 @@ REPORTS = {
 
 def _reuse(run_dir: Path, config: RankingConfig, data_dir) -> Optional[dict]:
     """The metrics of an existing run of ``config``, back-filling ``test_tuned`` if missing."""
-    metrics_path, saved = run_dir / "metrics.json", run_dir / "config.json"
+    metrics_path, saved = run_dir / run.METRICS_FILE, run_dir / run.CONFIG_FILE
     if not (metrics_path.exists() and saved.exists() and json.loads(saved.read_text()) == json.loads(
             json.dumps(config.to_dict()))):
         return None
     metrics = json.loads(metrics_path.read_text())
     if "test_tuned" not in metrics:
-        from funnel import schema
-        from ranking import data, evaluate
-        from ranking.train import load_trained
-
-        model, _ = load_trained(run_dir)
+        model, _ = run.load_trained(run_dir)
         validation, _ = data.split_dataset(data_dir, schema.VALIDATION, config)
         test, _ = data.split_dataset(data_dir, schema.TEST, config)
         metrics["test_tuned"] = evaluate.tuned_test_classification(model, validation, test)
@@ -184,8 +183,6 @@ def run_report(name: str, data_dir, out_dir, seeds: int = 3, overrides=None, ver
     With ``existing_only`` nothing is trained: the report is rendered from the
     runs already in ``out_dir`` and missing cells read "n/a".
     """
-    from ranking.train import train
-
     report = funnel_config.choice("report", name, REPORTS)
     if seeds < 1:
         raise ValueError(f"seeds: must be >= 1, got {seeds}")

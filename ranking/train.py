@@ -1,18 +1,9 @@
-"""Train a ranking model into a self-contained run folder, and load it back.
-
-Run folder: ``config.json`` (the :class:`RankingConfig`),
-``metrics.json`` (history, best epoch, validation and test metrics, and test
-classification at the validation's best-F1 threshold: ``test_tuned``),
-``weights/`` (TF checkpoint), ``kept.json`` (what ``--negative-ratio`` kept)
-and ``dataset/`` (the data folder's small files: feature map, stats,
-vocabularies, item and user tables).
-"""
+"""Train a ranking model into the self-contained run folder :mod:`ranking.run` describes."""
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -23,26 +14,9 @@ from ranking import data, evaluate, lists, listwise
 from ranking.config import RankingConfig
 from ranking.features import dummy_features
 from ranking.models import build_model, loss_name
+from ranking.run import CONFIG_FILE, KEPT_FILE, METRICS_FILE, WEIGHTS
 
 logger = logging.getLogger(__name__)
-
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-KEPT_FILE = "kept.json"
-WEIGHTS = Path("weights") / "model"
-DATASET_DIR = "dataset"
-
-
-def copy_dataset_files(data_dir, run_dir) -> None:
-    """Copy the data folder's small files into ``RUN/dataset`` (the run is self-contained)."""
-    source, target = schema.Layout(data_dir), schema.Layout(Path(run_dir) / DATASET_DIR)
-    target.root.mkdir(parents=True, exist_ok=True)
-    for path in (source.feature_map, source.stats, source.items, source.users):
-        if path.exists():
-            shutil.copy2(path, target.root / path.name)
-    vocab = source.root / schema.Layout.VOCAB_DIR
-    if vocab.exists():
-        shutil.copytree(vocab, target.root / schema.Layout.VOCAB_DIR, dirs_exist_ok=True)
 
 
 def _fit(config: RankingConfig, feature_map, train_data, validation_data, monitor: str, verbose: int,
@@ -68,7 +42,7 @@ def _fit(config: RankingConfig, feature_map, train_data, validation_data, monito
 def _save_run(model, config: RankingConfig, data_dir, run_dir: Path) -> None:
     model.save_weights(str(run_dir / WEIGHTS))
     (run_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
-    copy_dataset_files(data_dir, run_dir)
+    outdir.copy_dataset_files(data_dir, run_dir)
 
 
 def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1, overwrite: bool = False,
@@ -162,19 +136,3 @@ def train_lists(config: RankingConfig, data_dir, candidates_dir, run_dir, verbos
     (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
-
-def load_config(run_dir) -> RankingConfig:
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} the --out of `funnel train ranking`?")
-    return RankingConfig.from_dict(json.loads(path.read_text()))
-
-
-def load_trained(run_dir):
-    """``(model, config)`` of a run; ``model(features)`` returns click probabilities ``[B]``."""
-    config = load_config(run_dir)
-    feature_map = schema.FeatureMap.load(Path(run_dir) / DATASET_DIR)
-    model = build_model(config, feature_map)
-    model(dummy_features(candidate_features=config.lists))
-    model.load_weights(str(Path(run_dir) / WEIGHTS)).expect_partial()
-    return model, config

@@ -39,6 +39,7 @@ import apache_beam as beam
 import numpy as np
 
 from funnel import dataset, schema
+from funnel.outdir import DATASET_COPY
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ MAIN_MODEL = -1
 MISSING_TARGET = ("drop", "add")
 EXACT_SEARCH_ITEMS = 20_000
 """Catalogs up to this size are searched exactly (a matmul is faster than ScaNN there)."""
-DATASET_COPY = "dataset"
-"""A retrieval run's copy of its data folder's small files."""
 STATS_FILE = "stats.json"
 OPTIONS_FILE = "options.json"
 
@@ -135,7 +134,7 @@ class _Retriever:
 
 def load_retriever(run_dir: str | Path) -> _Retriever:
     """Load a retrieval run and index its catalog (exact search below ``EXACT_SEARCH_ITEMS``)."""
-    from retrieval.train import load_trained
+    from retrieval.run import load_trained
     from serving import index as index_lib
 
     model, config = load_trained(run_dir)
@@ -187,7 +186,7 @@ class ListAttributes:
 
     @classmethod
     def load(cls, data_dir) -> "ListAttributes":
-        from retrieval.train import item_statistics
+        from retrieval.run import item_statistics
 
         users = {}
         layout = schema.Layout(data_dir)

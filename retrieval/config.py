@@ -1,7 +1,7 @@
 """The one configuration of a retrieval run (towers, scoring, loss, weighting, training).
 
 ``funnel train retrieval`` turns its flags into a :class:`RetrievalConfig`; the
-trainer saves it as ``RUN/config.json`` and :func:`retrieval.train.load_trained`
+trainer saves it as ``RUN/config.json`` and :func:`retrieval.run.load_trained`
 rebuilds the same model from it. Defaults follow the IDW paper (Mehta et al.
 2023, §4.4 and §4.6.2): embedding size 16, two self-attention layers with four
 heads, an item MLP of two layers of 16, Adam with learning rate 0.01, M = 5

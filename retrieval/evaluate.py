@@ -15,8 +15,8 @@ splits, training and, for the test split, validation; not only the last
 recall = hit) and ``ndcg@20_full``, also with ``_head`` / ``_tail`` suffixes
 (``recall@20_full_tail``). Sampled metrics alone flatter a model.
 
-On data with ground-truth clusters (synthetic), ``mean_silhouette`` is the
-silhouette score of the item embeddings against the true clusters (IDW §3.2).
+On data with ground-truth clusters (synthetic), ``mean_silhouette``
+(:func:`funnel.metrics.mean_silhouette`) is the silhouette score of the item embeddings against the true clusters (IDW §3.2).
 
 Ties (the popularity baseline has many) take the mid rank:
 ``rank = #(higher) + #(equal) // 2``.
@@ -32,6 +32,8 @@ from typing import Callable
 import numpy as np
 
 from funnel import dataset, schema
+from funnel.metrics import mean_silhouette
+from retrieval.run import item_clusters, load_trained
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,6 @@ FULL_RECALL_KS = (20, 100)
 FULL_NDCG_K = 20
 SCORE_BUDGET = 1 << 25
 """Largest ``B * M * N`` scored at once (bounds memory on big catalogs)."""
-SILHOUETTE_SAMPLE = 10_000
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 """HISTORY ``[B, L]`` -> scores of every item id ``[B, N]``."""
@@ -111,17 +112,6 @@ def items_seen_before(data_dir: str | Path, split: str, num_items: int):
                                shape=(num_users, num_items))
     matrix.sum_duplicates()
     return matrix
-
-
-def mean_silhouette(embeddings: np.ndarray, clusters: np.ndarray, seed: int = 0) -> float | None:
-    """Silhouette (Rousseeuw 1987) of item embeddings ``[N, D]`` vs true clusters ``[N]`` (-1 skipped)."""
-    from sklearn.metrics import silhouette_score
-
-    known = np.asarray(clusters) >= 0
-    if len(np.unique(clusters[known])) < 2 or known.sum() < 3:
-        return None
-    sample = SILHOUETTE_SAMPLE if known.sum() > SILHOUETTE_SAMPLE else None
-    return float(silhouette_score(embeddings[known], clusters[known], sample_size=sample, random_state=seed))
 
 
 def model_scorer(model) -> Scorer:
@@ -195,9 +185,7 @@ def _add(sums: dict[str, float], name: str, value: float) -> None:
 
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = schema.TEST) -> dict[str, float]:
-    """Load a run (``retrieval.train.load_trained``) and evaluate it on ``data_dir``."""
-    from retrieval.train import item_clusters, load_trained
-
+    """Load a run (``retrieval.run.load_trained``) and evaluate it on ``data_dir``."""
     model, config = load_trained(run_dir)
     expected = schema.FeatureMap.load(data_dir).num_items
     if model.sampling_probability.shape[0] != expected:

@@ -28,7 +28,7 @@ import numpy as np
 from funnel import config as config_lib
 from funnel import dataset
 from retrieval.config import RetrievalConfig
-from retrieval.names import MOST_POPULAR, parse_method
+from retrieval.names import parse_method
 
 logger = logging.getLogger(__name__)
 
@@ -224,8 +224,9 @@ def plot_idw_rounds(path: Path, run_dir: Path) -> bool:
     """Item embeddings (2-D PCA) at each IDW round, coloured by true cluster (Figure 4)."""
     import matplotlib.pyplot as plt
 
-    from retrieval.evaluate import mean_silhouette
-    from retrieval.train import DATASET_COPY, IDW_EMBEDDINGS, item_clusters
+    from funnel.metrics import mean_silhouette
+    from funnel.outdir import DATASET_COPY
+    from retrieval.run import IDW_EMBEDDINGS, item_clusters
 
     snapshots_file = run_dir / IDW_EMBEDDINGS
     if not snapshots_file.exists():

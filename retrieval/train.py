@@ -3,17 +3,8 @@
 ``train(config, data_dir, out_dir)`` builds the model inside the strategy that
 ``funnel.distribute.pick_strategy`` picks, lets the weighting scheme drive one
 or more Keras ``fit`` calls (early stopping on validation loss, progress bars,
-checkpoints, TensorBoard), and writes::
-
-    RUN/config.json         the frozen RetrievalConfig
-    RUN/metrics.json        per-phase losses, epochs, time, examples/s
-    RUN/weights/            the final weights (TF checkpoint)
-    RUN/idw_history.json    IDW rounds: weight change, silhouette (IDW only)
-    RUN/idw_embeddings.npz  item embeddings at every IDW round (IDW only, small catalogs)
-    RUN/dataset/            copy of the data folder's small files
-    RUN/logs/, RUN/checkpoints/   TensorBoard logs and per-phase best checkpoints
-
-``load_trained(run_dir)`` rebuilds the model from the run folder alone.
+checkpoints, TensorBoard), and writes the run folder :mod:`retrieval.run` describes
+(``retrieval.run.load_trained`` loads it back).
 """
 
 from __future__ import annotations
@@ -21,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Sequence
@@ -34,52 +24,13 @@ from funnel import config as config_lib
 from funnel import dataset, distribute, outdir, progress, schema
 from retrieval import weighting as weighting_lib
 from retrieval.config import RetrievalConfig
-from retrieval.model import ItemStatistics, TwoTowerModel
+from retrieval.run import (CONFIG_FILE, IDW_EMBEDDINGS, IDW_HISTORY, METRICS_FILE, WEIGHTS,
+                           WEIGHTS_PREFIX, build_model, item_clusters, item_statistics)
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS = "weights"
-WEIGHTS_PREFIX = "model"
-DATASET_COPY = "dataset"
-IDW_HISTORY = "idw_history.json"
-IDW_EMBEDDINGS = "idw_embeddings.npz"
 MAX_ITEMS_FOR_SNAPSHOTS = 20_000
 """IDW embedding snapshots are kept for catalogs up to this size (plots need few items)."""
-SMALL_FILES = (schema.Layout.FEATURE_MAP, schema.Layout.STATS, schema.Layout.ITEMS,
-               schema.Layout.USERS)
-
-
-def item_statistics(data_dir: str | Path) -> ItemStatistics:
-    """Training frequencies and category ids of every item id, from ``items.csv``."""
-    feature_map = schema.FeatureMap.load(data_dir)
-    frequencies = dataset.item_frequencies(data_dir, feature_map.num_items)
-    table = dataset.item_table(data_dir)
-    categories = np.full(feature_map.num_items, schema.OOV_ID, dtype=np.int64)
-    num_categories = feature_map.vocab_sizes.get(schema.ITEM_CATEGORY, schema.FIRST_VALUE_ID)
-    if schema.ITEM_CATEGORY in table.columns and schema.Layout(data_dir).vocab_file(schema.ITEM_CATEGORY).exists():
-        vocabulary = dataset.read_vocabulary(data_dir, schema.ITEM_CATEGORY)
-        ids = {value: schema.FIRST_VALUE_ID + i for i, value in enumerate(vocabulary)}
-        categories[table.index.to_numpy()] = [ids.get(value, schema.OOV_ID)
-                                              for value in table[schema.ITEM_CATEGORY].astype(str)]
-    return ItemStatistics(frequencies, categories, num_categories)
-
-
-def item_clusters(data_dir: str | Path) -> np.ndarray | None:
-    """``[num_items]`` ground-truth cluster per item id (-1 unknown), or None without clusters."""
-    table = dataset.item_table(data_dir)
-    if schema.CLUSTER not in table.columns:
-        return None
-    clusters = np.full(schema.FeatureMap.load(data_dir).num_items, -1, dtype=np.int64)
-    clusters[table.index.to_numpy()] = table[schema.CLUSTER].to_numpy(dtype=np.int64)
-    return clusters
-
-
-def build_model(config: RetrievalConfig, items: ItemStatistics) -> tuple[TwoTowerModel, weighting_lib.Weighting]:
-    """The two-tower model with the loss of ``config.weighting``, variables created."""
-    scheme = weighting_lib.build(config)
-    model = TwoTowerModel(config, items, loss=scheme.loss())
-    model.build_towers()
-    return model, scheme
 
 
 def count_examples(data_dir: str | Path, split: str) -> int:
@@ -181,18 +132,6 @@ def restored_weights(phases: Sequence[dict]) -> dict:
     return best
 
 
-def copy_dataset_files(data_dir: Path, run_dir: Path) -> None:
-    """Copy the data folder's small files into ``RUN/dataset`` (a run is self-contained)."""
-    target = run_dir / DATASET_COPY
-    target.mkdir(parents=True, exist_ok=True)
-    for name in SMALL_FILES:
-        if (data_dir / name).exists():
-            shutil.copy2(data_dir / name, target / name)
-    vocab = data_dir / schema.Layout.VOCAB_DIR
-    if vocab.is_dir():
-        shutil.copytree(vocab, target / schema.Layout.VOCAB_DIR, dirs_exist_ok=True)
-
-
 def train(config: RetrievalConfig, data_dir: str | Path, out_dir: str | Path,
           overwrite: bool = False) -> dict:
     """Train per ``config`` on ``data_dir``; write the run folder ``out_dir``; return metrics.
@@ -218,8 +157,8 @@ def train(config: RetrievalConfig, data_dir: str | Path, out_dir: str | Path,
     finally:
         distribute.set_mixed_precision(False)
     trainer.model.save_weights(str(out_dir / WEIGHTS / WEIGHTS_PREFIX))
-    config_lib.save(config, out_dir / "config.json")
-    copy_dataset_files(data_dir, out_dir)
+    config_lib.save(config, out_dir / CONFIG_FILE)
+    outdir.copy_dataset_files(data_dir, out_dir)
     metrics = {
         "train_examples": trainer.train_examples,
         "seconds": round(seconds, 3),
@@ -231,7 +170,7 @@ def train(config: RetrievalConfig, data_dir: str | Path, out_dir: str | Path,
         "replicas": strategy.num_replicas_in_sync,
         "phases": trainer.phases,
     }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     if config.weighting == "idw":
         (out_dir / IDW_HISTORY).write_text(json.dumps(trainer.history, indent=2) + "\n")
         if trainer.arrays:
@@ -239,22 +178,3 @@ def train(config: RetrievalConfig, data_dir: str | Path, out_dir: str | Path,
     logger.info("trained %s/%s in %.1fs; run folder %s", config.model, config.weighting, seconds, out_dir)
     return metrics
 
-
-def load_trained(run_dir: str | Path) -> tuple[TwoTowerModel, RetrievalConfig]:
-    """Rebuild a trained model from its run folder alone (``RUN/dataset`` holds the item tables).
-
-    The model is in its inference state: post-hoc item norm switched on where
-    the run's weighting says so. ``model.user_tower`` maps HISTORY ``[B, L]``
-    int64 to ``[B, M, D]``; ``model.item_tower`` maps item ids ``[N]`` to ``[N, D]``.
-    """
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a `funnel train retrieval` run?")
-    config = config_lib.load(RetrievalConfig, config_path)
-    config = config_lib.from_dict(RetrievalConfig, {**config_lib.to_dict(config), "mixed_precision": False})
-    items = item_statistics(run_dir / DATASET_COPY)
-    model, scheme = build_model(config, items)
-    model.load_weights(str(run_dir / WEIGHTS / WEIGHTS_PREFIX)).expect_partial()
-    scheme.finish(model)
-    return model, config

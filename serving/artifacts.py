@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 
 from funnel import schema
-from serving import export as export_lib
+from serving import layout
 from serving import modules
 from serving.bundle import expand_candidates
 from serving.index import ScannIndex
 
 logger = logging.getLogger(__name__)
 
-FINGERPRINTED = (export_lib.QUERY, export_lib.CANDIDATE, export_lib.RETRIEVAL,
-                 export_lib.RETRIEVAL_SCANN, export_lib.RANKING)
+FINGERPRINTED = (layout.QUERY, layout.CANDIDATE, layout.RETRIEVAL,
+                 layout.RETRIEVAL_SCANN, layout.RANKING)
 
 
 class SchemaMismatchError(ValueError):
@@ -35,10 +35,10 @@ class SchemaMismatchError(ValueError):
 
 def resolve_version(export_dir: str | Path, version: int | None = None) -> int:
     """``version`` if it is complete in ``export_dir``, else the newest complete one."""
-    versions = export_lib.complete_versions(export_dir)
+    versions = layout.complete_versions(export_dir)
     if not versions:
         raise FileNotFoundError(f"{export_dir}: no complete export version "
-                                f"({export_lib.MANIFEST_DIR}/<version>.json); run `funnel export`")
+                                f"({layout.MANIFEST_DIR}/<version>.json); run `funnel export`")
     if version is None:
         return versions[-1]
     if int(version) not in versions:
@@ -48,14 +48,14 @@ def resolve_version(export_dir: str | Path, version: int | None = None) -> int:
 
 
 def read_manifest(export_dir: str | Path, version: int) -> dict:
-    return json.loads((Path(export_dir) / export_lib.MANIFEST_DIR / f"{version}.json").read_text())
+    return json.loads((Path(export_dir) / layout.MANIFEST_DIR / f"{version}.json").read_text())
 
 
 def model_fingerprints(export_dir: str | Path, version: int) -> dict[str, str]:
     """The schema fingerprint each SavedModel of ``version`` carries in ``assets/schema.json``."""
     found = {}
     for name in FINGERPRINTED:
-        path = Path(export_dir) / name / str(version) / "assets" / export_lib.SCHEMA_ASSET
+        path = Path(export_dir) / name / str(version) / "assets" / layout.SCHEMA_ASSET
         if not path.exists():
             raise SchemaMismatchError(f"{path} missing: {name} carries no schema; re-export")
         found[name] = json.loads(path.read_text())["fingerprint"]
@@ -165,7 +165,7 @@ class LoadedExport:
 
 
 def load_export(export_dir: str | Path, version: int | None = None,
-                load_models: tuple[str, ...] = (export_lib.QUERY, export_lib.RANKING)) -> LoadedExport:
+                load_models: tuple[str, ...] = (layout.QUERY, layout.RANKING)) -> LoadedExport:
     """Load ``version`` (default: newest complete) of ``export_dir``.
 
     Raises:
@@ -182,13 +182,13 @@ def load_export(export_dir: str | Path, version: int | None = None,
         raise SchemaMismatchError(f"{root} version {version}: manifest fingerprint "
                                   f"{manifest['schema']['fingerprint']} != {schema.fingerprint()}")
     loaded = {name: tf.saved_model.load(str(root / name / str(version))) for name in load_models}
-    scann_index = ScannIndex.load(root / export_lib.SCANN / str(version))
-    features = root / export_lib.FEATURES / str(version)
+    scann_index = ScannIndex.load(root / layout.SCANN / str(version))
+    features = root / layout.FEATURES / str(version)
     items = pd.read_csv(features / schema.Layout.ITEMS, dtype={schema.ITEM_ID: str},
                         keep_default_na=False).set_index(schema.ITEM_ID, drop=False)
     users = pd.read_csv(features / schema.Layout.USERS, dtype=str, keep_default_na=False)
     users = users.set_index(schema.USER_ID, drop=False) if schema.USER_ID in users.columns else users
-    popular = json.loads((features / export_lib.POPULAR_FILE).read_text())
+    popular = json.loads((features / layout.POPULAR_FILE).read_text())
     catalog = manifest["catalog"]
     logger.info("loaded export %s version %d (%d items)", root, version, catalog["items"])
     return LoadedExport(
@@ -199,12 +199,12 @@ def load_export(export_dir: str | Path, version: int | None = None,
         popular_counts=np.array(popular["counts"], dtype=np.float64),
         scoring=catalog["scoring"], num_interests=catalog["interests"],
         embedding_dim=catalog["embedding_dim"],
-        _query_fn=(loaded[export_lib.QUERY].signatures[modules.SERVING_DEFAULT]
-                   if export_lib.QUERY in loaded else None),
-        _rank_fn=(loaded[export_lib.RANKING].signatures[modules.SERVING_DEFAULT]
-                  if export_lib.RANKING in loaded else None),
-        _rank_candidates_fn=(loaded[export_lib.RANKING].signatures.get(modules.CANDIDATES)
-                             if export_lib.RANKING in loaded else None),
+        _query_fn=(loaded[layout.QUERY].signatures[modules.SERVING_DEFAULT]
+                   if layout.QUERY in loaded else None),
+        _rank_fn=(loaded[layout.RANKING].signatures[modules.SERVING_DEFAULT]
+                  if layout.RANKING in loaded else None),
+        _rank_candidates_fn=(loaded[layout.RANKING].signatures.get(modules.CANDIDATES)
+                             if layout.RANKING in loaded else None),
         _savedmodels=loaded)
 
 

@@ -52,6 +52,20 @@ def expand_candidates(features: Mapping[str, np.ndarray], owner: np.ndarray) -> 
     return rows
 
 
+def candidate_inputs(rows: dict[str, np.ndarray], requests: int) -> dict[str, np.ndarray]:
+    """Raw ranking rows regrouped for the ``candidates`` signature.
+
+    The first ``requests`` rows give the request features; every row gives a
+    candidate, owned by request ``row % requests``.
+    """
+    count = len(rows[schema.ITEM_ID])
+    inputs = {f.name: rows[f.name][:requests] for f in REQUEST_FEATURES}
+    inputs.update({f.name: rows[f.name] for f in ITEM_FEATURES})
+    inputs.update({name: rows[name] for name in schema.CANDIDATE_FEATURES if name in rows})
+    inputs[OWNER] = np.arange(count, dtype=np.int64) % requests
+    return inputs
+
+
 @dataclasses.dataclass(frozen=True)
 class SampleUser:
     """A ready-made request for the demo page."""

@@ -1,20 +1,6 @@
 """``funnel export``: a retrieval run and a ranking run -> one versioned, servable export.
 
-Layout (TF Serving's ``<base>/<model>/<version>/``, one version number per export)::
-
-    EXPORT/query/<v>/            SavedModel: history -> M interest embeddings
-    EXPORT/candidate/<v>/        SavedModel: item ids -> item embeddings
-    EXPORT/retrieval/<v>/        SavedModel: history, k -> top-k (tfrs BruteForce, eq. 4)
-    EXPORT/retrieval_scann/<v>/  SavedModel: the same through the tfrs ScaNN layer
-    EXPORT/ranking/<v>/          SavedModel: raw feature dict -> click probability
-    EXPORT/scann/<v>/            native ScaNN index + row -> item id + item embeddings
-    EXPORT/features/<v>/         items.csv, users.csv (raw ids), popular.json
-    EXPORT/samples/<v>/          sample inputs and the training-time models' outputs (for verify)
-    EXPORT/manifests/<v>.json    the manifest of version v (its presence marks v complete)
-    EXPORT/manifest.json         the manifest of the newest version
-    EXPORT/models.config         TF Serving model config (stock servables, label ``stable``)
-    EXPORT/models_scann.config   the same plus ``retrieval_scann`` (TF Serving with ScaNN ops)
-
+The export's folders are :mod:`serving.layout`'s.
 Everything is written under ``EXPORT/.staging-*`` in this same layout,
 verified there in a fresh process, and renamed into place only when complete
 and verified (:mod:`serving.staging`); on any failure, a failed verify
@@ -32,7 +18,6 @@ import logging
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -41,26 +26,16 @@ import pandas as pd
 from funnel import config as config_lib
 from funnel import dataset, schema
 from serving import index, recall, run_kinds, warmup
-from serving.bundle import ITEM_FEATURES, OWNER, REQUEST_FEATURES
-from serving.staging import (MANIFEST_DIR, STAGING_PREFIX, Staging, VerificationFailedError,  # noqa: F401
-                             complete_versions)
+from serving.bundle import candidate_inputs
+from serving.layout import (CANDIDATE, FEATURES, FOLDERS, MANIFEST, MANIFEST_DIR, MODELS_CONFIG,
+                            MODELS_SCANN_CONFIG, POPULAR_FILE, QUERY, RANKING, RETRIEVAL, RETRIEVAL_SCANN,
+                            SAMPLES, SAMPLES_FILE, SAVEDMODELS, SCANN, SCHEMA_ASSET, STOCK_SERVABLES,
+                            complete_versions)
+from serving.staging import Staging, VerificationFailedError
 
 logger = logging.getLogger(__name__)
 
-QUERY, CANDIDATE, RETRIEVAL, RETRIEVAL_SCANN, RANKING = (
-    "query", "candidate", "retrieval", "retrieval_scann", "ranking")
-SAVEDMODELS = (QUERY, CANDIDATE, RETRIEVAL, RETRIEVAL_SCANN, RANKING)
-SCANN, FEATURES, SAMPLES = "scann", "features", "samples"
-FOLDERS = SAVEDMODELS + (SCANN, FEATURES, SAMPLES)
-STOCK_SERVABLES = (QUERY, CANDIDATE, RETRIEVAL, RANKING)
-"""Models a stock TF Serving binary loads (``retrieval_scann`` needs ScaNN's ops)."""
-SCHEMA_ASSET = "schema.json"
-MANIFEST = "manifest.json"
-MODELS_CONFIG = "models.config"
-MODELS_SCANN_CONFIG = "models_scann.config"
 STABLE_LABEL = "stable"
-POPULAR_FILE = "popular.json"
-SAMPLES_FILE = "reference.npz"
 WARMUP_BATCH = 4
 
 
@@ -220,8 +195,8 @@ def _dataset_copy(run_dir: Path) -> Path:
 
 def load_runs(retrieval_dir: str | Path, ranking_dir: str | Path) -> Runs:
     """Load both runs and check they were trained on the same vocabularies."""
-    from ranking.train import load_trained as load_ranking
-    from retrieval.train import load_trained as load_retrieval
+    from ranking.run import load_trained as load_ranking
+    from retrieval.run import load_trained as load_retrieval
 
     retrieval_dir, ranking_dir = Path(retrieval_dir), Path(ranking_dir)
     retrieval_data, ranking_data = _dataset_copy(retrieval_dir), _dataset_copy(ranking_dir)
@@ -498,20 +473,6 @@ def warmup_inputs(runs: Runs, options: ExportOptions) -> dict[str, list[tuple[st
     for batch in (1, 2):
         requests[RANKING].append((modules.CANDIDATES, candidate_inputs(ranking, batch)))
     return requests
-
-
-def candidate_inputs(rows: dict[str, np.ndarray], requests: int) -> dict[str, np.ndarray]:
-    """Raw ranking rows regrouped for the ``candidates`` signature.
-
-    The first ``requests`` rows give the request features; every row gives a
-    candidate, owned by request ``row % requests``.
-    """
-    count = len(rows[schema.ITEM_ID])
-    inputs = {f.name: rows[f.name][:requests] for f in REQUEST_FEATURES}
-    inputs.update({f.name: rows[f.name] for f in ITEM_FEATURES})
-    inputs.update({name: rows[name] for name in schema.CANDIDATE_FEATURES if name in rows})
-    inputs[OWNER] = np.arange(count, dtype=np.int64) % requests
-    return inputs
 
 
 def _write_features(runs: Runs, folder: Path, options: ExportOptions) -> None:

@@ -21,10 +21,11 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from serving.layout import MANIFEST_DIR, complete_versions
+
 logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".staging-"
-MANIFEST_DIR = "manifests"
 FAILED_LINES = 20
 """At most this many ``FAIL`` lines of verify are quoted in the error."""
 
@@ -107,10 +108,3 @@ class Staging:
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
-
-def complete_versions(export_dir: str | Path) -> list[int]:
-    """Versions whose manifest was written (the last step of an export), ascending."""
-    folder = Path(export_dir) / MANIFEST_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())

@@ -36,7 +36,8 @@ import numpy as np
 
 import funnel  # noqa: F401
 from funnel import schema
-from serving.bundle import expand_candidates
+from serving import layout
+from serving.bundle import candidate_inputs, expand_candidates
 
 DEFAULT_TOLERANCE = 1e-5
 LARGE_BATCH = 500
@@ -260,14 +261,13 @@ def check_candidates(check: "Checker", ranking, rows: dict[str, np.ndarray], ref
     with the rows regrouped into two requests they must equal
     ``serving_default`` on the same rows expanded per candidate.
     """
-    from serving import export as export_lib
     from serving import modules
 
     own = {**rows, modules.OWNER: np.arange(len(reference), dtype=np.int64)}
     got = check.run("ranking/candidates: call", lambda: _call(ranking.signatures[modules.CANDIDATES], own))
     if got is not None:
         check.close("ranking/candidates vs training-time model", got[modules.PROBABILITY], reference)
-    grouped = export_lib.candidate_inputs(rows, 2)
+    grouped = candidate_inputs(rows, 2)
     owner = grouped.pop(modules.OWNER)
     expanded = check.run("ranking: serving_default on expanded rows", lambda: _call(
         ranking.signatures[modules.SERVING_DEFAULT], expand_candidates(grouped, owner)))
@@ -282,7 +282,6 @@ def check_recall(check: Checker, root: Path, version: int, manifest: dict, loade
                  samples: dict) -> dict[str, float]:
     """Both :mod:`serving.recall` measures on the held-out histories the exporter measured
     them on, through the exported query model; returns ``{measure: recall}``."""
-    from serving import export as export_lib
     from serving import modules, recall
     from serving.index import ScannIndex, measure_recall
 
@@ -294,11 +293,11 @@ def check_recall(check: Checker, root: Path, version: int, manifest: dict, loade
     what = f"on {len(histories)} held-out histories"
     default, measured = modules.SERVING_DEFAULT, {}
     inputs = {schema.HISTORY: histories, modules.K: np.full(len(histories), k, np.int32)}
-    if {export_lib.RETRIEVAL, export_lib.RETRIEVAL_SCANN} <= set(loaded):
+    if {layout.RETRIEVAL, layout.RETRIEVAL_SCANN} <= set(loaded):
         found = check.run("retrieval_scann: call", lambda: _call(
-            loaded[export_lib.RETRIEVAL_SCANN].signatures[default], inputs))
+            loaded[layout.RETRIEVAL_SCANN].signatures[default], inputs))
         exact = check.run("retrieval: call", lambda: _call(
-            loaded[export_lib.RETRIEVAL].signatures[default], inputs))
+            loaded[layout.RETRIEVAL].signatures[default], inputs))
         if found is not None and exact is not None:
             overlap = measured[recall.LAYER] = recall.top_k_overlap(
                 found[modules.ITEM_IDS], exact[modules.ITEM_IDS])
@@ -310,10 +309,10 @@ def check_recall(check: Checker, root: Path, version: int, manifest: dict, loade
             if shared:
                 check.close("retrieval_scann: scores of shared items", [s for s, _ in shared],
                             [e for _, e in shared])
-    index = check.run("scann: load native index", lambda: ScannIndex.load(root / export_lib.SCANN / str(version)))
-    if index is not None and export_lib.QUERY in loaded:
+    index = check.run("scann: load native index", lambda: ScannIndex.load(root / layout.SCANN / str(version)))
+    if index is not None and layout.QUERY in loaded:
         users = check.run("query: held-out histories", lambda: _call(
-            loaded[export_lib.QUERY].signatures[default], {schema.HISTORY: histories})[modules.EMBEDDINGS])
+            loaded[layout.QUERY].signatures[default], {schema.HISTORY: histories})[modules.EMBEDDINGS])
         if users is not None:
             value = measured[recall.INDEX] = measure_recall(index.search, index.item_embeddings, users, k)
             check.record(value >= min_recall, f"scann: recall@{k} {what} x {users.shape[1]} interests",
@@ -324,36 +323,29 @@ def check_recall(check: Checker, root: Path, version: int, manifest: dict, loade
     return measured
 
 
-def verify_export(export_dir: str | Path, version: int | None = None,
-                  tolerance: float = DEFAULT_TOLERANCE, out=sys.stdout, report: dict | None = None) -> int:
-    """Run every check on one version; returns the number of failures.
+def check_fingerprints(check: Checker, root: Path, version: int, manifest: dict) -> None:
+    """The SavedModels and the manifest carry one schema fingerprint, and it is this code's."""
+    from serving import artifacts
 
-    ``report``, when given, receives ``failures``, ``checks``, ``recall_k`` and
-    ``recall`` (each :mod:`serving.recall` measure): what the exporter writes
-    into the manifest.
+    fingerprints = check.run("schema fingerprints", lambda: artifacts.model_fingerprints(root, version))
+    if fingerprints is None:
+        return
+    values = set(fingerprints.values()) | {manifest["schema"]["fingerprint"]}
+    check.record(len(values) == 1, "models share one schema fingerprint", json.dumps(fingerprints))
+    check.record(values == {schema.fingerprint()}, "fingerprint matches this code",
+                 f"code {schema.fingerprint()}")
+
+
+def load_models(check: Checker, root: Path, version: int, out) -> tuple[dict, dict]:
+    """Print and load every SavedModel of the version; ``({name: model}, {name: signature defs})``.
+
+    A model whose signatures cannot be read or that does not load is a failed
+    check and is left out of both dicts (and of every later check).
     """
     import tensorflow as tf
 
-    from serving import artifacts, modules, warmup
-    from serving import export as export_lib
-
-    root = Path(export_dir)
-    check = Checker(tolerance, out)
-    version = artifacts.resolve_version(root, version)
-    manifest = artifacts.read_manifest(root, version)
-    print(f"export {root} version {version}", file=out)
-
-    fingerprints = check.run("schema fingerprints", lambda: artifacts.model_fingerprints(root, version))
-    if fingerprints is not None:
-        values = set(fingerprints.values()) | {manifest["schema"]["fingerprint"]}
-        check.record(len(values) == 1, "models share one schema fingerprint",
-                     json.dumps(fingerprints))
-        check.record(values == {schema.fingerprint()}, "fingerprint matches this code",
-                     f"code {schema.fingerprint()}")
-
-    samples = dict(np.load(root / export_lib.SAMPLES / str(version) / export_lib.SAMPLES_FILE))
     loaded, signatures = {}, {}
-    for name in export_lib.SAVEDMODELS:
+    for name in layout.SAVEDMODELS:
         folder = root / name / str(version)
         definitions = check.run(f"{name}: read signatures", lambda: read_signatures(folder))
         if definitions is None:
@@ -366,121 +358,187 @@ def verify_export(export_dir: str | Path, version: int | None = None,
         if model is not None:
             loaded[name] = model
             signatures[name] = definitions
+    return loaded, signatures
 
-    query_inputs = {schema.HISTORY: _strings(samples[f"query/{schema.HISTORY}"])}
+
+def sample_inputs(samples: dict) -> dict[str, dict[str, np.ndarray]]:
+    """``{model: serving_default inputs}`` from the exporter's ``reference.npz``."""
+    from serving import modules
+
+    query = {schema.HISTORY: _strings(samples[f"query/{schema.HISTORY}"])}
     k = int(samples["retrieval/k"])
-    retrieval_inputs = {**query_inputs, modules.K: np.full(len(query_inputs[schema.HISTORY]), k,
-                                                           np.int32)}
-    ranking_inputs = {}
+    retrieval = {**query, modules.K: np.full(len(query[schema.HISTORY]), k, np.int32)}
+    ranking = {}
     for key, value in samples.items():
         if key.startswith("ranking/input/"):
-            name = key[len("ranking/input/"):]
-            ranking_inputs[name] = value if value.dtype.kind == "f" else _strings(value)
-    sample_inputs = {
-        export_lib.QUERY: query_inputs,
-        export_lib.CANDIDATE: {modules.ITEM_IDS: _strings(samples[f"candidate/{modules.ITEM_IDS}"])},
-        export_lib.RETRIEVAL: retrieval_inputs, export_lib.RETRIEVAL_SCANN: retrieval_inputs,
-        export_lib.RANKING: ranking_inputs,
-    }
+            ranking[key[len("ranking/input/"):]] = value if value.dtype.kind == "f" else _strings(value)
+    return {layout.QUERY: query,
+            layout.CANDIDATE: {modules.ITEM_IDS: _strings(samples[f"candidate/{modules.ITEM_IDS}"])},
+            layout.RETRIEVAL: retrieval, layout.RETRIEVAL_SCANN: retrieval, layout.RANKING: ranking}
+
+
+def context_int64_inputs(ranking_inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ranking inputs with context features as int64 (the ``context_int64`` signature)."""
+    context = {f.name for f in schema.RANKING_FEATURES if f.source is schema.Source.CONTEXT}
+    return {n: (np.array([int(v) for v in value], np.int64) if n in context else value)
+            for n, value in ranking_inputs.items()}
+
+
+def check_reference_outputs(check: Checker, loaded: dict, inputs: dict, samples: dict) -> None:
+    """Each model's serving signatures give the training-time model's outputs on the samples."""
+    from serving import modules
+
     default = modules.SERVING_DEFAULT
 
     def compare(name, output, reference_key):
-        fn = loaded[name].signatures[default]
-        got = check.run(f"{name}: call", lambda: _call(fn, sample_inputs[name]))
+        got = check.run(f"{name}: call", lambda: _call(loaded[name].signatures[default], inputs[name]))
         if got is not None:
             check.close(f"{name}: {output} vs training-time model", got[output], samples[reference_key])
         return got
 
-    if export_lib.QUERY in loaded:
-        compare(export_lib.QUERY, modules.EMBEDDINGS, "query/embeddings")
-    if export_lib.CANDIDATE in loaded:
-        compare(export_lib.CANDIDATE, modules.EMBEDDINGS, "candidate/embeddings")
-    if export_lib.RANKING in loaded:
-        compare(export_lib.RANKING, modules.PROBABILITY, "ranking/probability")
-        context = {f.name for f in schema.RANKING_FEATURES if f.source is schema.Source.CONTEXT}
-        int_inputs = {n: (np.array([int(v) for v in value], np.int64) if n in context else value)
-                      for n, value in ranking_inputs.items()}
+    if layout.QUERY in loaded:
+        compare(layout.QUERY, modules.EMBEDDINGS, "query/embeddings")
+    if layout.CANDIDATE in loaded:
+        compare(layout.CANDIDATE, modules.EMBEDDINGS, "candidate/embeddings")
+    if layout.RANKING in loaded:
+        ranking = loaded[layout.RANKING]
+        compare(layout.RANKING, modules.PROBABILITY, "ranking/probability")
         got = check.run("ranking: context_int64 call", lambda: _call(
-            loaded[export_lib.RANKING].signatures[modules.CONTEXT_INT64], int_inputs))
+            ranking.signatures[modules.CONTEXT_INT64], context_int64_inputs(inputs[layout.RANKING])))
         if got is not None:
             check.close("ranking: context_int64 vs training-time model", got[modules.PROBABILITY],
                         samples["ranking/probability"])
-        if modules.CANDIDATES in loaded[export_lib.RANKING].signatures:
-            check_candidates(check, loaded[export_lib.RANKING], ranking_inputs, samples["ranking/probability"])
-    if export_lib.RETRIEVAL in loaded:
-        got = compare(export_lib.RETRIEVAL, modules.SCORES, "retrieval/scores")
+        if modules.CANDIDATES in ranking.signatures:
+            check_candidates(check, ranking, inputs[layout.RANKING], samples["ranking/probability"])
+    if layout.RETRIEVAL in loaded:
+        got = compare(layout.RETRIEVAL, modules.SCORES, "retrieval/scores")
         if got is not None:
             same = _strings(got[modules.ITEM_IDS]) == _strings(samples["retrieval/item_ids"])
             check.record(bool(same.all()), "retrieval: item_ids equal the training-time top-k",
                          f"{int(same.sum())}/{same.size}")
-    measured = check_recall(check, root, version, manifest, loaded, samples)
 
-    for name in (export_lib.QUERY, export_lib.RANKING):
+
+def check_batches(check: Checker, loaded: dict, inputs: dict, samples: dict) -> None:
+    """The query and ranking models answer batches of 1 and ``LARGE_BATCH`` as the samples they repeat."""
+    from serving import modules
+
+    for name, output, reference_key in ((layout.QUERY, modules.EMBEDDINGS, "query/embeddings"),
+                                        (layout.RANKING, modules.PROBABILITY, "ranking/probability")):
         if name not in loaded:
             continue
-        fn = loaded[name].signatures[default]
-        output = modules.EMBEDDINGS if name == export_lib.QUERY else modules.PROBABILITY
-        reference = samples["query/embeddings" if name == export_lib.QUERY else "ranking/probability"]
+        fn = loaded[name].signatures[modules.SERVING_DEFAULT]
         for batch in (1, LARGE_BATCH):
-            inputs, rows = _repeat(sample_inputs[name], batch)
-            got = check.run(f"{name}: batch {batch}", lambda: _call(fn, inputs))
+            repeated, rows = _repeat(inputs[name], batch)
+            got = check.run(f"{name}: batch {batch}", lambda: _call(fn, repeated))
             if got is not None:
-                check.close(f"{name}: batch {batch}", got[output], reference[rows])
+                check.close(f"{name}: batch {batch}", got[output], samples[reference_key][rows])
+
+
+def _signature_inputs(name: str, signature_name: str, inputs: dict) -> dict | None:
+    """Sample inputs of one signature; None when the samples cannot feed it."""
+    from serving import modules
+
+    if signature_name == modules.CONTEXT_INT64:
+        return context_int64_inputs(inputs[name])
+    if signature_name == modules.CANDIDATES:
+        return candidate_inputs(inputs[name], 2)
+    if signature_name == modules.HISTORY_INT64:
+        history = inputs[layout.QUERY][schema.HISTORY]
+        if not all(v == "" or str(v).isdigit() for v in history.reshape(-1)):
+            return None
+        return {schema.HISTORY: np.vectorize(lambda v: int(v) if v else -1, otypes=[np.int64])(history)}
+    return inputs[name]
+
+
+def check_signatures(check: Checker, loaded: dict, signatures: dict, inputs: dict, samples: dict,
+                     out) -> None:
+    """Every signature answers its sample inputs, and both TF Serving REST body formats
+    map onto it and answer as a direct call does."""
+    from serving import modules
 
     for name, model in loaded.items():
         for signature_name, definition in signatures[name].items():
             if signature_name.startswith("__"):
                 continue
-            specs = input_specs(definition)
-            inputs = sample_inputs[name]
-            if signature_name == modules.CONTEXT_INT64:
-                inputs = int_inputs
-            elif signature_name == modules.CANDIDATES:
-                inputs = export_lib.candidate_inputs(ranking_inputs, 2)
-            elif signature_name == modules.HISTORY_INT64:
-                history = query_inputs[schema.HISTORY]
-                numeric = all(v == "" or str(v).isdigit() for v in history.reshape(-1))
-                if not numeric:
-                    print(f"skip {name}/{signature_name}: the catalog's raw ids are not integers",
-                          file=out)
-                    continue
-                inputs = {schema.HISTORY: np.vectorize(lambda v: int(v) if v else -1,
-                                                       otypes=[np.int64])(history)}
-                got = check.run(f"{name}/{signature_name}: call", lambda: _call(
-                    model.signatures[signature_name], inputs))
+            fn = model.signatures[signature_name]
+            feed = _signature_inputs(name, signature_name, inputs)
+            if feed is None:
+                print(f"skip {name}/{signature_name}: the catalog's raw ids are not integers", file=out)
+                continue
+            if signature_name == modules.HISTORY_INT64:
+                got = check.run(f"{name}/{signature_name}: call", lambda: _call(fn, feed))
                 if got is not None:
                     check.close(f"{name}/{signature_name} vs training-time model",
                                 got[modules.EMBEDDINGS], samples["query/embeddings"])
-            fn = model.signatures[signature_name]
-            direct = check.run(f"{name}/{signature_name}: direct call", lambda: _call(fn, inputs))
-            for body_format, body in rest_bodies(inputs).items():
-                if signature_name == modules.CANDIDATES and body_format == "instances":
-                    continue  # request and candidate inputs differ in length: columnar only
-                what = f"{name}/{signature_name}: REST {{\"{body_format}\": ...}}"
-                mapped = check.run(what, lambda: rest_to_inputs(body, specs))
-                if mapped is None or direct is None:
-                    continue
-                got = check.run(what, lambda: _call(fn, mapped))
-                if got is None:
-                    continue
-                same = all(np.array_equal(got[o], direct[o]) if got[o].dtype == object
-                           else np.allclose(got[o], direct[o], atol=tolerance, rtol=0)
-                           for o in direct)
-                check.record(same, what, "maps onto the signature and answers as a direct call")
+            direct = check.run(f"{name}/{signature_name}: direct call", lambda: _call(fn, feed))
+            check_rest_bodies(check, f"{name}/{signature_name}", fn, input_specs(definition), feed, direct,
+                              columnar_only=signature_name == modules.CANDIDATES)
+
+
+def check_rest_bodies(check: Checker, what: str, fn, specs: dict, inputs: dict, direct: dict | None,
+                      columnar_only: bool = False) -> None:
+    """Row (``instances``) and columnar (``inputs``) REST bodies of ``inputs`` give ``direct``'s outputs.
+
+    ``columnar_only``: the signature's inputs differ in length (request and
+    candidate rows), which the row format cannot express.
+    """
+    for body_format, body in rest_bodies(inputs).items():
+        if columnar_only and body_format == "instances":
+            continue
+        label = f"{what}: REST {{\"{body_format}\": ...}}"
+        mapped = check.run(label, lambda: rest_to_inputs(body, specs))
+        if mapped is None or direct is None:
+            continue
+        got = check.run(label, lambda: _call(fn, mapped))
+        if got is None:
+            continue
+        same = all(np.array_equal(got[o], direct[o]) if got[o].dtype == object
+                   else np.allclose(got[o], direct[o], atol=check.tolerance, rtol=0)
+                   for o in direct)
+        check.record(same, label, "maps onto the signature and answers as a direct call")
+
+
+def check_warmup(check: Checker, root: Path, version: int, loaded: dict) -> None:
+    """Every model's warm-up requests (``assets.extra``) parse, name it and run."""
+    from serving import warmup
 
     for name, model in loaded.items():
-        folder = root / name / str(version)
-        requests = check.run(f"{name}: parse warm-up requests", lambda: warmup.read(folder))
+        requests = check.run(f"{name}: parse warm-up requests", lambda: warmup.read(root / name / str(version)))
         if requests is None:
             continue
         ok = bool(requests)
-        for model_name, signature_name, inputs in requests:
+        for model_name, signature_name, request in requests:
             ok &= model_name == name and signature_name in model.signatures
             if ok:
                 ok &= check.run(f"{name}: run warm-up {signature_name}",
-                                lambda: _call(model.signatures[signature_name], inputs)) is not None
+                                lambda: _call(model.signatures[signature_name], request)) is not None
         check.record(ok, f"{name}: {len(requests)} warm-up requests parse and run")
 
+
+def verify_export(export_dir: str | Path, version: int | None = None,
+                  tolerance: float = DEFAULT_TOLERANCE, out=sys.stdout, report: dict | None = None) -> int:
+    """Run every check on one version; returns the number of failures.
+
+    ``report``, when given, receives ``failures``, ``checks``, ``recall_k`` and
+    ``recall`` (each :mod:`serving.recall` measure): what the exporter writes
+    into the manifest.
+    """
+    from serving import artifacts
+
+    root = Path(export_dir)
+    check = Checker(tolerance, out)
+    version = artifacts.resolve_version(root, version)
+    manifest = artifacts.read_manifest(root, version)
+    print(f"export {root} version {version}", file=out)
+    check_fingerprints(check, root, version, manifest)
+    samples = dict(np.load(root / layout.SAMPLES / str(version) / layout.SAMPLES_FILE))
+    loaded, signatures = load_models(check, root, version, out)
+    inputs = sample_inputs(samples)
+    check_reference_outputs(check, loaded, inputs, samples)
+    measured = check_recall(check, root, version, manifest, loaded, samples)
+    check_batches(check, loaded, inputs, samples)
+    check_signatures(check, loaded, signatures, inputs, samples, out)
+    check_warmup(check, root, version, loaded)
     print(f"\n{check.failures} failed check(s)", file=out)
     if report is not None:
         report.update(failures=check.failures, checks=check.checks, recall=measured,

@@ -53,6 +53,7 @@ import numpy as np
 
 from funnel import config as config_lib
 from funnel import schema
+from funnel.metrics import mean_silhouette
 from retrieval.weighting.base import Session, Weighting, example_normalised
 from retrieval.weighting.density import gaussian_kde, kernel_density, relative_density
 
@@ -258,7 +259,5 @@ def _quantiles(values: np.ndarray) -> dict[str, float]:
 def _silhouette(embeddings: np.ndarray, clusters: np.ndarray | None) -> float | None:
     if clusters is None:
         return None
-    from retrieval.evaluate import mean_silhouette
-
     return mean_silhouette(embeddings, clusters)
 

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from funnel import schema
-from serving import export as export_lib
+from serving import layout
 from serving.bundle import ModelBundle, QueryFn, RankFn, SampleUser
 
-SERVED_MODELS = (export_lib.QUERY, export_lib.RANKING, export_lib.SCANN, export_lib.FEATURES)
+SERVED_MODELS = (layout.QUERY, layout.RANKING, layout.SCANN, layout.FEATURES)
 """Models an answer's ``model_versions`` reports: the ones a recommendation used."""
 PERSONAS = 4
 """Demo users built from the most popular items of the largest categories."""
@@ -109,7 +109,7 @@ def bundle_from_export(loaded, query: QueryFn, rank: RankFn,
     titles = None
     if schema.TITLE in loaded.items.columns:
         titles = loaded.items.reindex(item_ids)[schema.TITLE].fillna("").astype(str).to_numpy(object)
-    reference = Path(loaded.root) / export_lib.SAMPLES / str(loaded.version) / export_lib.SAMPLES_FILE
+    reference = Path(loaded.root) / layout.SAMPLES / str(loaded.version) / layout.SAMPLES_FILE
     versions = {name: str(loaded.model_versions[name]) for name in SERVED_MODELS
                 if name in loaded.model_versions}
     return ModelBundle(
@@ -126,5 +126,5 @@ def bundle_from_export(loaded, query: QueryFn, rank: RankFn,
 
 def latest_version(export_dir: str | Path) -> Optional[str]:
     """Newest complete version of the export (a listing, no loading)."""
-    versions = export_lib.complete_versions(export_dir)
+    versions = layout.complete_versions(export_dir)
     return str(versions[-1]) if versions else None

@@ -19,7 +19,7 @@ import numpy as np
 
 from funnel import schema
 from serving import artifacts
-from serving import export as export_lib
+from serving import layout
 from serving import modules
 from serving.backends.export_bundle import bundle_from_export, latest_version
 from serving.backends.rest import PredictClient, TFServingError
@@ -69,9 +69,9 @@ class TFServingBackend:
         loaded = artifacts.load_export(self.export_dir, int(version), load_models=())
         http = httpx.Client(timeout=self.settings.tfserving_timeout_s,
                             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
-        query_client = PredictClient(self.url, export_lib.QUERY, version=str(loaded.version), client=http)
-        candidates = modules.CANDIDATES in loaded.manifest["models"][export_lib.RANKING].get("signatures", ())
-        rank_client = PredictClient(self.url, export_lib.RANKING, version=str(loaded.version), client=http,
+        query_client = PredictClient(self.url, layout.QUERY, version=str(loaded.version), client=http)
+        candidates = modules.CANDIDATES in loaded.manifest["models"][layout.RANKING].get("signatures", ())
+        rank_client = PredictClient(self.url, layout.RANKING, version=str(loaded.version), client=http,
                                     signature=modules.CANDIDATES if candidates else modules.SERVING_DEFAULT)
         try:
             for client in (query_client, rank_client):

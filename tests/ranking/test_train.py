@@ -9,7 +9,8 @@ import tensorflow as tf
 from funnel import cli, schema
 from ranking import data
 from ranking.features import input_signature
-from ranking.train import load_trained, train
+from ranking.run import load_trained
+from ranking.train import train
 
 
 

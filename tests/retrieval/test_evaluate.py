@@ -4,8 +4,9 @@ import numpy as np
 
 import funnel  # noqa: F401
 from funnel import dataset
-from retrieval.evaluate import (evaluate, full_ranks, hits_and_ndcg, mean_silhouette, popularity_scorer,
-                                sampled_ranks, tied_ranks)
+from funnel.metrics import mean_silhouette
+from retrieval.evaluate import (evaluate, full_ranks, hits_and_ndcg, popularity_scorer, sampled_ranks,
+                                tied_ranks)
 
 
 def test_hits_and_ndcg_by_hand():

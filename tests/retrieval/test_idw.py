@@ -73,6 +73,7 @@ def test_inactive_items_keep_zero_weight():
 
 
 def test_calibration_keeps_the_item_tower_frozen_and_trains_the_user_tower(tiny_data, tmp_path, monkeypatch, make_config):
+    from retrieval import run
     from retrieval import train as train_lib
 
     snapshots = {}
@@ -85,7 +86,7 @@ def test_calibration_keeps_the_item_tower_frozen_and_trains_the_user_tower(tiny_
 
     monkeypatch.setattr(train_lib.Trainer, "freeze_item_tower", freeze_and_snapshot)
     train_lib.train(make_config(weighting="idw", idw_calibration_epochs=1), tiny_data, tmp_path / "run")
-    model, _ = train_lib.load_trained(tmp_path / "run")
+    model, _ = run.load_trained(tmp_path / "run")
     for before, after in zip(snapshots["item"], model.item_tower.weights):
         np.testing.assert_array_equal(before, after.numpy())
     changed = [not np.array_equal(b, a.numpy()) for b, a in zip(snapshots["user"], model.user_tower.weights)]

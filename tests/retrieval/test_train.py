@@ -12,7 +12,8 @@ import tensorflow as tf
 
 import funnel  # noqa: F401
 from funnel import cli, schema
-from retrieval.train import load_trained, train
+from retrieval.run import load_trained
+from retrieval.train import train
 
 def _history(rows=3):
     history = np.zeros((rows, schema.MAX_SEQUENCE_LENGTH), np.int64)

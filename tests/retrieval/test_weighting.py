@@ -80,7 +80,8 @@ def test_domain_callback_writes_each_items_domain_weight():
 @pytest.mark.parametrize("name", sorted(WEIGHTINGS))
 def test_every_weighting_trains_and_evaluates(name, tiny_data, tmp_path, make_config):
     from retrieval.evaluate import evaluate_run
-    from retrieval.train import load_trained, train
+    from retrieval.run import load_trained
+    from retrieval.train import train
 
     model_name = "sur" if name in ("frequency", "focal") else "mur"
     train(make_config(model=model_name, weighting=name), tiny_data, tmp_path / name)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from serving import export, warmup
+from serving import export, layout, warmup
 
 
 def test_models_config_is_tf_serving_text_proto():
@@ -45,7 +45,7 @@ def test_next_version_counts_folders_and_manifests(tmp_path):
     (tmp_path / "manifests").mkdir()
     (tmp_path / "manifests" / "7.json").write_text("{}")
     assert export.next_version(tmp_path) == 8
-    assert export.complete_versions(tmp_path) == [7]
+    assert layout.complete_versions(tmp_path) == [7]
 
 
 def test_write_atomic_replaces_whole_file(tmp_path):

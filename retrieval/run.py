@@ -1,0 +1,87 @@
+"""A retrieval run folder: what ``funnel train retrieval`` writes and how it loads back.
+
+Everything that reads a trained run (the evaluator, ``funnel candidates``, the
+exporter, experiments) goes through :func:`load_trained`, so none of them
+imports the trainer. Layout::
+
+    RUN/config.json         the frozen RetrievalConfig
+    RUN/metrics.json        per-phase losses, epochs, time, examples/s
+    RUN/weights/            the final weights (TF checkpoint)
+    RUN/idw_history.json    IDW rounds: weight change, silhouette (IDW only)
+    RUN/idw_embeddings.npz  item embeddings at every IDW round (IDW only, small catalogs)
+    RUN/dataset/            copy of the data folder's small files (funnel.outdir)
+    RUN/logs/, RUN/checkpoints/   TensorBoard logs and per-phase best checkpoints
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from funnel import config as config_lib
+from funnel import dataset, schema
+from funnel.outdir import DATASET_COPY
+from retrieval import weighting as weighting_lib
+from retrieval.config import RetrievalConfig
+from retrieval.model import ItemStatistics, TwoTowerModel
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+WEIGHTS = "weights"
+WEIGHTS_PREFIX = "model"
+IDW_HISTORY = "idw_history.json"
+IDW_EMBEDDINGS = "idw_embeddings.npz"
+
+
+def item_statistics(data_dir: str | Path) -> ItemStatistics:
+    """Training frequencies and category ids of every item id, from ``items.csv``."""
+    feature_map = schema.FeatureMap.load(data_dir)
+    frequencies = dataset.item_frequencies(data_dir, feature_map.num_items)
+    table = dataset.item_table(data_dir)
+    categories = np.full(feature_map.num_items, schema.OOV_ID, dtype=np.int64)
+    num_categories = feature_map.vocab_sizes.get(schema.ITEM_CATEGORY, schema.FIRST_VALUE_ID)
+    if schema.ITEM_CATEGORY in table.columns and schema.Layout(data_dir).vocab_file(schema.ITEM_CATEGORY).exists():
+        vocabulary = dataset.read_vocabulary(data_dir, schema.ITEM_CATEGORY)
+        ids = {value: schema.FIRST_VALUE_ID + i for i, value in enumerate(vocabulary)}
+        categories[table.index.to_numpy()] = [ids.get(value, schema.OOV_ID)
+                                              for value in table[schema.ITEM_CATEGORY].astype(str)]
+    return ItemStatistics(frequencies, categories, num_categories)
+
+
+def item_clusters(data_dir: str | Path) -> np.ndarray | None:
+    """``[num_items]`` ground-truth cluster per item id (-1 unknown), or None without clusters."""
+    table = dataset.item_table(data_dir)
+    if schema.CLUSTER not in table.columns:
+        return None
+    clusters = np.full(schema.FeatureMap.load(data_dir).num_items, -1, dtype=np.int64)
+    clusters[table.index.to_numpy()] = table[schema.CLUSTER].to_numpy(dtype=np.int64)
+    return clusters
+
+
+def build_model(config: RetrievalConfig, items: ItemStatistics) -> tuple[TwoTowerModel, weighting_lib.Weighting]:
+    """The two-tower model with the loss of ``config.weighting``, variables created."""
+    scheme = weighting_lib.build(config)
+    model = TwoTowerModel(config, items, loss=scheme.loss())
+    model.build_towers()
+    return model, scheme
+
+
+def load_trained(run_dir: str | Path) -> tuple[TwoTowerModel, RetrievalConfig]:
+    """Rebuild a trained model from its run folder alone (``RUN/dataset`` holds the item tables).
+
+    The model is in its inference state: post-hoc item norm switched on where
+    the run's weighting says so. ``model.user_tower`` maps HISTORY ``[B, L]``
+    int64 to ``[B, M, D]``; ``model.item_tower`` maps item ids ``[N]`` to ``[N, D]``.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a `funnel train retrieval` run?")
+    config = config_lib.load(RetrievalConfig, config_path)
+    config = config_lib.from_dict(RetrievalConfig, {**config_lib.to_dict(config), "mixed_precision": False})
+    items = item_statistics(run_dir / DATASET_COPY)
+    model, scheme = build_model(config, items)
+    model.load_weights(str(run_dir / WEIGHTS / WEIGHTS_PREFIX)).expect_partial()
+    scheme.finish(model)
+    return model, config

@@ -1,0 +1,47 @@
+"""The folders and files of an export: what ``funnel export`` writes and everything else reads.
+
+TF Serving's ``<base>/<model>/<version>/``, one version number per export::
+
+    EXPORT/query/<v>/            SavedModel: history -> M interest embeddings
+    EXPORT/candidate/<v>/        SavedModel: item ids -> item embeddings
+    EXPORT/retrieval/<v>/        SavedModel: history, k -> top-k (tfrs BruteForce, eq. 4)
+    EXPORT/retrieval_scann/<v>/  SavedModel: the same through the tfrs ScaNN layer
+    EXPORT/ranking/<v>/          SavedModel: raw feature dict -> click probability
+    EXPORT/scann/<v>/            native ScaNN index + row -> item id + item embeddings
+    EXPORT/features/<v>/         items.csv, users.csv (raw ids), popular.json
+    EXPORT/samples/<v>/          sample inputs and the training-time models' outputs (for verify)
+    EXPORT/manifests/<v>.json    the manifest of version v (its presence marks v complete)
+    EXPORT/manifest.json         the manifest of the newest version
+    EXPORT/models.config         TF Serving model config (stock servables, label ``stable``)
+    EXPORT/models_scann.config   the same plus ``retrieval_scann`` (TF Serving with ScaNN ops)
+
+The exporter, ``verify``, the staging step and the service's loader import the
+names from here, so none of them imports another to learn a folder's name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+QUERY, CANDIDATE, RETRIEVAL, RETRIEVAL_SCANN, RANKING = (
+    "query", "candidate", "retrieval", "retrieval_scann", "ranking")
+SAVEDMODELS = (QUERY, CANDIDATE, RETRIEVAL, RETRIEVAL_SCANN, RANKING)
+SCANN, FEATURES, SAMPLES = "scann", "features", "samples"
+FOLDERS = SAVEDMODELS + (SCANN, FEATURES, SAMPLES)
+STOCK_SERVABLES = (QUERY, CANDIDATE, RETRIEVAL, RANKING)
+"""Models a stock TF Serving binary loads (``retrieval_scann`` needs ScaNN's ops)."""
+SCHEMA_ASSET = "schema.json"
+MANIFEST = "manifest.json"
+MANIFEST_DIR = "manifests"
+MODELS_CONFIG = "models.config"
+MODELS_SCANN_CONFIG = "models_scann.config"
+POPULAR_FILE = "popular.json"
+SAMPLES_FILE = "reference.npz"
+
+
+def complete_versions(export_dir: str | Path) -> list[int]:
+    """Versions whose manifest was written (the last step of an export), ascending."""
+    folder = Path(export_dir) / MANIFEST_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
