@@ -2,8 +2,8 @@
 
 Both trainers, the evaluators and the exporter read a dataset folder through
 this module, so the on-disk format (see :class:`funnel.schema.Layout`) is
-decoded in exactly one place. ``encode_example`` is its inverse, used by the
-pipeline and by tests that write tiny datasets by hand.
+decoded in exactly one place. :mod:`funnel.tfrecord` is its inverse, used by
+the pipeline, ``funnel candidates`` and tests that write tiny datasets by hand.
 """
 
 from __future__ import annotations
@@ -16,24 +16,6 @@ import pandas as pd
 
 import funnel  # noqa: F401
 from funnel import schema
-
-
-def encode_example(features: Mapping[str, object]) -> bytes:
-    """Serialize a dict of ints, floats or lists of them as a ``tf.train.Example``."""
-    from tensorflow.core.example import example_pb2
-
-    example = example_pb2.Example()
-    for name, value in features.items():
-        values = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
-        values = list(values)
-        feature = example.features.feature[name]
-        if values and isinstance(values[0], (float, np.floating)):
-            feature.float_list.value.extend(values)
-        elif values and isinstance(values[0], (str, bytes)):
-            feature.bytes_list.value.extend(v.encode() if isinstance(v, str) else v for v in values)
-        else:
-            feature.int64_list.value.extend(int(v) for v in values)
-    return example.SerializeToString()
 
 
 RETRIEVAL, RANKING = "retrieval", "ranking"

@@ -5,7 +5,7 @@
 bad rows to ``deadletter/``), builds vocabularies (:mod:`pipelines.vocab`),
 retrieval sequences (:mod:`pipelines.sequences`) and ranking examples
 (:mod:`pipelines.ranking_examples`) per user bucket, and writes TFRecords
-(:mod:`pipelines.tfrecord`, :mod:`pipelines.io`) into a staging folder that is
+(:mod:`funnel.tfrecord`, :mod:`pipelines.io`) into a staging folder that is
 renamed to ``--out`` only when complete. The steps are plain functions
 (:mod:`pipelines.stages`) that :mod:`pipelines.transforms` wraps for Beam and
 :mod:`pipelines.local` runs without it.

@@ -26,9 +26,8 @@ import numpy as np
 
 import pandas as pd
 
-from funnel import schema
+from funnel import schema, tfrecord
 from pipelines import rows as R
-from pipelines import tfrecord
 
 SHARD_NAME = "{split}-{index:05d}-of-{count:05d}.tfrecord"
 STAGING_SUFFIX = ".staging-"

@@ -30,7 +30,7 @@ from pipelines import validate
 from pipelines.ranking_examples import build_ranking
 from pipelines.readers.base import Catalog, Plan, Reader
 from pipelines.sequences import SequenceOptions, build_retrieval
-from pipelines.tfrecord import ExampleEncoder
+from funnel.tfrecord import ExampleEncoder
 from pipelines.vocab import Vocabularies, count_values
 
 BUCKET_HASH_KEY = "funnel-buckets-1"

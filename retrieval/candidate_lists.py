@@ -38,7 +38,7 @@ from typing import Iterable, Sequence
 import apache_beam as beam
 import numpy as np
 
-from funnel import dataset, schema
+from funnel import dataset, schema, tfrecord
 from funnel.outdir import DATASET_COPY
 
 logger = logging.getLogger(__name__)
@@ -223,7 +223,11 @@ def _target_features(retriever: _Retriever, z: np.ndarray, target_row: int, last
 
 def build_lists(retriever: _Retriever, attributes: ListAttributes, requests: Sequence[dict],
                 options: ListOptions):
-    """Retrieve, label and encode the lists of ``requests`` (all for one model)."""
+    """Retrieve, label and encode the lists of ``requests`` (all for one model).
+
+    Yields ``("stats", counts)`` per request and ``(split, serialized list)``
+    per kept list; the batch's lists are encoded together (:mod:`funnel.tfrecord`).
+    """
     from retrieval import candidates as candidates_lib
 
     histories = np.stack([r["history"] for r in requests])                   # [B, L] item ids
@@ -234,6 +238,7 @@ def build_lists(retriever: _Retriever, attributes: ListAttributes, requests: Seq
     last = histories[:, -1]
     last_rows = np.where(last >= schema.FIRST_VALUE_ID, last - schema.FIRST_VALUE_ID, -1)
     features = candidates_lib.candidate_features(found, retriever.item_embeddings, last_rows)
+    splits, records, stats = [], [], []
     for b, request in enumerate(requests):
         split, target = request["split"], request["target"]
         counts = {f"{split}/lists": 1}
@@ -244,7 +249,7 @@ def build_lists(retriever: _Retriever, attributes: ListAttributes, requests: Seq
             counts[f"{split}/target_retrieved"] = 1
         elif options.missing_target == "drop" or target < schema.FIRST_VALUE_ID:
             counts[f"{split}/dropped_target_missing"] = 1
-            yield "stats", counts
+            stats.append(counts)
             continue
         else:
             counts[f"{split}/added_target"] = 1
@@ -258,14 +263,18 @@ def build_lists(retriever: _Retriever, attributes: ListAttributes, requests: Seq
         keep = np.flatnonzero((item_ids != schema.PADDING_ID) & ~other)
         counts[f"{split}/written"] = 1
         counts[f"{split}/candidates"] = len(keep)
-        yield split, encode_list(request, attributes, item_ids[keep],
-                                 {name: v[keep] for name, v in values.items()}, options.candidates)
+        splits.append(split)
+        records.append(list_record(request, attributes, item_ids[keep],
+                                   {name: v[keep] for name, v in values.items()}, options.candidates))
+        stats.append(counts)
+    yield from zip(splits, tfrecord.encode_examples(records))
+    for counts in stats:
         yield "stats", counts
 
 
-def encode_list(request: dict, attributes: ListAttributes, item_ids: np.ndarray,
-                values: dict[str, np.ndarray], width: int) -> bytes:
-    """One list as a ``tf.train.Example`` of :func:`funnel.schema.candidate_list_spec` (width N)."""
+def list_record(request: dict, attributes: ListAttributes, item_ids: np.ndarray,
+                values: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
+    """One list's features by :func:`funnel.schema.candidate_list_spec` (width N), padded."""
     def pad(array, fill=0):
         out = np.full(width, fill, dtype=np.asarray(array).dtype)
         out[:len(array)] = array
@@ -287,7 +296,7 @@ def encode_list(request: dict, attributes: ListAttributes, item_ids: np.ndarray,
     record[schema.WEEKDAY] = schema.OOV_ID
     for name in schema.CANDIDATE_FEATURES:
         record[name] = pad(values[name].astype(np.float32))
-    return dataset.encode_example(record)
+    return record
 
 
 # ------------------------------------------------------------------ the job

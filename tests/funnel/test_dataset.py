@@ -1,18 +1,14 @@
-"""Guards funnel/dataset.py: what encode_example writes, the readers parse back."""
+"""Guards funnel/dataset.py: what funnel.tfrecord writes, the readers parse back."""
 
 import numpy as np
 import pytest
 
-from funnel import dataset, schema
+from funnel import dataset, schema, tfrecord
 
 
 def _write(path, records):
-    import tensorflow as tf
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for record in records:
-            writer.write(dataset.encode_example(record))
+    tfrecord.write_examples(path, records)
 
 
 def _retrieval_record(user, target, negatives=None):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from funnel import schema
-from pipelines import tfrecord
+from funnel import schema, tfrecord
 
 GENRES = ("unknown", "Action", "Comedy", "Drama")
 NOW = 2_000_000_000

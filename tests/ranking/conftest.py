@@ -1,12 +1,11 @@
-"""A tiny ranking dataset written with ``funnel.dataset.encode_example``, and tiny configs."""
+"""A tiny ranking dataset written with ``funnel.tfrecord.write_examples``, and tiny configs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from funnel import schema
-from funnel.dataset import encode_example
+from funnel import schema, tfrecord
 
 SIZES = {
     schema.USER_ID: 32, schema.USER_GENDER: 4, schema.USER_OCCUPATION: 7, schema.USER_REGION: 5,
@@ -48,18 +47,14 @@ def make_rows(count: int, rng: np.random.Generator) -> list[dict]:
 
 
 def write_dataset(root, seed: int = 0):
-    import tensorflow as tf
-
     layout = schema.Layout(root)
     layout.root.mkdir(parents=True, exist_ok=True)
     layout.feature_map.write_text(feature_map().to_json())
     (layout.root / schema.Layout.RANKING_DIR).mkdir(exist_ok=True)
     rng = np.random.default_rng(seed)
     for split, count in ROWS.items():
-        path = layout.root / schema.Layout.RANKING_DIR / f"{split}-00000-of-00001.tfrecord"
-        with tf.io.TFRecordWriter(str(path)) as writer:
-            for row in make_rows(count, rng):
-                writer.write(encode_example(row))
+        tfrecord.write_examples(layout.root / schema.Layout.RANKING_DIR / f"{split}-00000-of-00001.tfrecord",
+                                make_rows(count, rng))
     return layout.root
 
 

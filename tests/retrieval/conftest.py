@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import funnel  # noqa: F401
-from funnel import dataset, schema
+from funnel import schema, tfrecord
 
 NUM_CLUSTERS = 4
 ITEMS_PER_CLUSTER = 10
@@ -51,15 +51,11 @@ def write_tiny_dataset(root: Path, num_users: int = 60, sequence_length: int = 1
                 features[schema.NEGATIVES] = rng.choice(unseen, size=NEGATIVES, replace=len(unseen) < NEGATIVES)
             else:
                 counts[sequence[position]] += 1
-            splits[split].append(dataset.encode_example(features))
+            splits[split].append(features)
     layout = schema.Layout(root)
     (root / schema.Layout.RETRIEVAL_DIR).mkdir(parents=True, exist_ok=True)
-    import tensorflow as tf
-
-    for split, records in splits.items():
-        with tf.io.TFRecordWriter(str(root / schema.Layout.RETRIEVAL_DIR / f"{split}-00000-of-00001.tfrecord")) as w:
-            for record in records:
-                w.write(record)
+    for split, examples in splits.items():
+        tfrecord.write_examples(root / schema.Layout.RETRIEVAL_DIR / f"{split}-00000-of-00001.tfrecord", examples)
     (root / schema.Layout.VOCAB_DIR).mkdir(exist_ok=True)
     layout.vocab_file(schema.ITEM_ID).write_text("".join(f"i{i}\n" for i in range(num_items)))
     layout.vocab_file(schema.ITEM_CATEGORY).write_text("".join(f"c{c}\n" for c in range(NUM_CLUSTERS)))

@@ -34,15 +34,14 @@ def _example(user, history, target):
 
 
 def test_fold_data_holds_no_example_of_the_folds_users(tmp_path):
-    from funnel import dataset
+    from funnel import tfrecord
 
     source = tmp_path / "data"
     (source / schema.Layout.RETRIEVAL_DIR).mkdir(parents=True)
     (source / schema.Layout.FEATURE_MAP).write_text("{}")
     for split in (schema.TRAIN, schema.VALIDATION):
-        with tf.io.TFRecordWriter(str(source / schema.Layout.RETRIEVAL_DIR / f"{split}-00000-of-00001.tfrecord")) as w:
-            for user in range(200):
-                w.write(dataset.encode_example(_example(user, [0] * (L - 1) + [5], 6)))
+        tfrecord.write_examples(source / schema.Layout.RETRIEVAL_DIR / f"{split}-00000-of-00001.tfrecord",
+                                [_example(user, [0] * (L - 1) + [5], 6) for user in range(200)])
     kept = write_fold_data(source, tmp_path / "fold", fold=1, folds=2, seed=3)
     spec = {schema.USER_ID: tf.io.FixedLenFeature([], tf.int64)}
     files = [str(f) for f in schema.Layout(tmp_path / "fold").retrieval_files(schema.TRAIN)]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 import funnel  # noqa: F401
-from funnel import dataset, schema
+from funnel import schema, tfrecord
 
 NUM_CATEGORIES = 4
 ITEMS_PER_CATEGORY = 15
@@ -36,8 +36,6 @@ def raw_item(index: int) -> str:
 
 def write_dataset(root: Path, seed: int = 0) -> Path:
     """Write the pipeline's output layout for a tiny clustered catalog under ``root``."""
-    import tensorflow as tf
-
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     layout = schema.Layout(root)
@@ -83,7 +81,7 @@ def write_dataset(root: Path, seed: int = 0) -> Path:
                                              rng.choice(unseen, NEGATIVES, replace=False)]
             else:
                 counts[target] += 1
-            retrieval[split].append(dataset.encode_example(example))
+            retrieval[split].append(example)
             for shown, label in ((target, 1.0), (int(rng.integers(num_items)), 0.0)):
                 row = {
                     schema.USER_ID: ids[schema.USER_ID][user[schema.USER_ID]],
@@ -100,14 +98,12 @@ def write_dataset(root: Path, seed: int = 0) -> Path:
                     schema.HISTORY: padded, schema.HISTORY_LENGTH: len(history),
                     schema.LABEL: label,
                 }
-                ranking[split].append(dataset.encode_example(row))
+                ranking[split].append(row)
     for folder, records in ((schema.Layout.RETRIEVAL_DIR, retrieval),
                             (schema.Layout.RANKING_DIR, ranking)):
         (root / folder).mkdir(exist_ok=True)
         for split, rows in records.items():
-            with tf.io.TFRecordWriter(str(root / folder / f"{split}-00000-of-00001.tfrecord")) as w:
-                for record in rows:
-                    w.write(record)
+            tfrecord.write_examples(root / folder / f"{split}-00000-of-00001.tfrecord", rows)
 
     order = np.argsort(-counts, kind="stable")
     is_head = np.zeros(num_items, dtype=int)

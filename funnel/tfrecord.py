@@ -1,23 +1,30 @@
-"""Vectorised ``tf.train.Example`` encoding and TFRecord framing, without TensorFlow.
+"""The one ``tf.train.Example`` encoder: vectorised, with TFRecord framing, without TensorFlow.
 
-The pipeline writes millions of examples of a fixed, small schema (int64 ids
-and lists of ids, one float label). Building them through the protobuf API
-costs ~25 us each; this module lays out the same wire format for a whole
-batch with NumPy (every example's bytes are computed column by column, no
-Python loop over examples except one CRC call each), so workers never import
-TensorFlow. ``tests/pipelines/test_tfrecord.py`` checks the bytes equal
-protobuf's deterministic serialization and that TensorFlow reads the files.
+Every writer of examples uses it: the preprocessing pipeline (millions of
+examples of int64 ids, lists of ids and a float label), ``funnel candidates``
+(lists of candidates with float features) and the tests' tiny datasets
+(:func:`encode_examples`, :func:`write_examples`). This module lays out the
+wire format for a whole batch with NumPy (every example's bytes are computed
+column by column, no Python loop over examples except one CRC call each), 2-8
+times faster than building examples through the protobuf API
+(``benchmarks/example_encoding.py``, ``docs/benchmarks.md``), and workers never
+import TensorFlow.
+``tests/funnel/test_tfrecord.py`` checks the bytes equal protobuf's
+deterministic serialization for random examples and that TensorFlow reads the files.
 
 Wire format (protobuf): ``Example{1: Features{1: map<string, Feature>}}``; a map
 entry is ``{1: key, 2: Feature}``; ``Feature{2: FloatList{1: packed fixed32},
-3: Int64List{1: packed varint}}``; map entries are written in sorted key order,
-an empty list as an empty message. TFRecord: ``uint64 length, uint32
+3: Int64List{1: packed varint}}``; map entries are written in the order of
+protobuf's deterministic serialization (:func:`map_key_order`), an empty list
+as an empty message. TFRecord: ``uint64 length, uint32
 masked_crc32c(length), data, uint32 masked_crc32c(data)``, little-endian.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
+from pathlib import Path
 from typing import BinaryIO, Mapping, Sequence
 
 import numpy as np
@@ -81,19 +88,39 @@ def _masked_crcs(data: Sequence) -> np.ndarray:
             & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
+def _compare_keys(a: str, b: str) -> int:
+    a_bytes, b_bytes = a.encode(), b.encode()
+    common = min(len(a_bytes), len(b_bytes))
+    if a_bytes[:common] != b_bytes[:common]:
+        return -1 if a_bytes[:common] < b_bytes[:common] else 1
+    return len(b_bytes) - len(a_bytes)
+
+
+def map_key_order(names: Sequence[str]) -> list[str]:
+    """Feature names in the order protobuf's (upb's) deterministic serialization writes map keys.
+
+    Byte order, except that a key comes before its own prefixes
+    (``history_length`` before ``history``): upb sorts by bytes, then by
+    length, and writes its buffer back to front. The property test in
+    ``tests/funnel/test_tfrecord.py`` holds this against the installed protobuf.
+    """
+    return sorted(names, key=functools.cmp_to_key(_compare_keys))
+
+
 class ExampleEncoder:
     """Encodes batches of named int64 / float32 columns as Examples.
 
     Args:
         int_features: names of int64 features; each column is ``[E]`` or
             ``[E, K]`` of non-negative ints (ids, lengths, buckets).
-        float_features: names of float32 scalar features, ``[E]``.
+        float_features: names of float32 features; each column is ``[E]`` or
+            ``[E, K]`` (labels, candidate scores).
     """
 
     def __init__(self, int_features: Sequence[str], float_features: Sequence[str] = ()):
         self.int_features = tuple(int_features)
         self.float_features = tuple(float_features)
-        self._order = sorted(self.int_features + self.float_features)
+        self._order = map_key_order(self.int_features + self.float_features)
 
     def _segments(self, columns: Mapping[str, np.ndarray], count: int):
         """Per-example byte segments of one Example, in order, and the total length.
@@ -107,11 +134,15 @@ class ExampleEncoder:
             prefix = b"\x0a" + varint(len(key)) + key + b"\x12"
             values = np.asarray(columns[name])
             if name in self.float_features:
-                raw = values.astype("<f4").reshape(count, 1).view(np.uint8)
-                feature = b"\x12\x06\x0a\x04"  # FloatList{packed, 4 bytes}
-                entry_length = len(prefix) + 1 + len(feature) + 4
+                raw = values.astype("<f4")
+                raw = raw[:, None] if raw.ndim == 1 else raw  # [E] -> [E, 1]
+                packed = 4 * raw.shape[1]
+                float_list = b"\x0a" + varint(packed) if packed else b""  # FloatList{1: packed fixed32}
+                feature = b"\x12" + varint(len(float_list) + packed) + float_list
+                feature_length = len(feature) + packed
+                entry_length = len(prefix) + len(varint(feature_length)) + feature_length
                 segments += [("const", b"\x0a" + varint(entry_length) + prefix +
-                              varint(len(feature) + 4) + feature), ("raw", raw)]
+                              varint(feature_length) + feature), ("raw", raw.view(np.uint8))]
                 features_length += 1 + len(varint(entry_length)) + entry_length
                 continue
             matrix = values.astype(np.int64)
@@ -224,3 +255,32 @@ def read_records(handle: BinaryIO) -> list[bytes]:
         if _masked_crc(data) != data_crc:
             raise ValueError("TFRecord data CRC mismatch")
         records.append(data)
+
+
+def encoder_for(example: Mapping[str, object]) -> ExampleEncoder:
+    """The encoder of examples shaped like ``example``: float values make float features,
+    everything else (ints, bools, an empty list) int64 ones."""
+    floats = [name for name, value in example.items()
+              if np.asarray(value).dtype.kind == "f" and np.asarray(value).size]
+    return ExampleEncoder([name for name in example if name not in floats], floats)
+
+
+def _columns(examples: Sequence[Mapping[str, object]]) -> dict[str, np.ndarray]:
+    names = set(examples[0])
+    for example in examples:
+        if set(example) != names:
+            raise ValueError(f"examples name different features: {sorted(names)} vs {sorted(example)}")
+    return {name: np.stack([np.asarray(example[name]) for example in examples]) for name in names}
+
+
+def encode_examples(examples: Sequence[Mapping[str, object]]) -> list[bytes]:
+    """Serialized Examples from ``{name: int, float or list of them}`` dicts, all with
+    the same features and list lengths, encoded as one batch."""
+    return encoder_for(examples[0]).encode(_columns(examples)) if examples else []
+
+
+def write_examples(path: str | Path, examples: Sequence[Mapping[str, object]]) -> int:
+    """Write ``examples`` (same features and list lengths) as one TFRecord file; returns the count."""
+    content, count = encoder_for(examples[0]).encode_records(_columns(examples)) if examples else (b"", 0)
+    Path(path).write_bytes(content)
+    return count
