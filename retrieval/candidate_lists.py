@@ -122,7 +122,7 @@ def user_requests(user: int, examples: Iterable[dict], options: ListOptions) -> 
 
 # ----------------------------------------------------------------- building
 @dataclasses.dataclass
-class _Retriever:
+class Retriever:
     """One retrieval model ready to propose candidates: user tower, catalog, search."""
 
     user_tower: object
@@ -132,7 +132,7 @@ class _Retriever:
     scoring: str
 
 
-def load_retriever(run_dir: str | Path) -> _Retriever:
+def load_retriever(run_dir: str | Path) -> Retriever:
     """Load a retrieval run and index its catalog (exact search below ``EXACT_SEARCH_ITEMS``)."""
     from retrieval.run import load_trained
     from serving import index as index_lib
@@ -149,7 +149,7 @@ def load_retriever(run_dir: str | Path) -> _Retriever:
         scann = index_lib.ScannIndex(searcher, ids.astype(str).astype(object), embeddings,
                                      index_lib.params_for_catalog(len(ids)))
         search = scann.search
-    return _Retriever(model.user_tower, embeddings, search, config.scoring)
+    return Retriever(model.user_tower, embeddings, search, config.scoring)
 
 
 class BuildLists(beam.DoFn):
@@ -205,7 +205,7 @@ class ListAttributes:
         return cls(users, item_statistics(data_dir).categories)
 
 
-def _target_features(retriever: _Retriever, z: np.ndarray, target_row: int, last_row: int,
+def _target_features(retriever: Retriever, z: np.ndarray, target_row: int, last_row: int,
                      slot: int) -> dict[str, float]:
     """``candidate_features`` of one item for one user (``z`` ``[M, D]``), ranked at ``slot``."""
     from retrieval import candidates as candidates_lib
@@ -221,7 +221,7 @@ def _target_features(retriever: _Retriever, z: np.ndarray, target_row: int, last
     return {name: float(value[0, 0]) for name, value in values.items()}
 
 
-def build_lists(retriever: _Retriever, attributes: ListAttributes, requests: Sequence[dict],
+def build_lists(retriever: Retriever, attributes: ListAttributes, requests: Sequence[dict],
                 options: ListOptions):
     """Retrieve, label and encode the lists of ``requests`` (all for one model).
 

@@ -1,10 +1,12 @@
-"""Start ``funnel serve`` as a background process and talk to it (for ``make demo``
-and the load benchmark): start, wait until ready, ask a sample recommendation, stop.
+"""Start ``funnel serve`` as a background process and talk to it (for ``make demo``,
+the load benchmark and tests): start, learn its address, wait until ready, ask a
+sample recommendation, stop.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import httpx
+
+RUNNING_ON = re.compile(r"Uvicorn running on (http://\S+)")
 
 
 def start(export_dir: str | Path, port: int = 8000, host: str = "127.0.0.1",
@@ -23,6 +27,20 @@ def start(export_dir: str | Path, port: int = 8000, host: str = "127.0.0.1",
     log = open(log_file, "w") if log_file else subprocess.DEVNULL
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
                             start_new_session=True)
+
+
+def listening_url(log_file: str | Path, process: subprocess.Popen, timeout: float = 300.0) -> str:
+    """The address uvicorn reports in ``log_file`` (``Uvicorn running on http://HOST:PORT``):
+    with ``port=0`` the only way to learn which free port the server got."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = RUNNING_ON.search(Path(log_file).read_text(errors="replace"))
+        if match:
+            return match.group(1)
+        if process.poll() is not None:
+            raise RuntimeError(f"funnel serve exited with code {process.returncode} before listening")
+        time.sleep(0.2)
+    raise TimeoutError(f"funnel serve did not report its address in {log_file} after {timeout:.0f} s")
 
 
 def get_json(url: str, timeout: float = 5.0):

@@ -14,7 +14,8 @@ def register(groups) -> None:
                         help="folder written by `funnel export` (newest version is served; "
                              "new versions are picked up while running)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=flags.integer(1, 65535), default=8000, help="port to listen on")
+    parser.add_argument("--port", type=flags.integer(0, 65535), default=8000,
+                        help="port to listen on (0: a free port, named in uvicorn's 'running on' line)")
     parser.add_argument("--workers", type=flags.positive_int, default=1,
                         help="uvicorn worker processes, each loading its own copy of the models (default: "
                              "1; on 2 cores two workers measured slower than one micro-batching worker, "
@@ -59,7 +60,8 @@ def _serve(args) -> int:
     preflight = getattr(backend, "preflight", None)
     if preflight is not None:
         preflight()  # fails with one clear line (e.g. schema fingerprints disagree) before uvicorn starts
-    print(f"funnel serve: export {args.export} ({args.backend}) on http://{args.host}:{args.port}/ "
+    where = f"http://{args.host}:{args.port}/" if args.port else f"a free port of {args.host}"
+    print(f"funnel serve: export {args.export} ({args.backend}) on {where} "
           f"(demo page at /, API docs at /docs)")
     server.run(settings)
     return 0

@@ -41,7 +41,8 @@ class ServiceSettings:
         backend: ``embedded`` (SavedModels and ScaNN in-process) or ``tfserving``.
         tfserving_url: base URL of TF Serving's REST API (``tfserving`` backend).
         admin_token: enables ``POST /admin/reload`` when set, and is required by it.
-        host, port, workers: where uvicorn listens and how many processes hold models.
+        host, port, workers: where uvicorn listens (port 0: a free one) and how many
+            processes hold models.
         max_batch: most requests merged into one model call by the micro-batcher
             (1 turns micro-batching off).
         batch_threads: threads running model batches (each a micro-batch worker).
@@ -76,7 +77,9 @@ class ServiceSettings:
     def __post_init__(self):
         if self.order not in ORDERS:
             raise ValueError(f"order: unknown value {self.order!r}; choose one of {list(ORDERS)}")
-        positive = {"port": self.port, "workers": self.workers, "max_batch": self.max_batch,
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port: expected an integer in [0, 65535] (0: a free port), got {self.port!r}")
+        positive = {"workers": self.workers, "max_batch": self.max_batch,
                     "batch_threads": self.batch_threads,
                     "tf_intra_op_threads": self.tf_intra_op_threads,
                     "tf_inter_op_threads": self.tf_inter_op_threads}

@@ -10,7 +10,7 @@ import pytest
 
 from funnel import schema
 from pipelines import rows as R
-from pipelines import validate
+from pipelines import synthetic, validate
 from pipelines.pipeline import PreprocessOptions, preprocess
 from pipelines.readers import READERS, base
 from pipelines.readers.events import parse_mapping
@@ -135,7 +135,6 @@ def test_column_mapping_errors_name_the_problem():
 
 
 def test_synthetic_folder_from_the_generator(tmp_path):
-    synthetic = pytest.importorskip("pipelines.synthetic")
     config = synthetic.GeneratorConfig(users=30, items=40, clusters=4, length=6,
                                        impressions_per_request=3, seed=1)
     synthetic.generate(config, tmp_path / "syn")

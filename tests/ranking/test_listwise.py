@@ -121,7 +121,13 @@ def test_sampled_negatives_keep_the_target_and_the_width():
 
 
 def test_target_ranks_count_better_candidates_only_in_the_list():
-    scores = np.array([[3.0, 1.0, 2.0, 9.0], [0.0, 5.0, 1.0, 2.0]])
-    labels = np.array([[0, 1, 0, 0], [0, 0, 0, 0]], np.float32)
-    mask = np.array([[True, True, True, False], [True, True, True, True]])
-    assert lists._ranks(scores, labels, mask).tolist() == [2, -1]
+    """In retrieval order (score = -rank) the first list's target has two better
+    candidates; the padding slot's better score is not counted, and the second
+    list, without a target, is left out."""
+    batch = {schema.LABEL: tf.constant([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]),
+             schema.CANDIDATES: tf.constant([[5, 6, 7, 0], [5, 6, 7, 8]], tf.int64),
+             schema.RETRIEVAL_RANK: tf.constant([[0.0, 2.0, 1.0, -9.0], [0.0, 1.0, 2.0, 3.0]])}
+    found = lists.retrieval_order_metrics(tf.data.Dataset.from_tensors(batch))
+    assert found["lists"] == 1
+    assert found["mrr"] == pytest.approx(1 / 3)                    # rank 2: two better candidates
+    assert found["ndcg@10"] == pytest.approx(1 / np.log2(4))

@@ -90,7 +90,7 @@ class _Tower:
 
 def _retriever(bundle, interests=2):
     embeddings = bundle.item_embeddings
-    return cl._Retriever(_Tower(embeddings, interests), embeddings, brute_force_search(embeddings), "mixture")
+    return cl.Retriever(_Tower(embeddings, interests), embeddings, brute_force_search(embeddings), "mixture")
 
 
 def _attributes(num_items):

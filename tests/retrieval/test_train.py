@@ -112,6 +112,8 @@ def test_cli_rejects_unknown_weighting(tiny_data, tmp_path):
 
 
 def _free_ports(count):
+    """Ports probed free: TF_CONFIG must name every worker's port before any starts, and TF's
+    gRPC server refuses SO_REUSEPORT, so neither port 0 nor a held socket can be used here."""
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
         s.bind(("127.0.0.1", 0))

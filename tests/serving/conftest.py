@@ -28,7 +28,9 @@ def brute_force_search(embeddings: np.ndarray):
 
 def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int = 0,
                version: str = "1", titles: bool = True, rank_delay_s: float = 0.0,
-               calls: list | None = None, gate: dict | None = None, order: str = "ranking") -> ModelBundle:
+               calls: list | None = None, gate: dict | None = None, order: str = "ranking",
+               rank_entered: threading.Event | None = None,
+               rank_release: threading.Event | None = None) -> ModelBundle:
     """A bundle whose models are numpy functions.
 
     * query: interest m = embedding of the m-th most recent known history item
@@ -37,6 +39,8 @@ def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int 
       ranking model prefers higher rows whatever retrieval says.
     * ``gate``: the manifest's ``gate`` entry (as ``funnel export`` writes it);
       ``order``: how answers are ordered.
+    * ``rank_entered`` / ``rank_release``: rank sets the first and waits for the
+      second, so a test knows a batch is inside the model and decides when it ends.
     """
     rng = np.random.default_rng(seed)
     item_ids = np.array([f"i{r}" for r in range(num_items)], dtype=object)
@@ -57,6 +61,9 @@ def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int 
         recorded.append(("rank", {name: np.shape(v) for name, v in {**features, "owner": owner}.items()}))
         if rank_delay_s:
             threading.Event().wait(rank_delay_s)
+        if rank_entered is not None:
+            rank_entered.set()
+            rank_release.wait(30)
         rows = np.array([row_of[x] for x in features[schema.ITEM_ID]])
         return (rows + 1) / (num_items + 1)
 
@@ -128,30 +135,33 @@ def make_backend():
     return FakeBackend
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class ServerThread:
-    """A real uvicorn server on 127.0.0.1 in a thread (lifespan included)."""
+    """A real uvicorn server on a free port of 127.0.0.1 in a thread (lifespan included).
+
+    The test binds the listening socket to port 0 itself and hands it to
+    uvicorn, so the port is known before the server starts and no other
+    process can take it in between.
+    """
 
     def __init__(self, app):
+        import socket
+
         import uvicorn
-        self.port = free_port()
+
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                loop="asyncio", lifespan="on")
+        config = uvicorn.Config(app, log_level="warning", loop="asyncio", lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
+                                       daemon=True)
 
     def __enter__(self):
         import time
         self.thread.start()
         deadline = time.monotonic() + 60
-        while not self.server.started:
+        while not self.server.started:  # lifespan startup (model loading) still running
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("test server did not start")
             time.sleep(0.02)
@@ -160,6 +170,7 @@ class ServerThread:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(30)
+        self.socket.close()
 
 
 @pytest.fixture(scope="session")

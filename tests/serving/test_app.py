@@ -194,15 +194,20 @@ def test_settings_reject_bad_values():
         ServiceSettings(export_dir="x", workers=2, reload_interval_s=0)
 
 
-def test_serve_command_registers_its_flags():
+def test_serve_command_hands_its_flags_to_the_server(monkeypatch):
     from funnel import cli
+    from serving import backends, server
 
+    started = []
+    monkeypatch.setattr(backends, "make_backend", lambda settings: object())  # no preflight
+    monkeypatch.setattr(server, "run", started.append)
     args = cli.build_parser().parse_args(["serve", "--export", "EXP", "--workers", "2", "--backend", "tfserving",
                                           "--tfserving-url", "http://tfs:8501", "--admin-token", TOKEN,
-                                          "--max-batch", "8"])
-    assert (args.export, args.workers, args.backend, args.tfserving_url, args.admin_token, args.max_batch) == (
-        "EXP", 2, "tfserving", "http://tfs:8501", TOKEN, 8)
-    assert callable(args.handler)
+                                          "--max-batch", "8", "--port", "0"])
+    assert args.handler(args) == 0
+    [settings] = started
+    assert (settings.export_dir, settings.workers, settings.backend, settings.tfserving_url, settings.admin_token,
+            settings.max_batch, settings.port) == ("EXP", 2, "tfserving", "http://tfs:8501", TOKEN, 8, 0)
 
 
 def test_uvicorn_runs_on_uvloop_and_httptools():

@@ -174,14 +174,11 @@ def test_funnel_serve_process_starts_answers_and_stops(export_dir, tmp_path):
     """The real CLI path (`funnel serve` under uvicorn with uvloop), as `make demo` runs it."""
     from serving import launch
 
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     log = tmp_path / "serve.log"
-    process = launch.start(export_dir, port=port, log_file=log)
-    url = f"http://127.0.0.1:{port}"
+    process = launch.start(export_dir, port=0, log_file=log)  # the server binds a free port itself
     try:
+        url = launch.listening_url(log, process, timeout=180)
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
         launch.wait_ready(url, process, timeout=180)
         user, answer = launch.sample_recommendation(url, k=3)
         assert len(answer["items"]) == 3 and answer["fallback"] is False

@@ -27,12 +27,13 @@ def test_lone_request_runs_without_waiting_for_a_batch():
 
 
 def test_requests_arriving_during_a_batch_share_the_next_one():
-    release = threading.Event()
+    running, release = threading.Event(), threading.Event()
     batches = []
 
     def run(items):
         batches.append(list(items))
         if len(batches) == 1:
+            running.set()
             release.wait(5)                     # hold the first batch while others queue up
         return [x + 1 for x in items]
 
@@ -40,9 +41,9 @@ def test_requests_arriving_during_a_batch_share_the_next_one():
 
     async def scenario():
         first = asyncio.ensure_future(batcher.submit(0))
-        await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(running.wait, 5)   # the first batch is inside run()
         rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 7)]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)                  # one loop turn: each submit queues its item
         release.set()
         return await first, await asyncio.gather(*rest)
 

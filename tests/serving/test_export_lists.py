@@ -34,7 +34,9 @@ def test_candidate_stats_count_every_list_and_training_lists_come_from_fold_mode
     stats = json.loads((runs["candidates"] / "stats.json").read_text())
     for split, part in stats["splits"].items():
         assert part["lists"] == part["written"] + part.get("dropped_target_missing", 0), split
-        assert 0.0 <= part["recall_at_n"] <= 1.0
+        found, missed = part.get("target_retrieved", 0), part.get("dropped_target_missing", 0)
+        assert found + missed + part.get("added_target", 0) == part["lists"], split  # one outcome per list
+        assert part["recall_at_n"] == pytest.approx(found / part["lists"]), split
     assert (runs["candidates"] / "folds" / "0" / "run" / "weights").exists()
     assert (runs["candidates"] / "folds" / "1" / "run" / "weights").exists()
 

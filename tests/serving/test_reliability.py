@@ -4,7 +4,6 @@ fails no request, a corrupted version is refused while the old keeps serving."""
 
 import asyncio
 import itertools
-import time
 
 import httpx
 import hypothesis
@@ -15,6 +14,8 @@ from serving.app import create_app
 from serving.settings import ServiceSettings
 
 TOKEN = "fuzz-admin-token"
+ANSWERS_PER_STATE = 40
+"""Answers the hot-reload test waits for before and after each new version."""
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,7 @@ def test_hot_reload_during_load_fails_no_request(serve, make_backend):
     manager = app.state.service.manager
     served, failures = [], []
     done = asyncio.Event()
+    progress = asyncio.Condition()           # notified after every answer
 
     async def client(url):
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
@@ -84,20 +86,29 @@ def test_hot_reload_during_load_fails_no_request(serve, make_backend):
                     failures.append(response.status_code)
                 else:
                     served.append(response.json()["model_versions"]["query"])
+                async with progress:
+                    progress.notify_all()
+
+    async def until(predicate):
+        async with progress:
+            await progress.wait_for(predicate)
+
+    async def answers_after(count):
+        """Wait until ``count`` more requests were answered."""
+        mark = len(served) + len(failures)
+        await until(lambda: len(served) + len(failures) >= mark + count)
 
     async def publish():
-        await asyncio.sleep(0.3)
+        await answers_after(ANSWERS_PER_STATE)
         for version, broken in (("2", False), ("3", True), ("4", False)):
             backend.add(version, broken=broken)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not (
-                    manager.current.version == version or version in {r.version for r in manager.refused}):
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.3)                     # keep serving the new state for a while
+            await until(lambda: manager.current.version == version
+                        or version in {r.version for r in manager.refused})
+            await answers_after(ANSWERS_PER_STATE)   # serve the new state for a while
         done.set()
 
     async def scenario(url):
-        await asyncio.gather(publish(), *(client(url) for _ in range(8)))
+        await asyncio.wait_for(asyncio.gather(publish(), *(client(url) for _ in range(8))), 120)
 
     with serve(app) as server:
         asyncio.run(scenario(server.url))

@@ -3,7 +3,6 @@ the old keeps serving, in-flight batches finish on the version they started on."
 
 import gc
 import threading
-import time
 import weakref
 
 import pytest
@@ -16,11 +15,15 @@ from serving.reload import ReloadManager
 from serving.settings import ServiceSettings
 
 
-def _manager(backend, **options):
+def _load_from(backend):
     def load(version):
         bundle = backend.load(version)
         return Engine(bundle, warm_batch_sizes=(1,)), dict(bundle.manifest)
-    return ReloadManager(probe=backend.latest_version, load=load, **options)
+    return load
+
+
+def _manager(backend, **options):
+    return ReloadManager(probe=backend.latest_version, load=_load_from(backend), **options)
 
 
 def test_check_swaps_in_a_new_version(make_backend):
@@ -52,23 +55,24 @@ def test_broken_version_is_refused_once_and_old_keeps_serving(make_backend):
 
 
 def test_failing_warmup_refuses_the_version(make_backend):
-    backend = make_backend()
-    backend.add("1")
-    manager = _manager(backend, interval_s=0)
-    manager.load_initial()
-
     class ColdEngine:
         model_versions = {}
 
         def warm(self):
             raise RuntimeError("warm-up request failed")
 
-    good_load = manager._load
-    manager._load = lambda version: (ColdEngine(), {})
+    backend = make_backend()
+    backend.add("1")
+    cold = {"2"}
+    load = _load_from(backend)
+    manager = ReloadManager(probe=backend.latest_version, interval_s=0,
+                            load=lambda version: (ColdEngine(), {}) if version in cold else load(version))
+    manager.load_initial()
     backend.add("2")
     assert manager.check() == "refused" and manager.current.version == "1"
-    manager._load = good_load
-    assert manager.check(retry_refused=True) == "loaded"
+    assert "warm-up request failed" in manager.refused[0].error
+    cold.clear()                                          # the export is fixed
+    assert manager.check(retry_refused=True) == "loaded" and manager.current.version == "2"
 
 
 def test_initial_load_without_versions_fails(make_backend):
@@ -79,22 +83,24 @@ def test_initial_load_without_versions_fails(make_backend):
 def test_watcher_thread_picks_up_a_new_version(make_backend):
     backend = make_backend()
     backend.add("1")
-    manager = _manager(backend, interval_s=0.05)
+    loaded = threading.Event()
+    manager = _manager(backend, interval_s=0.05,
+                       on_change=lambda outcome, version: version == "2" and loaded.set())
     manager.load_initial()
     manager.start()
     try:
         backend.add("2")
-        deadline = time.monotonic() + 5
-        while manager.current.version != "2" and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert loaded.wait(10), "the watcher did not load version 2"
         assert manager.current.version == "2"
     finally:
         manager.stop()
 
 
 def test_in_flight_requests_finish_on_the_old_version(make_backend):
-    backend = make_backend(rank_delay_s=0.3)
-    backend.add("1")
+    ranking, release = threading.Event(), threading.Event()
+    release.set()                                         # warm-up ranks freely
+    backend = make_backend()
+    backend.add("1", rank_entered=ranking, rank_release=release)
     app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0), backend=backend)
     with TestClient(app) as client:
         service = app.state.service
@@ -104,10 +110,13 @@ def test_in_flight_requests_finish_on_the_old_version(make_backend):
             result["body"] = client.post("/v1/recommend", json={"history": ["i1"]}).json()
 
         thread = threading.Thread(target=slow_request)
+        ranking.clear()                                   # warm-up ranked already
+        release.clear()                                   # the next batch waits inside rank()
         thread.start()
-        time.sleep(0.1)                                   # the batch is inside rank() now
-        backend.add("2", rank_delay_s=0.0)
+        assert ranking.wait(10), "the request never reached rank()"
+        backend.add("2")                                  # swapped in while the batch is inside rank()
         assert service.manager.check() == "loaded"
+        release.set()
         thread.join(10)
         assert result["body"]["model_versions"]["query"] == "1"
         after = client.post("/v1/recommend", json={"history": ["i1"]}).json()
@@ -143,11 +152,11 @@ def test_loaded_versions_are_frozen_and_a_retired_one_is_closed_and_collected(ma
         manager.load_initial()
         assert gc.get_freeze_count() > 0
         old = weakref.ref(manager.current.engine)
+        collected = threading.Event()
+        weakref.finalize(manager.current.engine, collected.set)
         backend.add("2")
         assert manager.check() == "loaded"
-        deadline = time.monotonic() + 5
-        while old() is not None and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert collected.wait(10), "the retired version was not collected"
         assert closed == ["1"] and old() is None
     finally:
         gc.unfreeze()
