@@ -15,7 +15,7 @@ A step is reported exclusive of the steps nested in it (the eq.-4 merge is
 ``retrieve`` minus ``search``); ``other`` is what the engine spent outside
 every named step. Wrapping costs about a microsecond per timed call.
 
-    python benchmarks/serve_profile.py --export EXPORT [--batches 1,8] [--calls 300]
+    python benchmarks/serve_profile.py --export EXPORT [--batches 1,8] [--calls 300] [--raw]
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def exclusive(spent: dict, steps) -> dict:
 
 
 def profile(export: str, batches: list[int], calls: int, history: tuple[int, int], k: int,
-            candidates: int) -> tuple[list[str], dict[int, dict[str, list[float]]], dict]:
+            candidates: int, raw: bool = False) -> tuple:
     from fastapi.responses import JSONResponse
 
     from serving.api import RecommendRequest
@@ -129,7 +129,10 @@ def profile(export: str, batches: list[int], calls: int, history: tuple[int, int
     backend = EmbeddedBackend(ServiceSettings(export_dir=export))
     backend.configure()
     clock = Clock()
-    bundle, steps = instrument(clock, backend.load(backend.latest_version()))
+    loaded = backend.load(backend.latest_version())
+    if raw and getattr(loaded, "coded", None) is not None:
+        loaded = dataclasses.replace(loaded, coded=None)
+    bundle, steps = instrument(clock, loaded)
     engine = Engine(bundle, warm_batch_sizes=batches)
     engine.warm()
     bodies = serve_load.recommend_bodies(serve_load.catalog_ids(export), 512, 0, history, k, candidates)
@@ -190,6 +193,8 @@ def main(argv=None) -> int:
     parser.add_argument("--history", default="5,30", help="min,max history length")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--raw", action="store_true",
+                        help="serve the models on raw values even when the export has the *_codes signatures")
     parser.add_argument("--markdown", help="append the table to this file")
     args = parser.parse_args(argv)
     try:
@@ -200,7 +205,7 @@ def main(argv=None) -> int:
     if not Path(args.export).is_dir():
         parser.error(f"--export: {args.export} is not a folder")
     labels, samples, cpu_samples, info = profile(args.export, batches, args.calls, (low, high), args.k,
-                                                 args.candidates)
+                                                 args.candidates, args.raw)
     text = (f"Export {args.export}: {info['items']} items, candidate features "
             f"{'on' if info['candidate_features'] else 'off'}, order {info['order']}, models on "
             f"{'vocabulary ids (*_codes signatures)' if info['coded'] else 'raw values'}; history {low}-{high} items, "
