@@ -20,7 +20,7 @@ import pandas as pd
 from funnel import schema
 from serving import export as export_lib
 from serving import modules
-from serving.bundle import CodedModels, expand_candidates
+from serving.bundle import expand_candidates
 from serving.index import ScannIndex
 
 logger = logging.getLogger(__name__)
@@ -158,37 +158,6 @@ class LoadedExport:
         inputs = _tensors({**features, modules.OWNER: owner},
                           modules.candidates_input_specs(self.candidate_features))
         return self._rank_candidates_fn(**inputs)[modules.PROBABILITY].numpy()
-
-    def coded_models(self) -> CodedModels | None:
-        """The ``*_codes`` signatures as a ``bundle.CodedModels``; None for exports made before them."""
-        query, ranking = self._savedmodels.get(export_lib.QUERY), self._savedmodels.get(export_lib.RANKING)
-        if query is None or ranking is None:
-            return None
-        wanted = ((query, modules.ITEM_CODES), (query, modules.HISTORY_CODES),
-                  (ranking, modules.ITEM_CODES), (ranking, modules.CANDIDATE_CODES))
-        if not all(name in model.signatures for model, name in wanted):
-            return None
-        history_codes, query_codes, item_codes, candidate_codes = (model.signatures[name] for model, name in wanted)
-        import tensorflow as tf
-
-        def history_ids(item_ids):
-            return history_codes(**{modules.ITEM_IDS: tf.constant(np.asarray(item_ids).astype(str))})[
-                modules.CODES].numpy()
-
-        def items(columns):
-            out = item_codes(**_tensors(columns, modules.item_codes_input_specs()))
-            return {name: value.numpy() for name, value in out.items()}
-
-        def query_fn(codes):
-            return query_codes(**{schema.HISTORY: tf.constant(codes, tf.int64)})[modules.EMBEDDINGS].numpy()
-
-        specs = modules.candidate_codes_input_specs(self.candidate_features)
-
-        def rank(features, owner):
-            inputs = _tensors({**features, modules.OWNER: owner}, specs)
-            return candidate_codes(**inputs)[modules.PROBABILITY].numpy()
-
-        return CodedModels(history_codes=history_ids, item_codes=items, query=query_fn, rank=rank)
 
     def savedmodel(self, name: str):
         """The loaded SavedModel object of model ``name`` (``query``, ``ranking``, ...)."""

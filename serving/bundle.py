@@ -53,26 +53,6 @@ def expand_candidates(features: Mapping[str, np.ndarray], owner: np.ndarray) -> 
 
 
 @dataclasses.dataclass(frozen=True)
-class CodedModels:
-    """The query and ranking models on vocabulary ids: the catalog's strings are looked
-    up once per loaded version, so a request costs no string lookup (issue 15).
-
-    Attributes:
-        history_codes: raw item ids ``[N]`` -> ids in the query model's item vocabulary ``[N]`` int64.
-        item_codes: raw ``ITEM_FEATURES`` columns ``[N]`` -> the ranking model's int64 ids
-            ``{name: [N]}``; its ``ITEM_ID`` ids also encode the ranking model's history.
-        query: ids ``[B, L]`` (``schema.PADDING_ID`` left of short histories) -> interests ``[B, M, D]``.
-        rank: as :data:`RankFn`, but ``HISTORY`` ``[B, L]`` and the ``ITEM_FEATURES`` ``[N]``
-            given as the ranking model's int64 ids.
-    """
-
-    history_codes: Callable[[np.ndarray], np.ndarray]
-    item_codes: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
-    query: QueryFn
-    rank: RankFn
-
-
-@dataclasses.dataclass(frozen=True)
 class SampleUser:
     """A ready-made request for the demo page."""
 
@@ -107,9 +87,6 @@ class ModelBundle:
             (a ranker trained on retrieval's candidate lists).
         order: ``ranking`` or ``retrieval``: how answers are ordered (the
             export's gate, or ``funnel serve --order``).
-        coded: the same models on vocabulary ids, when the backend offers them
-            (exports with the ``*_codes`` signatures, in-process); the engine then
-            uses them instead of ``query`` and ``rank``.
     """
 
     version: str
@@ -131,7 +108,6 @@ class ModelBundle:
     close: Optional[Callable[[], None]] = None
     candidate_features: bool = False
     order: str = "ranking"
-    coded: Optional[CodedModels] = None
 
     def __post_init__(self):
         if self.order not in ORDERS:

@@ -4,18 +4,13 @@ For B requests at once (the micro-batcher merges concurrent requests):
 
 1. Resolve raw history ids to catalog rows in one vectorised lookup; unknown
    ids are dropped and named in the answer's warnings.
-2. Query model: the last ``history_length`` known items -> interests ``[B, M, D]``.
+2. Query model: the last ``history_length`` known ids -> interests ``[B, M, D]``.
 3. Retrieval: one batched ScaNN search over all ``B * M`` interest vectors,
    ``[B * M, K]`` hits; the union of a request's hits is rescored against all
    its interests by IDW eq. 4 (:mod:`retrieval.interests`), duplicates and
    (optionally) history items removed, the best ``candidates`` kept.
 4. Ranking: every candidate of every request in one ranking-model call,
    ``[sum_b C_b]`` click probabilities; the best ``k`` per request are returned.
-
-When the bundle has coded models (``ModelBundle.coded``), every catalog row's
-vocabulary ids are looked up once when the engine is built, and steps 2 and 4
-send the models int64 ids gathered from those arrays: no string crosses into
-TensorFlow per request (issue 15). Otherwise the models get raw values.
 
 A request whose history has no known item gets the most popular items instead,
 flagged ``fallback``. The engine does no I/O and holds no mutable state, so a
@@ -43,8 +38,6 @@ log = logging.getLogger(__name__)
 MAX_NAMED_UNKNOWN = 20
 """Unknown ids named in a warning; the rest are counted."""
 STAGES = ("retrieval", "ranking")
-QUERY_CODES = "query/history"
-"""Key of the query model's item ids among the engine's catalog codes."""
 
 
 def _default(kind: schema.Kind):
@@ -69,7 +62,6 @@ class Engine:
         self._versions = {name: str(v) for name, v in bundle.model_versions.items()}
         self._titles = bundle.titles
         self._item_columns = self._catalog_columns(bundle)
-        self._codes = self._catalog_codes(bundle, self._item_columns)
         self.item_search = ItemSearch(bundle.item_ids, bundle.titles, bundle.popular_rows)
         if bundle.scoring not in interests.SCORINGS:
             raise ValueError(f"scoring: unknown value {bundle.scoring!r}; "
@@ -153,17 +145,6 @@ class Engine:
                 columns[f.name] = np.full(len(bundle.item_ids), _default(f.kind))
         return columns
 
-    @staticmethod
-    def _catalog_codes(bundle: ModelBundle, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
-        """Vocabulary ids of every catalog row, looked up once per version (``bundle.coded``):
-        ``QUERY_CODES`` for the query model's history ``[N]``, and each ``ITEM_FEATURES``
-        name for the ranking model ``[N]``. None when the backend offers no coded models."""
-        if bundle.coded is None:
-            return None
-        codes = {name: np.asarray(values, dtype=np.int64) for name, values in bundle.coded.item_codes(columns).items()}
-        codes[QUERY_CODES] = np.asarray(bundle.coded.history_codes(bundle.item_ids), dtype=np.int64)
-        return codes
-
     # ------------------------------------------------------------- stages
     def _resolve(self, requests: Sequence[RecommendRequest]) -> list[dict]:
         """Map every request's raw history ids to catalog rows (-1: unknown)."""
@@ -184,20 +165,15 @@ class Engine:
             resolved.append({"rows": part[known].astype(np.int64), "known": known, "warnings": warnings})
         return resolved
 
-    def _history_rows(self, resolved: Sequence[dict]) -> np.ndarray:
-        """``[B, L]`` catalog rows of the last L known items, left-padded with -1."""
+    def _history_matrix(self, resolved: Sequence[dict]) -> np.ndarray:
+        """``[B, L]`` raw ids of the last L known items, left-padded with ``""``."""
         length = self.bundle.history_length
-        matrix = np.full((len(resolved), length), -1, dtype=np.int64)
+        matrix = np.full((len(resolved), length), schema.UNKNOWN_VALUE, dtype=object)
         for b, r in enumerate(resolved):
             recent = r["rows"][-length:]
             if len(recent):
-                matrix[b, length - len(recent):] = recent
+                matrix[b, length - len(recent):] = self.bundle.item_ids[recent]
         return matrix
-
-    @staticmethod
-    def _lookup(table: np.ndarray, rows: np.ndarray, empty) -> np.ndarray:
-        """``table[rows]`` with ``empty`` where ``rows`` is -1."""
-        return np.where(rows >= 0, table[np.maximum(rows, 0)], empty)
 
     def _retrieve(self, requests, resolved) -> list[dict]:
         """Steps 2-3: interests, one batched search, eq. 4 merge. One dict per request.
@@ -206,13 +182,8 @@ class Engine:
         computes the candidates' ranking features, exactly as ``funnel
         candidates`` did for the lists the ranker trained on.
         """
-        history_rows = self._history_rows(resolved)
-        history = self._lookup(self.bundle.item_ids, history_rows, schema.UNKNOWN_VALUE)
-        if self._codes is None:
-            z = self.bundle.query(history)
-        else:
-            z = self.bundle.coded.query(self._lookup(self._codes[QUERY_CODES], history_rows, schema.PADDING_ID))
-        z = np.asarray(z, dtype=np.float32)  # [B, M, D]
+        history = self._history_matrix(resolved)
+        z = np.asarray(self.bundle.query(history), dtype=np.float32)  # [B, M, D]
         wanted = [max(r.k, r.candidates) for r in requests]
         exclude = [np.unique(res["rows"]) if req.exclude_history else np.zeros(0, np.int64)
                    for req, res in zip(requests, resolved)]
@@ -226,7 +197,6 @@ class Engine:
         for b, want in enumerate(wanted):
             keep = np.flatnonzero(found.valid[b, :want])
             out.append({"rows": found.rows[b, keep], "scores": found.scores[b, keep], "history": history[b],
-                        "history_rows": history_rows[b],
                         "interest": found.interest[b, keep],
                         "features": {name: values[b, keep] for name, values in features.items()}})
         return out
@@ -243,19 +213,12 @@ class Engine:
         owner = np.repeat(np.arange(len(candidates)), counts)
         rows = np.concatenate([c["rows"] for c in candidates])
         features = self._request_features(requests)
+        features[schema.HISTORY] = np.stack([c["history"] for c in candidates])
+        features.update({name: column[rows] for name, column in self._item_columns.items()})
         if self.bundle.candidate_features:
             features.update({name: np.concatenate([c["features"][name] for c in candidates])
                              for name in schema.CANDIDATE_FEATURES})
-        if self._codes is None:
-            features[schema.HISTORY] = np.stack([c["history"] for c in candidates])
-            features.update({name: column[rows] for name, column in self._item_columns.items()})
-            probabilities = self.bundle.rank(features, owner)
-        else:
-            history_rows = np.stack([c["history_rows"] for c in candidates])
-            features[schema.HISTORY] = self._lookup(self._codes[schema.ITEM_ID], history_rows, schema.PADDING_ID)
-            features.update({name: self._codes[name][rows] for name in self._item_columns})
-            probabilities = self.bundle.coded.rank(features, owner)
-        probabilities = np.asarray(probabilities, dtype=np.float32).reshape(-1)
+        probabilities = np.asarray(self.bundle.rank(features, owner), dtype=np.float32).reshape(-1)
         if probabilities.shape[0] != rows.shape[0]:
             raise ValueError(f"rank: {probabilities.shape[0]} scores for {rows.shape[0]} candidates")
         return np.split(probabilities, np.cumsum(counts)[:-1])

@@ -18,17 +18,7 @@ ranking             every ``schema.RANKING_FEATURES`` raw [B]   ``probability`` 
                     [B] for a ranker of candidate lists)
 ranking/candidates  request features [B], item features [N],    ``probability`` [N]
                     ``owner`` int64 [N]
-query/item_codes    ``item_ids`` string [N]                     ``codes`` int64 [N]
-query/history_codes ``history`` int64 codes [B, L]              ``embeddings`` [B, M, D]
-ranking/item_codes  ``ITEM_FEATURES`` raw [N]                   ``ITEM_FEATURES`` int64 [N]
-ranking/            request features [B] but ``history``:       ``probability`` [N]
-candidate_codes     int64 codes [B, L]; ``ITEM_FEATURES`` int64
-                    codes [N]; ``owner`` int64 [N]
 ==================  ==========================================  =============================
-
-The ``*_codes`` signatures serve a caller that looks up its catalog once
-(``item_codes`` at load time) and then sends vocabulary ids per request, so
-no string lookup runs per request (issue 15).
 
 ``k`` is per row so TF Serving's row format (``{"instances": [...]}``) maps
 onto the top-K signatures; all rows of one request must ask for the same k.
@@ -60,10 +50,6 @@ SERVING_DEFAULT = "serving_default"
 HISTORY_INT64 = "history_int64"
 CONTEXT_INT64 = "context_int64"
 CANDIDATES = "candidates"
-ITEM_CODES = "item_codes"
-HISTORY_CODES = "history_codes"
-CANDIDATE_CODES = "candidate_codes"
-CODES = "codes"
 
 NUMERIC_DTYPE = tf.float64
 """Raw numbers arrive as float64 so bucket edges match ``schema.log_square_bucket``."""
@@ -105,22 +91,9 @@ class QueryModel(_WithSchema):
     def serve_int64(self, history):
         return {EMBEDDINGS: self.embed(raw_inputs.int_history_as_strings(history))}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=ITEM_IDS)])
-    def serve_item_codes(self, item_ids):
-        """Raw item ids [N] -> their ids in the item vocabulary [N] (what ``history_codes`` takes)."""
-        return {CODES: self.items.ids(item_ids)}
-
-    @tf.function(input_signature=[_history_spec(tf.int64)])
-    def serve_history_codes(self, history):
-        """Vocabulary ids [B, L] (``PADDING_ID`` on the left of short histories) -> [B, M, D]."""
-        history = raw_inputs.compact_history(history, tf.not_equal(history, schema.PADDING_ID))
-        return {EMBEDDINGS: self.user_tower(history, training=False)}
-
     def signatures(self) -> dict:
         return {SERVING_DEFAULT: self.serve.get_concrete_function(),
-                HISTORY_INT64: self.serve_int64.get_concrete_function(),
-                ITEM_CODES: self.serve_item_codes.get_concrete_function(),
-                HISTORY_CODES: self.serve_history_codes.get_concrete_function()}
+                HISTORY_INT64: self.serve_int64.get_concrete_function()}
 
 
 class CandidateModel(_WithSchema):
@@ -277,22 +250,6 @@ def candidates_input_specs(candidate_features: bool = False) -> Mapping[str, tf.
                                    OWNER: tf.TensorSpec([None], tf.int64, name=OWNER)})
 
 
-@functools.cache
-def item_codes_input_specs() -> Mapping[str, tf.TensorSpec]:
-    """Inputs of the ranking ``item_codes`` signature: the raw ``ITEM_FEATURES`` [N]."""
-    return types.MappingProxyType({f.name: ranking_input_specs()[f.name] for f in ITEM_FEATURES})
-
-
-@functools.cache
-def candidate_codes_input_specs(candidate_features: bool = False) -> Mapping[str, tf.TensorSpec]:
-    """Inputs of ``candidate_codes``: ``candidates_input_specs`` with the history and the
-    ``ITEM_FEATURES`` as int64 vocabulary ids (``item_codes``' outputs)."""
-    specs = dict(candidates_input_specs(candidate_features))
-    specs[schema.HISTORY] = _history_spec(tf.int64)
-    specs.update({f.name: tf.TensorSpec([None], tf.int64, name=f.name) for f in ITEM_FEATURES})
-    return types.MappingProxyType(specs)
-
-
 class RankingModel(_WithSchema):
     """Raw feature dict -> click probability; lookups and bucketing inside."""
 
@@ -357,32 +314,8 @@ class RankingModel(_WithSchema):
         features.update(self.candidate_values(raw))
         return {PROBABILITY: tf.reshape(self.model(features, training=False), [-1])}
 
-    @tf.function
-    def serve_item_codes(self, **raw):
-        """Raw ``ITEM_FEATURES`` [N] -> their int64 ids [N], as ``candidate_codes`` takes them."""
-        return self.encode(raw, ITEM_FEATURES)
-
-    @tf.function
-    def serve_candidate_codes(self, **inputs):
-        """``serve_candidates`` on ids: the catalog's item features and the history come as
-        vocabulary ids (looked up once per catalog by ``item_codes``), the request's few
-        profile and context values raw."""
-        owner = inputs[OWNER]
-        history = raw_inputs.compact_history(inputs[schema.HISTORY],
-                                             tf.not_equal(inputs[schema.HISTORY], schema.PADDING_ID))
-        per_request = self.encode(inputs, tuple(f for f in REQUEST_FEATURES if f.kind is not schema.Kind.SEQUENCE))
-        per_request[schema.HISTORY] = history
-        per_request[schema.HISTORY_LENGTH] = raw_inputs.history_length(history)
-        rows = {name: tf.gather(value, owner) for name, value in per_request.items()}
-        rows.update({f.name: tf.cast(inputs[f.name], tf.int64) for f in ITEM_FEATURES})
-        rows.update(self.candidate_values(inputs))
-        return {PROBABILITY: tf.reshape(self.model(rows, training=False), [-1])}
-
     def signatures(self) -> dict:
         extra = self.candidate_features
         return {SERVING_DEFAULT: self.serve.get_concrete_function(**ranking_input_specs(candidate_features=extra)),
                 CONTEXT_INT64: self.serve.get_concrete_function(**ranking_input_specs(True, extra)),
-                CANDIDATES: self.serve_candidates.get_concrete_function(**candidates_input_specs(extra)),
-                ITEM_CODES: self.serve_item_codes.get_concrete_function(**item_codes_input_specs()),
-                CANDIDATE_CODES: self.serve_candidate_codes.get_concrete_function(
-                    **candidate_codes_input_specs(extra))}
+                CANDIDATES: self.serve_candidates.get_concrete_function(**candidates_input_specs(extra))}

@@ -14,8 +14,6 @@ The checks, each printed as ``OK`` or ``FAIL`` (any ``FAIL`` -> exit code 1):
 - a TF Serving REST predict body in row format (``{"instances": [...]}``) and
   in columnar format (``{"inputs": {...}}``) maps onto every signature and
   gives the same outputs as a direct call;
-- the ``*_codes`` signatures (vocabulary ids in, for the service's coded
-  path) answer as ``serving_default`` and ``candidates`` on the same raw values;
 - every warm-up request in ``assets.extra`` parses and runs.
 
 ``verify_in_subprocess`` is what the CLI calls: the checks run under
@@ -280,58 +278,6 @@ def check_candidates(check: "Checker", ranking, rows: dict[str, np.ndarray], ref
                     expanded[modules.PROBABILITY])
 
 
-def coded_inputs(check: "Checker", query, ranking, query_inputs: dict, ranking_inputs: dict) -> dict:
-    """Inputs of the ``*_codes`` signatures, from the sample inputs and the models' own
-    ``item_codes``; checks ``history_codes`` and ``candidate_codes`` answer as
-    ``serving_default`` and ``candidates`` do on the same raw values.
-
-    Returns ``{(model, signature): inputs}`` for the signatures the models have.
-    """
-    from serving import export as export_lib
-    from serving import modules
-    from serving.bundle import ITEM_FEATURES
-
-    def ids(values: np.ndarray, codes: np.ndarray, empty: np.ndarray) -> np.ndarray:
-        return np.where(values == schema.UNKNOWN_VALUE, empty, codes.reshape(values.shape))
-
-    inputs = {}
-    history = query_inputs[schema.HISTORY]
-    if query is not None and modules.ITEM_CODES in query.signatures:
-        flat = {modules.ITEM_IDS: history.reshape(-1)}
-        inputs[(query, modules.ITEM_CODES)] = flat
-        codes = check.run("query/item_codes: call", lambda: _call(query.signatures[modules.ITEM_CODES], flat))
-        if codes is not None and modules.HISTORY_CODES in query.signatures:
-            coded = {schema.HISTORY: ids(history, codes[modules.CODES], schema.PADDING_ID)}
-            inputs[(query, modules.HISTORY_CODES)] = coded
-            got = check.run("query/history_codes: call", lambda: _call(query.signatures[modules.HISTORY_CODES], coded))
-            raw = check.run("query: serving_default", lambda: _call(query.signatures[modules.SERVING_DEFAULT], query_inputs))
-            if got is not None and raw is not None:
-                check.close("query/history_codes vs serving_default", got[modules.EMBEDDINGS], raw[modules.EMBEDDINGS])
-    if ranking is None or modules.ITEM_CODES not in ranking.signatures:
-        return inputs
-    items = {f.name: ranking_inputs[f.name] for f in ITEM_FEATURES}
-    inputs[(ranking, modules.ITEM_CODES)] = items
-    if modules.CANDIDATE_CODES not in ranking.signatures:
-        return inputs
-    grouped = export_lib.candidate_inputs(ranking_inputs, 2)
-    item_codes = check.run("ranking/item_codes: call", lambda: _call(ranking.signatures[modules.ITEM_CODES], items))
-    raw_history = grouped[schema.HISTORY]
-    history_items = {f.name: np.resize(items[f.name], raw_history.size) for f in ITEM_FEATURES}
-    history_items[schema.ITEM_ID] = raw_history.reshape(-1)
-    history_codes = check.run("ranking/item_codes: history ids", lambda: _call(
-        ranking.signatures[modules.ITEM_CODES], history_items))
-    if item_codes is None or history_codes is None:
-        return inputs
-    coded = {**grouped, **item_codes,
-             schema.HISTORY: ids(raw_history, history_codes[schema.ITEM_ID], schema.PADDING_ID)}
-    inputs[(ranking, modules.CANDIDATE_CODES)] = coded
-    got = check.run("ranking/candidate_codes: call", lambda: _call(ranking.signatures[modules.CANDIDATE_CODES], coded))
-    raw = check.run("ranking/candidates: two requests", lambda: _call(ranking.signatures[modules.CANDIDATES], grouped))
-    if got is not None and raw is not None:
-        check.close("ranking/candidate_codes vs candidates", got[modules.PROBABILITY], raw[modules.PROBABILITY])
-    return inputs
-
-
 def check_recall(check: Checker, root: Path, version: int, manifest: dict, loaded: dict,
                  samples: dict) -> dict[str, float]:
     """Both :mod:`serving.recall` measures on the held-out histories the exporter measured
@@ -481,19 +427,13 @@ def verify_export(export_dir: str | Path, version: int | None = None,
             if got is not None:
                 check.close(f"{name}: batch {batch}", got[output], reference[rows])
 
-    coded = coded_inputs(check, loaded.get(export_lib.QUERY), loaded.get(export_lib.RANKING),
-                         query_inputs, ranking_inputs)
     for name, model in loaded.items():
         for signature_name, definition in signatures[name].items():
             if signature_name.startswith("__"):
                 continue
             specs = input_specs(definition)
             inputs = sample_inputs[name]
-            if (model, signature_name) in coded:
-                inputs = coded[(model, signature_name)]
-            elif signature_name in (modules.ITEM_CODES, modules.HISTORY_CODES, modules.CANDIDATE_CODES):
-                continue  # its inputs could not be built: coded_inputs recorded why
-            elif signature_name == modules.CONTEXT_INT64:
+            if signature_name == modules.CONTEXT_INT64:
                 inputs = int_inputs
             elif signature_name == modules.CANDIDATES:
                 inputs = export_lib.candidate_inputs(ranking_inputs, 2)
@@ -514,7 +454,7 @@ def verify_export(export_dir: str | Path, version: int | None = None,
             fn = model.signatures[signature_name]
             direct = check.run(f"{name}/{signature_name}: direct call", lambda: _call(fn, inputs))
             for body_format, body in rest_bodies(inputs).items():
-                if signature_name in (modules.CANDIDATES, modules.CANDIDATE_CODES) and body_format == "instances":
+                if signature_name == modules.CANDIDATES and body_format == "instances":
                     continue  # request and candidate inputs differ in length: columnar only
                 what = f"{name}/{signature_name}: REST {{\"{body_format}\": ...}}"
                 mapped = check.run(what, lambda: rest_to_inputs(body, specs))

@@ -1,10 +1,9 @@
 """The ``embedded`` backend: the export's SavedModels and ScaNN index in-process.
 
-The query and ranking models run through their signatures (concrete
-functions: graph execution, no eager TensorFlow per request) with small
-TensorFlow thread pools, which issue 6 measured fastest at batch 1 on two
-cores: the ``*_codes`` signatures on vocabulary ids where the export has them
-(issue 15), else ``serving_default`` and ``candidates`` on raw values.
+The query and ranking models run through their ``serving_default`` signatures
+(concrete functions: graph execution, no eager TensorFlow per request) with
+small TensorFlow thread pools, which issue 6 measured fastest at batch 1 on
+two cores.
 """
 
 from __future__ import annotations
@@ -51,4 +50,4 @@ class EmbeddedBackend:
     def load(self, version: str) -> ModelBundle:
         loaded = artifacts.load_export(self.export_dir, int(version))
         return bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates,
-                                  order=self.settings.order, coded=loaded.coded_models())
+                                  order=self.settings.order)

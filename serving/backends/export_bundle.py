@@ -15,7 +15,7 @@ import pandas as pd
 
 from funnel import schema
 from serving import export as export_lib
-from serving.bundle import CodedModels, ModelBundle, QueryFn, RankFn, SampleUser
+from serving.bundle import ModelBundle, QueryFn, RankFn, SampleUser
 
 SERVED_MODELS = (export_lib.QUERY, export_lib.RANKING, export_lib.SCANN, export_lib.FEATURES)
 """Models an answer's ``model_versions`` reports: the ones a recommendation used."""
@@ -101,8 +101,7 @@ def served_order(manifest, order: str = "auto") -> str:
 
 
 def bundle_from_export(loaded, query: QueryFn, rank: RankFn,
-                       close: Callable[[], None] | None = None, order: str = "auto",
-                       coded: CodedModels | None = None) -> ModelBundle:
+                       close: Callable[[], None] | None = None, order: str = "auto") -> ModelBundle:
     """Wrap ``loaded`` (an ``artifacts.LoadedExport``) with the given model callables."""
     item_ids = np.asarray(loaded.item_ids, dtype=object)
     rows, shares = popular(loaded.items, item_ids, loaded.popular_item_ids, loaded.popular_counts)
@@ -122,7 +121,7 @@ def bundle_from_export(loaded, query: QueryFn, rank: RankFn,
         history_length=schema.MAX_SEQUENCE_LENGTH,
         samples=personas(loaded.items, item_ids, users, reference), close=close,
         candidate_features=bool(loaded.manifest.get("ranking_inputs", {}).get("candidate_features")),
-        order=served_order(loaded.manifest, order), coded=coded)
+        order=served_order(loaded.manifest, order))
 
 
 def latest_version(export_dir: str | Path) -> Optional[str]:
