@@ -15,7 +15,7 @@ A step is reported exclusive of the steps nested in it (the eq.-4 merge is
 ``retrieve`` minus ``search``); ``other`` is what the engine spent outside
 every named step. Wrapping costs about a microsecond per timed call.
 
-    python benchmarks/serve_profile.py --export EXPORT [--batches 1,8] [--calls 300] [--raw]
+    python benchmarks/serve_profile.py --export EXPORT [--batches 1,8] [--calls 300]
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ Step = collections.namedtuple("Step", "label module owner attribute parent")
 STEPS = (
     Step("resolve ids", "serving.engine", "Engine", "_resolve", None),
     Step("history matrix", "serving.engine", "Engine", "_history_matrix", None),
-    Step("history rows", "serving.engine", "Engine", "_history_rows", None),
     Step("query model", None, "bundle", "query", None),
     Step("retrieve (eq.-4 merge)", "retrieval.candidates", None, "retrieve", None),
     Step("ScaNN search", None, "bundle", "search", "retrieve (eq.-4 merge)"),
@@ -50,9 +49,7 @@ STEPS = (
     Step("answer", "serving.engine", "Engine", "_answer", None),
 )
 """Functions timed, by where they live. A step whose function does not exist in
-the code being profiled is left out, so the script profiles older versions too.
-The ``bundle`` steps time the bundle's coded models instead when it has them
-(``ModelBundle.coded``: the models on vocabulary ids)."""
+the code being profiled is left out, so the script profiles older versions too."""
 
 
 class Clock:
@@ -87,14 +84,9 @@ def instrument(clock: Clock, bundle):
     import importlib
 
     found, replacements = [], {}
-    coded = getattr(bundle, "coded", None)
-    coded_replacements = {}
     for step in STEPS:
         if step.owner == "bundle":
-            if coded is not None and hasattr(coded, step.attribute):
-                coded_replacements[step.attribute] = clock.wrap(step.label, getattr(coded, step.attribute))
-                found.append(step)
-            elif hasattr(bundle, step.attribute):
+            if hasattr(bundle, step.attribute):
                 replacements[step.attribute] = clock.wrap(step.label, getattr(bundle, step.attribute))
                 found.append(step)
             continue
@@ -103,8 +95,6 @@ def instrument(clock: Clock, bundle):
         if hasattr(owner, step.attribute):
             setattr(owner, step.attribute, clock.wrap(step.label, getattr(owner, step.attribute)))
             found.append(step)
-    if coded_replacements:
-        replacements["coded"] = dataclasses.replace(coded, **coded_replacements)
     return dataclasses.replace(bundle, **replacements), found
 
 
@@ -118,7 +108,7 @@ def exclusive(spent: dict, steps) -> dict:
 
 
 def profile(export: str, batches: list[int], calls: int, history: tuple[int, int], k: int,
-            candidates: int, raw: bool = False) -> tuple:
+            candidates: int) -> tuple:
     from fastapi.responses import JSONResponse
 
     from serving.api import RecommendRequest
@@ -129,10 +119,7 @@ def profile(export: str, batches: list[int], calls: int, history: tuple[int, int
     backend = EmbeddedBackend(ServiceSettings(export_dir=export))
     backend.configure()
     clock = Clock()
-    loaded = backend.load(backend.latest_version())
-    if raw and getattr(loaded, "coded", None) is not None:
-        loaded = dataclasses.replace(loaded, coded=None)
-    bundle, steps = instrument(clock, loaded)
+    bundle, steps = instrument(clock, backend.load(backend.latest_version()))
     engine = Engine(bundle, warm_batch_sizes=batches)
     engine.warm()
     bodies = serve_load.recommend_bodies(serve_load.catalog_ids(export), 512, 0, history, k, candidates)
@@ -140,7 +127,7 @@ def profile(export: str, batches: list[int], calls: int, history: tuple[int, int
     samples = {size: collections.defaultdict(list) for size in batches}
     cpu_samples = {size: collections.defaultdict(list) for size in batches}
     info = {"items": len(bundle.item_ids), "candidate_features": bundle.candidate_features,
-            "order": bundle.order, "coded": getattr(bundle, "coded", None) is not None}
+            "order": bundle.order}
     for size in batches:
         for call in range(calls + 5):
             batch = [bodies[(call * size + j) % len(bodies)] for j in range(size)]
@@ -193,8 +180,6 @@ def main(argv=None) -> int:
     parser.add_argument("--history", default="5,30", help="min,max history length")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--candidates", type=int, default=200)
-    parser.add_argument("--raw", action="store_true",
-                        help="serve the models on raw values even when the export has the *_codes signatures")
     parser.add_argument("--markdown", help="append the table to this file")
     args = parser.parse_args(argv)
     try:
@@ -205,10 +190,9 @@ def main(argv=None) -> int:
     if not Path(args.export).is_dir():
         parser.error(f"--export: {args.export} is not a folder")
     labels, samples, cpu_samples, info = profile(args.export, batches, args.calls, (low, high), args.k,
-                                                 args.candidates, args.raw)
+                                                 args.candidates)
     text = (f"Export {args.export}: {info['items']} items, candidate features "
-            f"{'on' if info['candidate_features'] else 'off'}, order {info['order']}, models on "
-            f"{'vocabulary ids (*_codes signatures)' if info['coded'] else 'raw values'}; history {low}-{high} items, "
+            f"{'on' if info['candidate_features'] else 'off'}, order {info['order']}; history {low}-{high} items, "
             f"k={args.k}, candidates={args.candidates}; {args.calls} calls per batch size; "
             f"{serve_load.machine()}; load average {os.getloadavg()[0]:.2f}\n\n"
             + table(labels, samples, cpu_samples, batches))
