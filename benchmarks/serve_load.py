@@ -4,7 +4,8 @@ Starts ``funnel serve`` on an export (or drives a running ``--url``), then for
 each concurrency (default 1, 8, 32) runs a closed loop of keep-alive HTTP/1.1
 connections for ``--seconds`` each against ``/v1/recommend``, and the same
 against an empty endpoint (``benchmarks/floor_app.py``: the same uvicorn
-setup and worker count on the next port) as the HTTP floor. Reports
+setup and worker count on the next port; or ``--floor-path PATH`` of the
+service itself, e.g. ``/healthz``) as the HTTP floor. Reports
 requests/s, p50 and p99 latency, errors, and the ratio to the floor; writes a
 markdown table with ``--markdown``.
 
@@ -344,6 +345,9 @@ def main(argv=None) -> int:
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--history", default="5,30", help="min,max history length")
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument("--floor-path", default=None,
+                        help="measure the floor on this path of the service (issue 15 used /healthz) "
+                             "instead of benchmarks/floor_app.py")
     parser.add_argument("--settle", type=float, default=0.0,
                         help="seconds to wait after /readyz (other workers may still be loading)")
     parser.add_argument("--serve-args", default="", help="extra `funnel serve` flags, e.g. '--tf-threads 2'")
@@ -386,7 +390,7 @@ def main(argv=None) -> int:
                                                          *args.serve_args.split()],
                                log_file=f"/tmp/serve_load_{port}.log")
     floor_url = f"http://127.0.0.1:{port + 1}"
-    if not args.no_floor:
+    if not args.no_floor and not args.floor_path:
         floor_process = start_floor(port + 1, args.workers)
     try:
         if floor_process is not None:
@@ -402,7 +406,8 @@ def main(argv=None) -> int:
         rows, floor = [], {}
         for level in levels:
             if not args.no_floor:
-                floor[level] = level_run(floor_url, "/ping", None, level, args.seconds)
+                floor[level] = (level_run(url, args.floor_path, None, level, args.seconds) if args.floor_path
+                                else level_run(floor_url, "/ping", None, level, args.seconds))
                 print("floor", floor[level], flush=True)
             before = batch_counters(url)
             rows.append(level_run(url, "/v1/recommend", bodies, level, args.seconds))
@@ -419,7 +424,8 @@ def main(argv=None) -> int:
     notes = [f"- machine: {machine()}; load average at the end {os.getloadavg()[0]:.2f}",
              f"- server: `{' '.join(['funnel serve --workers', str(args.workers), '--max-batch', str(args.max_batch), *args.serve_args.split()])}` "
              f"(uvicorn, uvloop, httptools), ready {startup:.1f} s after start",
-             f"- client: {args.client} ({client_version(args.client)}): {CLIENT_NOTES[args.client]}",
+             f"- client: {args.client} ({client_version(args.client)}): {CLIENT_NOTES[args.client]}; "
+             f"floor: GET {args.floor_path or 'floor_app.py /ping'}",
              f"- catalog: {len(ids)} items; requests: history of {low}-{high} random known items, "
              f"k={args.k}, candidates={args.candidates}; {args.seconds:.0f} s per level after {WARMUP_S:.0f} s warm-up",
              f"- export version {(models.get('active') or {}).get('version')}; "
