@@ -24,6 +24,11 @@ ranking/candidates  request features [B], item features [N],    ``probability`` 
 onto the top-K signatures; all rows of one request must ask for the same k.
 Retrieval scores are eq. 4 of the IDW paper (or the max over interests, as
 the run was trained), via ``retrieval.model``.
+
+Signatures are traced with ``autograph=False``: the models' code has no
+tensor-dependent Python control flow, and AutoGraph's conversion of every
+Keras layer call made tracing the ranking signatures take over a minute on a
+tiny export (2-3 s without it).
 """
 
 from __future__ import annotations
@@ -83,11 +88,11 @@ class QueryModel(_WithSchema):
         """Raw string history [B, T] -> [B, M, D] float32."""
         return self.user_tower(raw_inputs.history_ids(self.items, history), training=False)
 
-    @tf.function(input_signature=[_history_spec()])
+    @tf.function(input_signature=[_history_spec()], autograph=False)
     def serve(self, history):
         return {EMBEDDINGS: self.embed(history)}
 
-    @tf.function(input_signature=[_history_spec(tf.int64)])
+    @tf.function(input_signature=[_history_spec(tf.int64)], autograph=False)
     def serve_int64(self, history):
         return {EMBEDDINGS: self.embed(raw_inputs.int_history_as_strings(history))}
 
@@ -104,7 +109,7 @@ class CandidateModel(_WithSchema):
         self.item_tower = item_tower
         self.items = raw_inputs.Vocabulary(item_vocabulary, "item_vocabulary")
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=ITEM_IDS)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=ITEM_IDS)], autograph=False)
     def serve(self, item_ids):
         return {EMBEDDINGS: self.item_tower(self.items.ids(item_ids), training=False)}
 
@@ -175,7 +180,7 @@ class BruteForceRetrieval(_WithSchema):
         self.top_k = MultiInterestBruteForce(scoring, k=10)
         self.top_k.index(tf.constant(item_embeddings, tf.float32), tf.constant(item_ids))
 
-    @tf.function(input_signature=[_history_spec(), _k_spec()])
+    @tf.function(input_signature=[_history_spec(), _k_spec()], autograph=False)
     def serve(self, history, k):
         scores, item_ids = self.top_k(self.query.embed(history), k=requested_k(k, self.num_items))
         return {ITEM_IDS: item_ids, SCORES: scores}
@@ -207,7 +212,7 @@ class ScannRetrieval(_WithSchema):
                                            name="item_embeddings")
         self.item_ids = tf.Variable(item_ids, dtype=tf.string, trainable=False, name="item_ids")
 
-    @tf.function(input_signature=[_history_spec(), _k_spec()])
+    @tf.function(input_signature=[_history_spec(), _k_spec()], autograph=False)
     def serve(self, history, k):
         k = requested_k(k, self.num_items)
         users = self.query.embed(history)                                   # [B, M, D]
@@ -293,11 +298,9 @@ class RankingModel(_WithSchema):
         features = {**self.encode(raw), **self.candidate_values(raw)}
         return tf.reshape(self.model(features, training=False), [-1])
 
-    @tf.function
     def serve(self, **raw):
         return {PROBABILITY: self.probability(raw)}
 
-    @tf.function
     def serve_candidates(self, **raw):
         """Every candidate of B requests in one call, each request's features encoded once.
 
@@ -315,7 +318,16 @@ class RankingModel(_WithSchema):
         return {PROBABILITY: tf.reshape(self.model(features, training=False), [-1])}
 
     def signatures(self) -> dict:
+        """Each signature traced once, from a ``tf.function`` that is not an attribute.
+
+        ``serve`` takes its inputs as keywords, so it cannot carry an
+        ``input_signature``; as a ``tf.function`` attribute,
+        ``tf.saved_model.save`` traced it again for every signature it
+        already had (most of a tiny export's save time).
+        """
         extra = self.candidate_features
-        return {SERVING_DEFAULT: self.serve.get_concrete_function(**ranking_input_specs(candidate_features=extra)),
-                CONTEXT_INT64: self.serve.get_concrete_function(**ranking_input_specs(True, extra)),
-                CANDIDATES: self.serve_candidates.get_concrete_function(**candidates_input_specs(extra))}
+        serve = tf.function(self.serve, autograph=False)
+        serve_candidates = tf.function(self.serve_candidates, autograph=False)
+        return {SERVING_DEFAULT: serve.get_concrete_function(**ranking_input_specs(candidate_features=extra)),
+                CONTEXT_INT64: serve.get_concrete_function(**ranking_input_specs(True, extra)),
+                CANDIDATES: serve_candidates.get_concrete_function(**candidates_input_specs(extra))}

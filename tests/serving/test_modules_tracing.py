@@ -1,0 +1,70 @@
+"""Guards serving/modules.py: saving the ranking module traces its model once per signature.
+
+``RankingModel.serve`` takes keyword inputs and so has no ``input_signature``;
+kept as a ``tf.function`` attribute, ``tf.saved_model.save`` traced it again
+for every signature (most of a tiny export's time). A Keras model that counts
+The module's own ``encode`` runs once per trace of a signature, so counting
+its Python calls shows whether saving traced them again (Keras' own saving
+metadata traces the model's ``call``, not the module's signatures).
+"""
+
+import tensorflow as tf
+
+from funnel import schema
+from serving import modules
+
+
+class CountingRanker(tf.keras.Model):
+    """Probability from the item id and the candidate features."""
+
+    uses_candidate_features = True
+
+    def __init__(self):
+        super().__init__()
+        self.weight_ = tf.Variable(0.1, name="w")
+
+    def call(self, features, training=False):
+        score = tf.cast(features[schema.ITEM_ID], tf.float32) * self.weight_
+        for name in schema.CANDIDATE_FEATURES:
+            score += features[name]
+        return tf.sigmoid(score)
+
+
+def ranking_module(tmp_path):
+    vocabularies = {}
+    for name in schema.CATEGORICAL_VOCABULARIES:
+        path = tmp_path / f"{name}.txt"
+        path.write_text("a\nb\n")
+        vocabularies[name] = str(path)
+    schema_file = tmp_path / "schema.json"
+    schema_file.write_text("{}")
+    return modules.RankingModel(CountingRanker(), vocabularies, str(schema_file))
+
+
+def test_saving_does_not_trace_the_ranking_signatures_again(tmp_path, monkeypatch):
+    module = ranking_module(tmp_path)
+    encodes = []
+    encode = module.encode
+    monkeypatch.setattr(module, "encode", lambda *args, **kwargs: encodes.append(1) or encode(*args, **kwargs))
+    signatures = module.signatures()
+    traced = len(encodes)
+    assert len(signatures) == 3 and traced > 0
+    tf.saved_model.save(module, str(tmp_path / "saved"), signatures=signatures)
+    assert len(encodes) == traced
+
+
+def test_saved_ranking_signatures_score_like_the_module(tmp_path):
+    module = ranking_module(tmp_path)
+    tf.saved_model.save(module, str(tmp_path / "saved"), signatures=module.signatures())
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    raw = {}
+    for name, spec in modules.ranking_input_specs(candidate_features=True).items():
+        if spec.shape.rank == 2:
+            raw[name] = tf.constant([["a", "b"], ["b", ""]])
+        elif spec.dtype == tf.string:
+            raw[name] = tf.constant(["a", "zzz"])
+        else:
+            raw[name] = tf.constant([0.5, 2.0], spec.dtype)
+    expected = module.serve(**raw)[modules.PROBABILITY]
+    got = loaded.signatures[modules.SERVING_DEFAULT](**raw)[modules.PROBABILITY]
+    tf.debugging.assert_near(got, expected)
