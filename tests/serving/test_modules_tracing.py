@@ -1,11 +1,12 @@
-"""Guards serving/modules.py: saving the ranking module traces its model once per signature.
+"""Guards serving/modules.py: saving an export module traces nothing again.
 
 ``RankingModel.serve`` takes keyword inputs and so has no ``input_signature``;
 kept as a ``tf.function`` attribute, ``tf.saved_model.save`` traced it again
 for every signature (most of a tiny export's time). A Keras model that counts
 The module's own ``encode`` runs once per trace of a signature, so counting
-its Python calls shows whether saving traced them again (Keras' own saving
-metadata traces the model's ``call``, not the module's signatures).
+its Python calls shows whether saving traced them again. A Keras model the
+module tracked would also be traced again, layer by layer, for Keras' own
+loading metadata: the model counts its calls to show it is not.
 """
 
 import tensorflow as tf
@@ -22,8 +23,10 @@ class CountingRanker(tf.keras.Model):
     def __init__(self):
         super().__init__()
         self.weight_ = tf.Variable(0.1, name="w")
+        self.calls = 0
 
     def call(self, features, training=False):
+        self.calls += 1
         score = tf.cast(features[schema.ITEM_ID], tf.float32) * self.weight_
         for name in schema.CANDIDATE_FEATURES:
             score += features[name]
@@ -39,6 +42,15 @@ def ranking_module(tmp_path):
     schema_file = tmp_path / "schema.json"
     schema_file.write_text("{}")
     return modules.RankingModel(CountingRanker(), vocabularies, str(schema_file))
+
+
+def test_saving_does_not_trace_the_keras_model_again(tmp_path):
+    module = ranking_module(tmp_path)
+    signatures = module.signatures()
+    model = module.model.model
+    traced = model.calls
+    tf.saved_model.save(module, str(tmp_path / "saved"), signatures=signatures)
+    assert model.calls == traced > 0
 
 
 def test_saving_does_not_trace_the_ranking_signatures_again(tmp_path, monkeypatch):
