@@ -18,6 +18,7 @@ from pathlib import Path
 
 import tf_keras as keras
 
+from funnel import config as config_lib
 from funnel import dataset, distribute, outdir, schema
 from ranking import data, evaluate, lists, listwise
 from ranking.config import RankingConfig
@@ -167,7 +168,9 @@ def load_config(run_dir) -> RankingConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run_dir} the --out of `funnel train ranking`?")
-    return RankingConfig.from_dict(json.loads(path.read_text()))
+    values = json.loads(path.read_text())
+    config_lib.require_saved_by(RankingConfig, values, path, "funnel train ranking")
+    return RankingConfig.from_dict(values)
 
 
 def load_trained(run_dir):
