@@ -32,6 +32,6 @@ def test_the_demo_runs_every_command_on_tiny_data(tmp_path, capsys):
     assert f"$ funnel generate --out {out / 'raw'}" in printed and "Traceback" not in printed
     assert f"Demo done: the export is in {out / 'export'}." in printed
     manifest = json.loads((out / "export" / "manifest.json").read_text())
-    assert manifest["verify"]["verified"] and manifest["verify"]["failures"] == 0
+    assert manifest["verify"] == {"verified": False}  # --tiny skips it; the end-to-end test verifies
     assert manifest["ranking_inputs"]["candidate_features"]  # the ranker learnt from candidate lists
     assert manifest["gate"]["order"] in ("ranking", "retrieval")
