@@ -24,6 +24,24 @@ def from_dict(cls: Type[T], values: Mapping[str, Any]) -> T:
     return cls(**values)
 
 
+def require_saved_by(cls: Type[T], values: Mapping[str, Any], path: str | Path, command: str) -> None:
+    """Refuse a saved config whose keys are not ``cls``'s, in one short line.
+
+    A run of the other stage given as ``--run`` (a ranking run to ``funnel
+    evaluate retrieval``) has many keys ``cls`` does not know; naming three of
+    them and the command that writes ``cls`` says what went wrong without
+    listing every valid option.
+
+    Raises:
+        ValueError: ``values`` has keys that are not fields of ``cls``.
+    """
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+        raise ValueError(f"{path} was not written by `{command}` (unknown option(s) {shown}): "
+                         f"is {Path(path).parent} a run of another stage?")
+
+
 def to_dict(config: Any) -> dict:
     return dataclasses.asdict(config)
 
@@ -32,8 +50,12 @@ def save(config: Any, path: str | Path) -> None:
     Path(path).write_text(json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")
 
 
-def load(cls: Type[T], path: str | Path) -> T:
+def load(cls: Type[T], path: str | Path, command: str | None = None) -> T:
+    """``cls`` from the JSON file ``path``; with ``command`` (the one that writes such
+    files) a file of another kind is refused by :func:`require_saved_by`."""
     raw = json.loads(Path(path).read_text())
+    if command:
+        require_saved_by(cls, raw, path, command)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     # JSON has no tuples: restore them where the dataclass declares one.
     for name, value in list(raw.items()):

@@ -53,7 +53,8 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
                              "popularity (the authors' protocol), without replacement")
     parser.add_argument("--column-mapping", default="",
                         help="events format: user_id=COL,item_id=COL,timestamp=COL,... "
-                             "(default: the standard column names)")
+                             "(also rating, click, request_id and the users table's user_gender, "
+                             "user_age, user_occupation, user_region; default: those names)")
     parser.add_argument("--num-shards", type=flags.positive_int, default=4,
                         help="user buckets = output shards per split (parallelism of the group-by-user)")
     parser.add_argument("--shard-mb", type=flags.positive_float, default=8.0,

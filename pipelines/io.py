@@ -61,13 +61,13 @@ def write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
-def write_deadletter(root: str | Path, reason: str, dead: pd.DataFrame) -> int:
-    """``deadletter/<reason>.jsonl``: one JSON object per bad row, by file and line."""
+def write_deadletter(root: str | Path, reason: str, dead: pd.DataFrame, folder: str = "") -> int:
+    """``deadletter/[<folder>/]<reason>.jsonl``: one JSON object per bad row, by file and line."""
     dead = dead.sort_values([R.SOURCE, R.LINE], kind="stable")
     lines = [json.dumps({R.SOURCE: source, R.LINE: int(line), R.ROW: row, R.REASON: why,
                          R.DETAIL: detail}, ensure_ascii=False)
              for source, line, row, why, detail in dead[list(R.DEAD_COLUMNS)].itertuples(index=False)]
-    write_text(Path(root) / schema.Layout.DEADLETTER_DIR / f"{reason}.jsonl",
+    write_text(Path(root) / schema.Layout.DEADLETTER_DIR / folder / f"{reason}.jsonl",
                "".join(line + "\n" for line in lines))
     return len(lines)
 

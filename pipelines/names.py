@@ -15,7 +15,9 @@ FORMAT_FILES = {
     "movielens-latest": "folder with ratings.csv and movies.csv (no users file: user attributes unknown)",
     "events": ("one .csv/.tsv, .jsonl/.json/.ndjson or .parquet file, or a folder of them; "
                "columns user_id, item_id, timestamp (rename with --column-mapping), "
-               "optional rating, click, request_id"),
+               "optional rating, click, request_id; a folder may add a users table users.csv "
+               "(or .tsv/.jsonl/.parquet) with user_id and user_gender, user_age, "
+               "user_occupation, user_region"),
     "synthetic": "folder written by `funnel generate`: events.csv, impressions.csv, users.csv, items.csv, clusters.csv",
 }
 """What each format reads: each reader's ``files_help`` (``tests/pipelines/test_names.py`` checks)."""

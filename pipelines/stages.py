@@ -209,6 +209,9 @@ def finalize(context: Context, plan: Plan, vocab: Vocabularies, buckets: list[Bu
     io.write_text(layout.items, items.to_csv(index=False))
     io.write_text(layout.users, _user_table(vocab, context.catalog).to_csv(index=False))
     io.write_text(layout.feature_map, feature_map(vocab, context).to_json() + "\n")
+    for reference in plan.reference_rows:
+        for reason, dead in reference.dead.groupby(R.REASON, sort=True):
+            io.write_deadletter(staging, reason, dead, folder=Path(reference.file).stem)
 
     read, kept = int(sum(rows_read.values())), sum(b.rows_kept for b in buckets)
     dead = {reason: int(n) for reason, n in sorted(deadlettered.items())}
@@ -244,6 +247,7 @@ def finalize(context: Context, plan: Plan, vocab: Vocabularies, buckets: list[Bu
         "window_stride": context.sequences.window_stride,
         "eval_negatives_sampling": context.sequences.negatives_sampling,
         "shards_per_split": context.num_buckets,
+        "reference_files": {r.file: r.stats() for r in plan.reference_rows},
     }
     io.write_text(layout.stats, json.dumps(stats, indent=2, sort_keys=True) + "\n")
     return stats

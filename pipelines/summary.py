@@ -18,6 +18,10 @@ def format_summary(result) -> str:
     ]
     for reason, count in sorted(dead.items(), key=lambda kv: -kv[1]):
         lines.append(f"    {reason:<24}{count:>10,}  {REASONS.get(reason, '')}")
+    for name, counts in stats.get("reference_files", {}).items():
+        lines.append(f"  {name}: {counts['rows_read']:,} rows read, {counts['rows_kept']:,} kept, "
+                     f"{sum(counts['rows_deadlettered'].values()):,} dead-lettered"
+                     + "".join(f", {n:,} {r}" for r, n in counts["rows_deadlettered"].items()))
     examples, ranking = stats["examples"], stats["ranking_examples"]
     lines += [
         f"  users            {stats['users']:>12,}   ({stats['users_too_short']:,} too short for a test example)",

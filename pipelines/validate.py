@@ -24,6 +24,7 @@ UNKNOWN_ITEM = "unknown_item"
 BEFORE_1970 = "timestamp_before_1970"
 IN_FUTURE = "timestamp_in_future"
 DUPLICATE = "duplicate"
+DUPLICATE_USER = "duplicate_user"
 
 REASONS = {
     FIELD_COUNT: "the row has the wrong number of fields (or is not a JSON object)",
@@ -34,6 +35,7 @@ REASONS = {
     BEFORE_1970: "the timestamp is before 1970-01-01 UTC",
     IN_FUTURE: "the timestamp is more than a day after the pipeline started",
     DUPLICATE: "the row is an exact copy of an earlier row of the same file",
+    DUPLICATE_USER: "the users table lists this user id on an earlier row",
 }
 """Dead-letter reason codes, in the order they are checked."""
 
@@ -57,7 +59,7 @@ class Rules:
     known_items: frozenset | None = None
 
 
-def _assign(reason: np.ndarray, detail: np.ndarray, bad: np.ndarray, code: str, messages) -> None:
+def assign(reason: np.ndarray, detail: np.ndarray, bad: np.ndarray, code: str, messages) -> None:
     """Give ``code`` to rows that are ``bad`` and have no reason yet."""
     target = bad & pd.isna(reason)
     if not target.any():
@@ -95,12 +97,12 @@ def validate(raw: R.RawRows, rules: Rules) -> tuple[pd.DataFrame, pd.DataFrame]:
     for name in spec.columns:
         values = text[name]
         missing = (values.isna() | (values == "")).to_numpy()
-        _assign(reason, detail, missing, MISSING_FIELD,
+        assign(reason, detail, missing, MISSING_FIELD,
                 lambda idx, name=name: [f"{name} is empty"] * len(idx))
 
     def unparseable(name, bad, expected):
         values = text[name].to_numpy()
-        _assign(reason, detail, bad, UNPARSEABLE,
+        assign(reason, detail, bad, UNPARSEABLE,
                 lambda idx: [f"{name} {values[i]!r} is not {expected}" for i in idx])
 
     seconds = _parse_timestamps(text[schema.TIMESTAMP])
@@ -121,18 +123,18 @@ def validate(raw: R.RawRows, rules: Rules) -> tuple[pd.DataFrame, pd.DataFrame]:
     items = text[schema.ITEM_ID].to_numpy()
     if rules.known_users is not None:
         unknown = ~text[schema.USER_ID].isin(rules.known_users).to_numpy()
-        _assign(reason, detail, unknown, UNKNOWN_USER,
+        assign(reason, detail, unknown, UNKNOWN_USER,
                 lambda idx: [f"{schema.USER_ID} {users[i]!r} is not in the users file" for i in idx])
     if rules.known_items is not None:
         unknown = ~text[schema.ITEM_ID].isin(rules.known_items).to_numpy()
-        _assign(reason, detail, unknown, UNKNOWN_ITEM,
+        assign(reason, detail, unknown, UNKNOWN_ITEM,
                 lambda idx: [f"{schema.ITEM_ID} {items[i]!r} is not in the items file" for i in idx])
     with np.errstate(invalid="ignore"):
         early = seconds < 0
         late = seconds > rules.now + FUTURE_TOLERANCE_SECONDS
-    _assign(reason, detail, early, BEFORE_1970,
+    assign(reason, detail, early, BEFORE_1970,
             lambda idx: [f"{schema.TIMESTAMP} {seconds[i]:.0f} is before 1970" for i in idx])
-    _assign(reason, detail, late, IN_FUTURE,
+    assign(reason, detail, late, IN_FUTURE,
             lambda idx: [f"{schema.TIMESTAMP} {seconds[i]:.0f} is after now ({rules.now}) + 1 day"
                          for i in idx])
 

@@ -19,7 +19,11 @@ def list_width(candidates_dir) -> int:
     path = Path(candidates_dir) / STATS_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {candidates_dir} the --out of `funnel candidates`?")
-    return int(json.loads(path.read_text())["candidates"])
+    stats = json.loads(path.read_text())
+    if "candidates" not in stats:
+        raise ValueError(f"{path} has no candidates count: is {candidates_dir} the --out of "
+                         f"`funnel candidates`?")
+    return int(stats["candidates"])
 
 
 def count_lists(candidates_dir, split: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from funnel import config as config_lib
 from funnel import schema
 from funnel.outdir import DATASET_COPY
 from ranking.config import RankingConfig
@@ -29,7 +30,9 @@ def load_config(run_dir) -> RankingConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run_dir} the --out of `funnel train ranking`?")
-    return RankingConfig.from_dict(json.loads(path.read_text()))
+    values = json.loads(path.read_text())
+    config_lib.require_saved_by(RankingConfig, values, path, "funnel train ranking")
+    return RankingConfig.from_dict(values)
 
 
 def load_trained(run_dir):

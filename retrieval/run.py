@@ -78,7 +78,7 @@ def load_trained(run_dir: str | Path) -> tuple[TwoTowerModel, RetrievalConfig]:
     config_path = run_dir / CONFIG_FILE
     if not config_path.exists():
         raise FileNotFoundError(f"{config_path} not found: is {run_dir} a `funnel train retrieval` run?")
-    config = config_lib.load(RetrievalConfig, config_path)
+    config = config_lib.load(RetrievalConfig, config_path, command="funnel train retrieval")
     config = config_lib.from_dict(RetrievalConfig, {**config_lib.to_dict(config), "mixed_precision": False})
     items = item_statistics(run_dir / DATASET_COPY)
     model, scheme = build_model(config, items)

@@ -125,6 +125,7 @@ def evaluate_funnel(export_dir: str | Path, data_dir: str | Path, candidates: in
     """Both orders on ``split``'s examples (see the module docstring), plus counts."""
     if split not in (schema.VALIDATION, schema.TEST):
         raise ValueError(f"split: unknown value {split!r}; choose validation or test")
+    schema.FeatureMap.load(data_dir)  # a `funnel preprocess` output, or one line saying it is not
     loaded = artifacts.load_export(export_dir, version)
     expected = loaded.manifest["vocabularies"][schema.ITEM_ID]["sha256"]
     vocab_file = schema.Layout(data_dir).vocab_file(schema.ITEM_ID)

@@ -6,8 +6,11 @@ For each format a tiny dataset in that format's own file layout is written
 dimensions) -> ``funnel export`` (which verifies the staged version in a fresh
 process before publishing it) -> ``funnel evaluate funnel`` -> one
 ``POST /v1/recommend`` to the service on that export. Every command must exit
-0 without a traceback. MovieLens "latest" and the events formats have no users
-file, so their user vocabularies are empty (the export once crashed on that).
+0 without a traceback. MovieLens "latest" has no users file, so its user
+vocabularies are empty (the export once crashed on that). The events case goes
+end to end on a folder of events.csv and a users table users.csv, whose
+attributes must reach the service's profile features; the same events as one
+.csv, .jsonl and .parquet file without users are preprocessed too.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from funnel import cli
+from funnel import cli, schema
 from pipelines.readers import READERS
 
 pytestmark = pytest.mark.slow
@@ -108,6 +111,16 @@ EVENTS_FLAGS = ["--column-mapping", "user_id=uid,item_id=iid,timestamp=ts"]
 EVENT_FILES = (".csv", ".jsonl", ".parquet")
 
 
+def write_events_with_users(folder: Path) -> Path:
+    """A folder holding events.csv and the users table users.csv; it is the --input."""
+    write_events(folder, ".csv")
+    table = users().rename(columns={"user": "uid", "gender": "user_gender", "age": "user_age",
+                                    "occupation": "user_occupation"})
+    table["user_region"] = table.pop("zip").str[:1]
+    table.to_csv(folder / "users.csv", index=False)
+    return folder
+
+
 def write_synthetic(folder: Path) -> Path:
     assert cli.main(["generate", "--out", str(folder), "--users", "30", "--items", "40", "--clusters", "4", "--length", "14",
                      "--seed", "1"]) == 0
@@ -119,11 +132,12 @@ FORMATS = {
     "movielens-100k": ("movielens-100k", write_movielens_100k, []),
     "movielens-1m": ("movielens-1m", write_movielens_1m, []),
     "movielens-latest": ("movielens-latest", write_movielens_latest, []),
-    "events": ("events", lambda folder: write_events(folder, ".csv"), EVENTS_FLAGS),
+    "events": ("events", write_events_with_users, EVENTS_FLAGS),
     "synthetic": ("synthetic", write_synthetic, []),
 }
-"""The events case also preprocesses the .jsonl and .parquet files and requires outputs
-identical to the .csv one's, so one training and export cover all three."""
+"""The events case also preprocesses the events alone as one .csv, .jsonl and .parquet
+file and requires the same retrieval examples and id vocabularies (user attributes
+unknown), so one training and export cover the format."""
 
 
 def test_every_reader_format_is_covered():
@@ -139,9 +153,11 @@ def run(capsys, *argv: str) -> str:
 
 
 def same_outputs(first: Path, second: Path) -> bool:
-    """Equal examples and vocabularies (stats.json names the input file, so it differs)."""
+    """Equal retrieval examples and vocabularies but the user attributes' (stats.json names
+    the input files, and ranking examples carry the attributes, so both differ)."""
+    attributes = {f"{name}.txt" for name in schema.USER_ATTRIBUTES}
     names = sorted(str(p.relative_to(first)) for p in first.rglob("*")
-                   if p.is_file() and p.parts[-2] in ("retrieval", "ranking", "vocab"))
+                   if p.is_file() and p.parts[-2] in ("retrieval", "vocab") and p.name not in attributes)
     return bool(names) and all((first / n).read_bytes() == (second / n).read_bytes() for n in names)
 
 
@@ -159,12 +175,15 @@ def test_format_goes_end_to_end(case, tmp_path, capsys):
     data, export = tmp_path / "data", tmp_path / "export"
     run(capsys, "preprocess", "--input", str(source), "--format", fmt, "--out", str(data),
         "--eval-negatives", "5", "--num-shards", "1", *flags)
-    if fmt == "events":
-        for suffix in EVENT_FILES[1:]:
+    if case == "events":
+        alone = tmp_path / "alone"
+        alone.mkdir()
+        for suffix in EVENT_FILES:
             other = tmp_path / f"data{suffix}"
-            run(capsys, "preprocess", "--input", str(write_events(raw, suffix)), "--format", fmt,
+            run(capsys, "preprocess", "--input", str(write_events(alone, suffix)), "--format", fmt,
                 "--out", str(other), "--eval-negatives", "5", "--num-shards", "1", *flags)
             assert same_outputs(data, other), suffix
+            assert schema.Layout(other).vocab_file(schema.USER_GENDER).read_text() == ""
     run(capsys, "train", "retrieval", "--data", str(data), "--out", str(tmp_path / "retrieval"),
         *RETRIEVAL_FLAGS)
     run(capsys, "train", "ranking", "--data", str(data), "--out", str(tmp_path / "ranking"),
@@ -180,10 +199,18 @@ def test_format_goes_end_to_end(case, tmp_path, capsys):
 
     item_ids = (data / "vocab" / "item_id.txt").read_text().split()
     history = [int(i) if i.isdigit() else i for i in item_ids[:3]]
+    request = {"history": history, "k": 5}
+    if case == "events":
+        stats = json.loads((data / "stats.json").read_text())
+        assert stats["reference_files"]["users.csv"]["rows_kept"] == NUM_USERS
+        assert sorted((data / "vocab" / "user_gender.txt").read_text().split()) == ["F", "M"]
+        request["user_id"] = "1"
     app = create_app(ServiceSettings(export_dir=str(export), reload_interval_s=0))
     with TestClient(app) as client:
-        response = client.post("/v1/recommend", json={"history": history, "k": 5})
+        response = client.post("/v1/recommend", json=request)
     assert response.status_code == 200, response.text
     body = response.json()
+    if case == "events":  # the profile of user 1 is known: no "unknown user" warning
+        assert not body["warnings"], body["warnings"]
     assert len(body["items"]) == 5 and not body["fallback"]
     assert not set(item["item_id"] for item in body["items"]) & set(map(str, history))

@@ -92,11 +92,41 @@ def items_frame(ids: Sequence[str], columns: dict[str, Sequence]) -> pd.DataFram
 
 
 @dataclasses.dataclass
+class ReferenceRows:
+    """The accounting of a reference file validated row by row in the driver.
+
+    Attributes:
+        file: the file's name.
+        rows_read: rows read (a header is not a row).
+        dead: its dead-lettered rows (``rows.DEAD_COLUMNS``); the others were kept.
+    """
+
+    file: str
+    rows_read: int
+    dead: pd.DataFrame
+
+    def stats(self) -> dict:
+        """``stats.json``'s record of the file: rows read, kept and dead-lettered by reason."""
+        reasons = self.dead[R.REASON].value_counts().sort_index()
+        return {"rows_read": self.rows_read, "rows_kept": self.rows_read - len(self.dead),
+                "rows_deadlettered": {str(k): int(v) for k, v in reasons.items()}}
+
+
+@dataclasses.dataclass
 class Plan:
+    """Shards to read in the workers, and what the driver read itself.
+
+    Attributes:
+        reference_rows: reference files whose rows are validated one by one
+            (an events folder's users table); their dead letters and counts
+            go to ``deadletter/<file stem>/`` and ``stats.json``.
+    """
+
     shards: list[R.Shard]
     catalog: Catalog
     checksum: str
     files: list[str]
+    reference_rows: list[ReferenceRows] = dataclasses.field(default_factory=list)
 
 
 def file_sha256(path: str | Path) -> str:

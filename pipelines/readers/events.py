@@ -5,8 +5,13 @@ column for each schema field (unmapped fields are looked up under their schema
 name). ``USER_ID``, ``ITEM_ID`` and ``TIMESTAMP`` are required; ``RATING``,
 ``CLICK`` and ``REQUEST_ID`` are used when present. With a click column the
 file is an impression log: clicked rows are the retrieval interactions, every
-row a ranking example (Skive-Above applies when there is a request id). There
-is no reference file, so ids are not checked and attributes are unknown (OOV).
+row a ranking example (Skive-Above applies when there is a request id).
+
+A folder may also hold a users table, ``users.csv`` (or ``.tsv``, ``.jsonl``,
+``.parquet``, ...): user ids with the ranking's user attributes
+(:mod:`pipelines.readers.users`). Without one, user attributes are unknown
+(OOV). There is no items file, so ids are not checked and item attributes are
+unknown.
 
 The format follows the extension: ``.csv``/``.tsv``, ``.jsonl``/``.json``/
 ``.ndjson``, ``.parquet``. Text files are cut into byte-range shards, Parquet
@@ -24,11 +29,12 @@ import numpy as np
 from funnel import schema
 from pipelines import rows as R
 from pipelines import validate
-from pipelines.readers import base
+from pipelines.readers import base, users
 
 REQUIRED = (schema.USER_ID, schema.ITEM_ID, schema.TIMESTAMP)
 OPTIONAL = (schema.RATING, schema.CLICK, schema.REQUEST_ID)
-KNOWN = REQUIRED + OPTIONAL
+KNOWN = REQUIRED + OPTIONAL + schema.USER_ATTRIBUTES
+"""Fields ``--column-mapping`` may rename; the user attributes are the users table's."""
 
 CSV_EXTENSIONS = {".csv": ",", ".tsv": "\t"}
 JSON_EXTENSIONS = (".jsonl", ".json", ".ndjson")
@@ -54,16 +60,21 @@ class Events(base.Reader):
     format_name = "events"
     files_help = ("one .csv/.tsv, .jsonl/.json/.ndjson or .parquet file, or a folder of them; "
                   "columns user_id, item_id, timestamp (rename with --column-mapping), "
-                  "optional rating, click, request_id")
+                  "optional rating, click, request_id; a folder may add a users table users.csv "
+                  "(or .tsv/.jsonl/.parquet) with user_id and user_gender, user_age, "
+                  "user_occupation, user_region")
 
-    def _files(self) -> list[Path]:
+    def _files(self) -> tuple[list[Path], Path | None]:
+        """The event files to read and the folder's users table (``None`` for a file input)."""
         if self.input_path.is_file():
-            return [self.input_path]
+            return [self.input_path], None
         files = sorted(p for p in self.input_path.iterdir()
                        if p.suffix.lower() in (*CSV_EXTENSIONS, *JSON_EXTENSIONS, *PARQUET_EXTENSIONS))
-        if not files:
-            raise FileNotFoundError(f"--input {self.input_path}: no .csv/.tsv/.jsonl/.parquet file")
-        return files
+        users_file = users.find_users_file(files)
+        events = [f for f in files if f != users_file]
+        if not events:
+            raise FileNotFoundError(f"--input {self.input_path}: no .csv/.tsv/.jsonl/.parquet events file")
+        return events, users_file
 
     def _columns_present(self, path: Path) -> list[str]:
         suffix = path.suffix.lower()
@@ -99,7 +110,12 @@ class Events(base.Reader):
 
     def plan(self) -> base.Plan:
         shards: list[R.Shard] = []
-        files = self._files()
+        files, users_file = self._files()
+        catalog, reference = base.Catalog.empty(), []
+        if users_file is not None:
+            table, report = users.read_users(users_file, self.column_mapping,
+                                             CSV_EXTENSIONS.get(users_file.suffix.lower()))
+            catalog, reference = base.Catalog(table, catalog.items, False, False), [report]
         for path in files:
             source = self._source(path)
             suffix = path.suffix.lower()
@@ -115,8 +131,9 @@ class Events(base.Reader):
                 shards.extend(base.plan_text(path, source, len(shards),
                                              header=suffix in CSV_EXTENSIONS,
                                              shard_bytes=self.shard_bytes))
-        return base.Plan(shards, base.Catalog.empty(), base.combined_checksum(files),
-                         [str(f) for f in files])
+        inputs = [*files, *([users_file] if users_file else [])]
+        return base.Plan(shards, catalog, base.combined_checksum(inputs), [str(f) for f in inputs],
+                         reference)
 
     def read_shard(self, shard: R.Shard) -> R.RawRows:
         suffix = Path(shard.path).suffix.lower()

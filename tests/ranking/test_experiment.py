@@ -23,19 +23,28 @@ def test_table5_text_reports_the_auc_gain():
     assert "| dnn + TF4CTR | 74.00 ± 0.00 | 60.00 ± 0.00 | +3.00 |" in text
 
 
-def test_table5_end_to_end_and_resume(tiny_data, tmp_path):
+def test_table5_end_to_end_and_resume_through_the_command(tiny_data, tmp_path, capsys):
+    """The report trains every cell once; `funnel experiment ranking` with the same flags then
+    reuses every run (nothing retrained) and prints the same report."""
+    from funnel import cli
+
     overrides = {"epochs": 1, "embedding_dim": 4, "hidden_units": [8], "simple_hidden_units": [8],
                  "batch_size": 256, "cross_layers": 1}
     text = experiment.run_report("table5", tiny_data, tmp_path, seeds=1, overrides=overrides)
     assert "deepfm + TF4CTR" in text and (tmp_path / "table5.md").read_text() == text
     results = json.loads((tmp_path / "table5.json").read_text())
     assert set(results) == {c.key for c in experiment.table5_cells()}
-    seen = []
-    again = experiment.run_report("table5", tiny_data, tmp_path, seeds=1, overrides=overrides,
-                                  on_run=seen.append)
-    assert again == text and len(seen) == 6  # every cell reused from its run folder
-    partial = experiment.run_report("table4", tiny_data, tmp_path, seeds=1, overrides=overrides,
-                                    existing_only=True)
+    trained = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/metrics.json")}
+    assert len(trained) == 6
+    flags = ["experiment", "ranking", "--data", str(tiny_data), "--seeds", "1", "--out", str(tmp_path),
+             "--epochs", "1", "--set", "embedding_dim=4", "--set", "hidden_units=[8]",
+             "--set", "simple_hidden_units=[8]", "--set", "batch_size=256", "--set", "cross_layers=1"]
+    capsys.readouterr()
+    assert cli.main([*flags, "--report", "table5"]) == 0
+    assert capsys.readouterr().out.strip() == text.strip()
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/metrics.json")} == trained
+    assert cli.main([*flags, "--report", "table4", "--existing-only"]) == 0
+    partial = capsys.readouterr().out
     assert "| dnn |" in partial and "| eain | n/a |" in partial  # rendered without training
 
 

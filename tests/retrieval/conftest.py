@@ -22,16 +22,24 @@ ITEMS_PER_CLUSTER = 10
 NEGATIVES = 15
 
 
-def write_tiny_dataset(root: Path, num_users: int = 60, sequence_length: int = 12, seed: int = 0) -> Path:
-    """Write feature_map, vocabularies, item/user tables and retrieval TFRecords under ``root``."""
+def write_tiny_dataset(root: Path, num_users: int = 60, sequence_length: int = 12, seed: int = 0,
+                       uniform: bool = False, shuffle_train_targets: bool = False) -> Path:
+    """Write feature_map, vocabularies, item/user tables and retrieval TFRecords under ``root``.
+
+    With ``uniform`` every item and cluster is equally popular, so the history's
+    clusters are the only signal of the next item (the planted-signal data);
+    ``shuffle_train_targets`` permutes the training targets between examples,
+    which breaks that link (the control a learned model is compared with).
+    """
     rng = np.random.default_rng(seed)
     num_items = NUM_CLUSTERS * ITEMS_PER_CLUSTER
     item_ids = np.arange(num_items) + schema.FIRST_VALUE_ID
     cluster_of = np.repeat(np.arange(NUM_CLUSTERS), ITEMS_PER_CLUSTER)
-    popularity = 1.0 / np.arange(1, ITEMS_PER_CLUSTER + 1)
+    popularity = np.ones(ITEMS_PER_CLUSTER) if uniform else 1.0 / np.arange(1, ITEMS_PER_CLUSTER + 1)
     popularity /= popularity.sum()
-    cluster_weights = np.array([0.55, 0.25, 0.12, 0.08])
+    cluster_weights = np.full(NUM_CLUSTERS, 1.0 / NUM_CLUSTERS) if uniform else np.array([0.55, 0.25, 0.12, 0.08])
     splits = {split: [] for split in schema.SPLITS}
+    examples = {split: [] for split in schema.SPLITS}
     counts = np.zeros(num_items + schema.FIRST_VALUE_ID)
     for user in range(num_users):
         interests = rng.choice(NUM_CLUSTERS, size=rng.integers(1, 3), replace=False, p=cluster_weights)
@@ -49,8 +57,15 @@ def write_tiny_dataset(root: Path, num_users: int = 60, sequence_length: int = 1
                         schema.HISTORY_LENGTH: len(history), schema.TARGET_ITEM: int(sequence[position])}
             if split != schema.TRAIN:
                 features[schema.NEGATIVES] = rng.choice(unseen, size=NEGATIVES, replace=len(unseen) < NEGATIVES)
-            else:
-                counts[sequence[position]] += 1
+            examples[split].append(features)
+    if shuffle_train_targets:
+        targets = np.random.default_rng(seed + 1).permutation([f[schema.TARGET_ITEM] for f in examples[schema.TRAIN]])
+        for features, target in zip(examples[schema.TRAIN], targets):
+            features[schema.TARGET_ITEM] = int(target)
+    for split, rows in examples.items():
+        for features in rows:
+            if split == schema.TRAIN:
+                counts[features[schema.TARGET_ITEM]] += 1
             splits[split].append(features)
     layout = schema.Layout(root)
     (root / schema.Layout.RETRIEVAL_DIR).mkdir(parents=True, exist_ok=True)
@@ -86,6 +101,12 @@ def write_tiny_dataset(root: Path, num_users: int = 60, sequence_length: int = 1
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     return write_tiny_dataset(tmp_path_factory.mktemp("tiny_retrieval"))
+
+
+@pytest.fixture(scope="session")
+def planted_data(tmp_path_factory) -> Path:
+    """Uniform popularity: only the history's clusters tell the next item (``uniform=True``)."""
+    return write_tiny_dataset(tmp_path_factory.mktemp("planted_retrieval"), uniform=True)
 
 
 def tiny_config(**overrides):

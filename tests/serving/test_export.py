@@ -279,10 +279,12 @@ def test_a_version_failing_verify_is_never_published(exported, runs, tmp_path, m
     assert EmbeddedBackend(ServiceSettings(export_dir=str(root))).latest_version() == "1"
 
 
-def test_verify_passes_in_a_fresh_process(exported):
-    completed = verify.verify_in_subprocess(exported.root)
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
-    out = completed.stdout
+def test_export_verify_command_passes_in_a_fresh_process(exported, capsys):
+    from funnel import cli
+
+    assert cli.main(["export", "verify", str(exported.root)]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
     assert "signature_def['serving_default']:" in out
     assert "inputs['history'] tensor_info:" in out and "dtype: DT_STRING" in out
     assert "Method name is: tensorflow/serving/predict" in out
@@ -291,7 +293,9 @@ def test_verify_passes_in_a_fresh_process(exported):
     assert "0 failed check(s)" in out
 
 
-def test_verify_fails_on_a_corrupted_export(exported, tmp_path):
+def test_export_verify_command_fails_on_a_corrupted_export(exported, tmp_path, capsys):
+    from funnel import cli
+
     copy = tmp_path / "export"
     shutil.copytree(exported.root, copy)
     # A ranking model whose item vocabulary no longer matches its embeddings.
@@ -300,10 +304,20 @@ def test_verify_fails_on_a_corrupted_export(exported, tmp_path):
     # A candidate model claiming another schema.
     schema_file = copy / "candidate" / "1" / "assets" / layout.SCHEMA_ASSET
     schema_file.write_text(json.dumps({**json.loads(schema_file.read_text()), "fingerprint": "bad"}))
-    completed = verify.verify_in_subprocess(copy)
-    assert completed.returncode == 1
-    assert "FAIL models share one schema fingerprint" in completed.stdout
-    assert "FAIL ranking: probability vs training-time model" in completed.stdout
+    assert cli.main(["export", "verify", str(copy)]) == 1
+    out, err = capsys.readouterr()
+    assert "FAIL models share one schema fingerprint" in out
+    assert "FAIL ranking: probability vs training-time model" in out
+    assert err.startswith("funnel export verify: FAILED (exit 1)") and "Traceback" not in err
+
+
+def test_export_verify_command_refuses_a_missing_version_in_one_line(exported, capsys):
+    from funnel import cli
+
+    assert cli.main(["export", "verify", str(exported.root), "--version", "9"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("funnel export: error: ") and "9" in err
 
 
 def test_evaluate_funnel_reports_both_orders_of_the_same_candidates(exported, runs, capsys):
