@@ -30,7 +30,8 @@ import numpy as np  # noqa: E402
 import funnel  # noqa: E402,F401
 
 
-def training_throughput(data_dir: Path, model_name: str) -> dict:
+def training_throughput(data_dir: Path, model_name: str, batch_size: int | None = None) -> dict:
+    """Examples/s of one warm epoch of ``model_name`` (the config's batch size unless given)."""
     import tensorflow as tf
 
     from funnel import dataset, distribute, schema
@@ -39,7 +40,8 @@ def training_throughput(data_dir: Path, model_name: str) -> dict:
     import tf_keras as keras
 
     distribute.seed_everything(0)
-    config = RetrievalConfig(model=model_name, verbose=0)
+    config = RetrievalConfig(model=model_name, verbose=0,
+                             **({"batch_size": batch_size} if batch_size else {}))
     model, _ = build_model(config, item_statistics(data_dir))
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     train = dataset.retrieval_dataset(data_dir, schema.TRAIN, config.batch_size, shuffle=True, seed=0)
