@@ -191,23 +191,27 @@ def idw_point(items: int, centres: int) -> dict:
             "kernel_evaluations": measured["kernel_evaluations"], "load_average": load_average()}
 
 
-def training_points(data: Path, batch_sizes) -> list[dict]:
-    """Examples/s of one warm epoch of MUR retrieval and of the DNN ranker, per batch size."""
+def training_points(data: Path, batch_sizes):
+    """Examples/s of one warm epoch of MUR retrieval and of the DNN ranker, per batch size.
+
+    Also per CPU-second of this process (all threads): on a shared machine
+    the steadier reading, since wall time moves with the other jobs' load.
+    """
     import ranking_speed
     import retrieval_speed
 
-    points = []
     for batch_size in batch_sizes:
         measured = retrieval_speed.training_throughput(data, "mur", batch_size=batch_size)
-        points.append({"stage": "retrieval", "model": "mur", "batch_size": batch_size,
-                       "examples_per_second": measured["examples_per_second"],
-                       "examples": measured["examples"], "load_average": load_average()})
-        yield points[-1]
+        yield {"stage": "retrieval", "model": "mur", "batch_size": batch_size,
+               "examples_per_second": measured["examples_per_second"],
+               "examples_per_cpu_second": measured["examples_per_cpu_second"],
+               "examples": measured["examples"], "load_average": load_average()}
     arrays = ranking_speed.load_rows(str(data), RANKING_EXAMPLES)
     for batch_size in batch_sizes:
         measured = ranking_speed.epoch_throughput("dnn", str(data), arrays, batch_size)
         yield {"stage": "ranking", "model": "dnn", "batch_size": batch_size,
                "examples_per_second": round(measured["examples_per_second"], 1),
+               "examples_per_cpu_second": round(measured["examples_per_cpu_second"], 1),
                "examples": measured["examples"], "load_average": load_average()}
 
 

@@ -68,6 +68,16 @@ def test_exact_top_k_and_recall_by_hand():
     assert index.recall_at_k([[2, 3], [0, 1]], [[2, 0], [0, 1]]) == pytest.approx(0.75)
 
 
+def test_exact_top_k_in_blocks_equals_one_block():
+    """The exact search scores a few queries at a time; the answer does not depend on the block."""
+    items, queries = _clustered(2_000)
+    whole = index.exact_top_k(queries, items, 50)
+    blocked = index.exact_top_k(queries, items, 50, max_elements=3 * 2_000 + 1)  # 3 queries a block
+    np.testing.assert_array_equal(blocked[0], whole[0])
+    np.testing.assert_allclose(blocked[1], whole[1], rtol=1e-5)  # BLAS blocking: last bits
+    assert blocked[0].shape == (64, 50)
+
+
 def test_build_checked_reaches_recall_and_round_trips(tmp_path):
     items, queries = _clustered(3_000)
     searcher, report = index.build_checked(items, queries, k=100, min_recall=0.95)
