@@ -215,6 +215,36 @@ def training_points(data: Path, batch_sizes):
                "examples": measured["examples"], "load_average": load_average()}
 
 
+READY = re.compile(r"^ready after ([\d.]+) s", re.MULTILINE)
+
+
+def serving_points(export: Path, work: Path, seconds: int = 20):
+    """``serve_load.py`` against ``export`` at c = 1 and c = 8, in its own process tree.
+
+    ``rss_mb`` is the peak of the largest process of that tree (the service's
+    worker: the client is far smaller); ``startup_seconds`` is start to ``/readyz``.
+    """
+    raw = work / "serve_load.json"
+    command = [sys.executable, str(Path(__file__).resolve().parent / "serve_load.py"),
+               "--export", str(export), "--concurrency", "1,8", "--seconds", str(seconds),
+               "--no-floor", "--json", str(raw)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    with PeakRss(process.pid) as peak:
+        output, _ = process.communicate()
+    if not raw.exists():
+        raise RuntimeError(f"serve_load.py on {export} wrote no results:\n{output[-3000:]}")
+    rows = json.loads(raw.read_text())["rows"]
+    import serve_load
+
+    items = len(serve_load.catalog_ids(str(export)))
+    for row in rows:
+        yield {"items": items, "concurrency": row["concurrency"], "rps": round(row["rps"], 1),
+               "p50_ms": round(row["p50_ms"], 2), "p99_ms": round(row["p99_ms"], 2),
+               "errors": row["errors"], "startup_seconds": float(READY.search(output).group(1)),
+               "rss_mb": round(peak.peak_mb), "load_average": load_average()}
+
+
 # ------------------------------------------------------------------ output
 IDENTITY = {"pipeline": ("events", "runner"), "scann": ("items", "catalog"),
             "serving": ("items", "concurrency"), "idw_sleep": ("items", "centres"),
@@ -246,6 +276,8 @@ def main(argv=None) -> int:
     parser.add_argument("--scann-items", type=int, nargs="+", help="ScaNN sizes (default 100k 1M 2M)")
     parser.add_argument("--data", type=Path, default=Path("/tmp/w/ml100k"),
                         help="a `funnel preprocess` output for the training curve (MovieLens 100K)")
+    parser.add_argument("--export", type=Path, help="a `funnel export` folder with a 1M-item catalog "
+                        "for the serving curve (skipped without it)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/funnel-scale"),
                         help="scratch folder (event CSVs are kept there between runs)")
     args = parser.parse_args(argv)
@@ -270,6 +302,12 @@ def main(argv=None) -> int:
     if "training" in parts:
         for point in training_points(args.data, BATCH_SIZES):
             record(args.json, "training", point)
+    if "serving" in parts:
+        if args.export is None:
+            print("serving: skipped, no --export (a 1M-item export; see docs/benchmarks.md)")
+        else:
+            for point in serving_points(args.export, args.work):
+                record(args.json, "serving", point)
     return 0
 
 
