@@ -29,7 +29,7 @@ def lines(points: list[dict], group: str, x: str, y: str) -> dict:
     """``{group value: ([x], [y])}`` of the points that have ``y``, sorted by ``x``."""
     grouped = defaultdict(list)
     for point in points:
-        if y in point:
+        if y in point and "error" not in point:
             grouped[point[group]].append((point[x], point[y]))
     return {name: tuple(zip(*sorted(values))) for name, values in sorted(grouped.items())}
 
