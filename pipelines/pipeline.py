@@ -23,7 +23,7 @@ from typing import Sequence
 from funnel import schema
 from pipelines import io, stages
 from pipelines.readers import READERS
-from pipelines.readers.base import DEFAULT_SHARD_BYTES
+from pipelines.readers.base import DEFAULT_SHARD_BYTES, Plan
 from pipelines.readers.events import parse_mapping
 from pipelines.sequences import SequenceOptions
 
@@ -39,7 +39,7 @@ LOCAL_RUNNER = "local"
 DEFAULT_BUCKETS = 4
 """Fewest user buckets an automatic bucket count gives (parallelism on small inputs)."""
 BUCKET_INPUT_BYTES = 8 << 20
-"""Input bytes per user bucket when the count is automatic: about 300k events of a
+"""Input bytes per user bucket when the count is automatic: about 350k events of a
 CSV of ids and timestamps, so one bucket's rows and examples fit in a worker
 many times over however large the input (issue 14)."""
 
@@ -105,12 +105,13 @@ def buckets_for(input_bytes: int, bucket_bytes: int = BUCKET_INPUT_BYTES,
 
     The bucket is the unit of the group-by-user: a worker holds one bucket's
     rows and examples at a time, so the count grows with the input and no
-    step holds every event at once.
+    step of the pipeline holds every event at once (how a runner buffers its
+    shuffle is the runner's: the FnApiRunner keeps it in the driver).
     """
     return max(minimum, -(-int(input_bytes) // bucket_bytes))
 
 
-def input_bytes(plan) -> int:
+def input_bytes(plan: Plan) -> int:
     """Size in bytes of the interaction files the plan's shards read."""
     return sum(os.path.getsize(path) for path in {shard.path for shard in plan.shards})
 
