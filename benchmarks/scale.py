@@ -191,7 +191,7 @@ def idw_point(items: int, centres: int) -> dict:
             "kernel_evaluations": measured["kernel_evaluations"], "load_average": load_average()}
 
 
-def training_points(data: Path, batch_sizes):
+def training_points(data: Path, batch_sizes, stages=("retrieval", "ranking")):
     """Examples/s of one warm epoch of MUR retrieval and of the DNN ranker, per batch size.
 
     Also per CPU-second of this process (all threads): on a shared machine
@@ -200,12 +200,14 @@ def training_points(data: Path, batch_sizes):
     import ranking_speed
     import retrieval_speed
 
-    for batch_size in batch_sizes:
+    for batch_size in batch_sizes if "retrieval" in stages else ():
         measured = retrieval_speed.training_throughput(data, "mur", batch_size=batch_size)
         yield {"stage": "retrieval", "model": "mur", "batch_size": batch_size,
                "examples_per_second": measured["examples_per_second"],
                "examples_per_cpu_second": measured["examples_per_cpu_second"],
                "examples": measured["examples"], "load_average": load_average()}
+    if "ranking" not in stages:
+        return
     arrays = ranking_speed.load_rows(str(data), RANKING_EXAMPLES)
     for batch_size in batch_sizes:
         measured = ranking_speed.epoch_throughput("dnn", str(data), arrays, batch_size)
@@ -276,6 +278,8 @@ def main(argv=None) -> int:
     parser.add_argument("--scann-items", type=int, nargs="+", help="ScaNN sizes (default 100k 1M 2M)")
     parser.add_argument("--data", type=Path, default=Path("/tmp/w/ml100k"),
                         help="a `funnel preprocess` output for the training curve (MovieLens 100K)")
+    parser.add_argument("--training-stages", default="retrieval,ranking",
+                        help="which training curves: retrieval, ranking or both")
     parser.add_argument("--export", type=Path, help="a `funnel export` folder with a 1M-item catalog "
                         "for the serving curve (skipped without it)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/funnel-scale"),
@@ -300,7 +304,7 @@ def main(argv=None) -> int:
         for items, centres in IDW_POINTS:
             record(args.json, "idw_sleep", idw_point(items, centres))
     if "training" in parts:
-        for point in training_points(args.data, BATCH_SIZES):
+        for point in training_points(args.data, BATCH_SIZES, args.training_stages.split(",")):
             record(args.json, "training", point)
     if "serving" in parts:
         if args.export is None:

@@ -94,6 +94,8 @@ def cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
+        if abs(value) >= 1_000:
+            return f"{value:,.0f}"
         return f"{value:.3g}" if abs(value) < 1e-2 else f"{value:,.4g}"
     if isinstance(value, int):
         return f"{value:,}"
