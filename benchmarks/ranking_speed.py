@@ -79,6 +79,17 @@ def latency(model, arrays: dict, repeats: int) -> dict:
     return result
 
 
+def epoch_throughput(name: str, data_dir: str, arrays: dict, batch_size: int) -> dict:
+    """Examples/s of one warm training epoch of ``name`` over ``arrays`` at ``batch_size``."""
+    model, train = build(name, data_dir, arrays, batch_size)  # the first epoch warms up
+    rows = len(next(iter(arrays.values())))
+    started, cpu_started = time.perf_counter(), time.process_time()
+    model.fit(train, epochs=1, verbose=0)
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"model": name, "examples": rows, "batch_size": batch_size, "seconds": seconds,
+            "examples_per_second": rows / seconds, "examples_per_cpu_second": rows / cpu_seconds}
+
+
 def measure(names, data_dir: str, examples: int, epochs: int, repeats: int, batch_size: int) -> list[dict]:
     arrays = load_rows(data_dir, examples)
     rows = len(next(iter(arrays.values())))

@@ -30,7 +30,8 @@ import numpy as np  # noqa: E402
 import funnel  # noqa: E402,F401
 
 
-def training_throughput(data_dir: Path, model_name: str) -> dict:
+def training_throughput(data_dir: Path, model_name: str, batch_size: int | None = None) -> dict:
+    """Examples/s of one warm epoch of ``model_name`` (the config's batch size unless given)."""
     import tensorflow as tf
 
     from funnel import dataset, distribute, schema
@@ -40,18 +41,20 @@ def training_throughput(data_dir: Path, model_name: str) -> dict:
     import tf_keras as keras
 
     distribute.seed_everything(0)
-    config = RetrievalConfig(model=model_name, verbose=0)
+    config = RetrievalConfig(model=model_name, verbose=0,
+                             **({"batch_size": batch_size} if batch_size else {}))
     model, _ = build_model(config, item_statistics(data_dir))
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     train = dataset.retrieval_dataset(data_dir, schema.TRAIN, config.batch_size, shuffle=True, seed=0)
     examples = count_examples(data_dir, schema.TRAIN)
     model.fit(train.take(20), epochs=1, verbose=0)          # trace and warm up
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model.fit(train, epochs=1, verbose=0)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     del tf
     return {"model": model_name, "examples": examples, "seconds": round(seconds, 2),
-            "examples_per_second": round(examples / seconds, 1)}
+            "examples_per_second": round(examples / seconds, 1),
+            "examples_per_cpu_second": round(examples / cpu_seconds, 1)}
 
 
 def clustered_embeddings(num_items: int, dim: int = 16, clusters: int = 20, seed: int = 0):

@@ -55,8 +55,9 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
                         help="events format: user_id=COL,item_id=COL,timestamp=COL,... "
                              "(also rating, click, request_id and the users table's user_gender, "
                              "user_age, user_occupation, user_region; default: those names)")
-    parser.add_argument("--num-shards", type=flags.positive_int, default=4,
-                        help="user buckets = output shards per split (parallelism of the group-by-user)")
+    parser.add_argument("--num-shards", type=flags.positive_int, default=None,
+                        help="user buckets = output shards per split (parallelism of the group-by-user; "
+                             "default: one per 8 MiB of input, at least 4)")
     parser.add_argument("--shard-mb", type=flags.positive_float, default=8.0,
                         help="input read shard size in MiB")
     parser.add_argument("--now", type=flags.non_negative_int, default=None,

@@ -23,7 +23,7 @@ from typing import Sequence
 from funnel import schema
 from pipelines import io, stages
 from pipelines.readers import READERS
-from pipelines.readers.base import DEFAULT_SHARD_BYTES
+from pipelines.readers.base import DEFAULT_SHARD_BYTES, Plan
 from pipelines.readers.events import parse_mapping
 from pipelines.sequences import SequenceOptions
 
@@ -37,6 +37,11 @@ FN_API_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 LOCAL_RUNNER = "local"
 """``--runner=local``: the same steps without Beam (:mod:`pipelines.local`)."""
 DEFAULT_BUCKETS = 4
+"""Fewest user buckets an automatic bucket count gives (parallelism on small inputs)."""
+BUCKET_INPUT_BYTES = 8 << 20
+"""Input bytes per user bucket when the count is automatic: about 350k events of a
+CSV of ids and timestamps, so one bucket's rows and examples fit in a worker
+many times over however large the input (issue 14)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,14 +60,15 @@ class PreprocessOptions:
     window_stride: int = 5
     eval_negatives_sampling: str = "uniform"
     column_mapping: str = ""
-    num_shards: int = DEFAULT_BUCKETS
+    num_shards: int | None = None
+    """User buckets; ``None``: :func:`buckets_for` the input's size."""
     shard_mb: float = DEFAULT_SHARD_BYTES / (1 << 20)
     now: int | None = None
 
     def __post_init__(self):
         if self.format not in READERS:
             raise ValueError(f"--format: unknown value {self.format!r}; choose one of {sorted(READERS)}")
-        if self.num_shards < 1:
+        if self.num_shards is not None and self.num_shards < 1:
             raise ValueError(f"--num-shards must be >= 1, got {self.num_shards}")
         if self.shard_mb <= 0:
             raise ValueError(f"--shard-mb must be > 0, got {self.shard_mb}")
@@ -91,6 +97,23 @@ def require_rows(stats: dict) -> None:
     raise ValueError(f"no input row survived validation: {stats['rows_read']} row(s) read, "
                      f"{sum(dead.values())} dead-lettered" + (f" ({reasons})" if reasons else "")
                      + "; nothing written")
+
+
+def buckets_for(input_bytes: int, bucket_bytes: int = BUCKET_INPUT_BYTES,
+                minimum: int = DEFAULT_BUCKETS) -> int:
+    """User buckets for an input of ``input_bytes``: one per ``bucket_bytes``, at least ``minimum``.
+
+    The bucket is the unit of the group-by-user: a worker holds one bucket's
+    rows and examples at a time, so the count grows with the input and no
+    step of the pipeline holds every event at once (how a runner buffers its
+    shuffle is the runner's: the FnApiRunner keeps it in the driver).
+    """
+    return max(minimum, -(-int(input_bytes) // bucket_bytes))
+
+
+def input_bytes(plan: Plan) -> int:
+    """Size in bytes of the interaction files the plan's shards read."""
+    return sum(os.path.getsize(path) for path in {shard.path for shard in plan.shards})
 
 
 def _runner_of(beam_args: Sequence[str]) -> str:
@@ -206,8 +229,10 @@ def preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> Res
                 len(plan.catalog.items))
     staging = io.staging_dir(options.out)
     now = options.now if options.now is not None else int(time.time())
+    buckets = options.num_shards or buckets_for(input_bytes(plan), BUCKET_INPUT_BYTES)
+    logger.info("%d user bucket(s)", buckets)
     context = stages.Context(reader, plan.catalog, stages.rules_for(plan.catalog, now), sequences,
-                             str(staging), options.num_shards, options.format)
+                             str(staging), buckets, options.format)
     beam_args = _normalise_beam_args(beam_args)
     runner = _runner_of(beam_args)
     try:

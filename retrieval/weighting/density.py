@@ -73,21 +73,27 @@ def kernel_density(queries: np.ndarray, points: np.ndarray, weights: np.ndarray,
     points, weights = points[keep], weights[keep]
     transform = whitening(points, weights)
     bandwidth = scott_factor(effective_sample_size(weights), points.shape[1])
-    centres = (points @ transform / bandwidth).astype(np.float32)
-    scaled = (np.asarray(queries, dtype=np.float64) @ transform / bandwidth).astype(np.float32)
-    centre_norms = 0.5 * np.sum(centres ** 2, axis=1)
-    log_weights = np.log(weights).astype(np.float32)
+    origin = weights @ points / weights.sum()  # distances do not move; float32 norms stay small
+    centres = (points - origin) @ transform / bandwidth
+    scaled = (np.asarray(queries, dtype=np.float64) - origin) @ transform / bandwidth
+    log_weights = np.log(weights)
+    top = log_weights.max()
+    # -||q - c||^2 / 2 + log w_c - max log w = [q, 1, -|q|^2/2] . [c, log w_c - top - |c|^2/2, 1]:
+    # one float32 GEMM gives every exponent, all <= 0, so exp never overflows and
+    # the sum needs no per-row maximum (a kernel below float32's range is < 1e-38
+    # of the largest possible one: such items are the least dense either way).
+    centre_rows = np.hstack([centres, (log_weights - top - 0.5 * np.sum(centres ** 2, axis=1))[:, None],
+                             np.ones((len(centres), 1))]).astype(np.float32)
+    query_rows = np.hstack([scaled, np.ones((len(scaled), 1)),
+                            -0.5 * np.sum(scaled ** 2, axis=1)[:, None]]).astype(np.float32)
     chunk = max(1, int(max_elements) // len(centres))
     density = np.empty(len(scaled), dtype=np.float64)
     for start in range(0, len(scaled), chunk):
-        block = scaled[start:start + chunk]
-        # -||q - c||^2 / 2 = q.c - |c|^2/2 - |q|^2/2 ; the |q|^2 term is factored out of the sum.
-        exponent = block @ centres.T - centre_norms + log_weights
-        query_norms = 0.5 * np.sum(block.astype(np.float64) ** 2, axis=1)
-        peak = exponent.max(axis=1, keepdims=True)
-        total = np.exp(exponent - peak).sum(axis=1, dtype=np.float64)
-        density[start:start + chunk] = total * np.exp(peak[:, 0].astype(np.float64) - query_norms)
-    return density
+        exponent = query_rows[start:start + chunk] @ centre_rows.T
+        np.minimum(exponent, 0.0, out=exponent)  # rounding can lift an exponent of 0 just above it
+        np.exp(exponent, out=exponent)
+        density[start:start + chunk] = exponent.sum(axis=1, dtype=np.float64)
+    return density * np.exp(top)
 
 
 def gaussian_kde(queries: np.ndarray, points: np.ndarray, weights: np.ndarray | None = None,

@@ -37,6 +37,17 @@ def test_kernel_density_batches_give_the_same_answer():
     np.testing.assert_allclose(batched, whole, rtol=1e-5)
 
 
+def test_kernel_density_ignores_where_the_embeddings_sit():
+    """Distances alone matter: a large common offset (float32 norms of 1e8) changes nothing."""
+    rng = np.random.default_rng(4)
+    points = rng.normal(size=(400, 8))
+    weights = rng.uniform(0.1, 1.0, 400)
+    near = density.kernel_density(points, points, weights)
+    far = density.kernel_density(points + 1e4, points + 1e4, weights)
+    np.testing.assert_allclose(far, near, rtol=1e-4)
+    assert np.all(np.isfinite(near)) and np.all(near > 0)
+
+
 def test_relative_density_is_min_max_normalised():
     np.testing.assert_allclose(density.relative_density(np.array([2.0, 4.0, 3.0])), [0.0, 1.0, 0.5])
     np.testing.assert_allclose(density.relative_density(np.array([1.0, 1.0])), [0.0, 0.0])

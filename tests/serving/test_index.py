@@ -21,8 +21,29 @@ def test_params_follow_catalog_size():
     assert index.params_for_catalog(50).reordering_candidates == 50  # never more than the catalog
     large = index.params_for_catalog(100_000)
     assert large.num_leaves == 316  # round(sqrt(100000))
-    assert large.num_leaves_to_search == 64  # ceil(316 / 5)
+    assert large.num_leaves_to_search == 32  # ceil(316 / 10)
+    assert large.reordering_candidates == 400  # sqrt(100000) = 316 < 400
+    million = index.params_for_catalog(1_000_000)
+    assert (million.num_leaves, million.num_leaves_to_search) == (1_000, 100)
+    assert million.reordering_candidates == 1_000  # the depth grows with sqrt(N) past 400
+    assert index.params_for_catalog(2_000_000).reordering_candidates == 1_414
     assert index.params_for_catalog(10**8).num_leaves == 2_000
+
+
+@pytest.mark.parametrize("kind", ["clustered", "isotropic"])
+def test_catalog_rule_reaches_the_bar_on_a_small_catalog(kind):
+    """The export's rule (start + widenings) gives recall@100 >= 0.95 on both kinds of catalog."""
+    rng = np.random.default_rng(5)
+    points = rng.normal(size=(30_200, 32))
+    if kind == "clustered":  # like trained embeddings: interest centres plus noise
+        points += 2.0 * rng.normal(size=(100, 32))[rng.integers(0, 100, len(points))]
+    items, queries = points[:30_000].astype(np.float32), points[30_000:].astype(np.float32)
+    searcher, report = index.build_checked(items, queries[:100], k=100)
+    assert report.params.num_leaves == 173  # round(sqrt(30000)): the rule, not a default
+    assert report.recall >= 0.95
+    loaded = index.ScannIndex(searcher, np.arange(len(items)).astype(str), items, report.params)
+    exact, _ = index.exact_top_k(queries[100:], items, 100)
+    assert index.recall_at_k(loaded.search(queries[100:], 100)[0], exact) >= 0.93  # held-out
 
 
 def test_widen_doubles_until_exhaustive():
@@ -45,6 +66,16 @@ def test_exact_top_k_and_recall_by_hand():
     np.testing.assert_array_equal(rows, [[2, 0]])  # scores 1.5, 1.0, 0.5, -1.0
     np.testing.assert_allclose(scores, [[1.5, 1.0]])
     assert index.recall_at_k([[2, 3], [0, 1]], [[2, 0], [0, 1]]) == pytest.approx(0.75)
+
+
+def test_exact_top_k_in_blocks_equals_one_block():
+    """The exact search scores a few queries at a time; the answer does not depend on the block."""
+    items, queries = _clustered(2_000)
+    whole = index.exact_top_k(queries, items, 50)
+    blocked = index.exact_top_k(queries, items, 50, max_elements=3 * 2_000 + 1)  # 3 queries a block
+    np.testing.assert_array_equal(blocked[0], whole[0])
+    np.testing.assert_allclose(blocked[1], whole[1], rtol=1e-5)  # BLAS blocking: last bits
+    assert blocked[0].shape == (64, 50)
 
 
 def test_build_checked_reaches_recall_and_round_trips(tmp_path):
@@ -78,10 +109,14 @@ def test_widening_lifts_recall_over_a_too_narrow_start():
     items, queries = _clustered(25_000, dim=32, seed=3, clusters=200)
     narrow = index.ScannParams(num_leaves=150, num_leaves_to_search=1, reordering_candidates=100,
                                training_sample_size=25_000)
-    _, report = index.build_checked(items, queries, k=100, min_recall=0.95, params=narrow,
-                                    max_widenings=8)
+    searcher, report = index.build_checked(items, queries, k=100, min_recall=0.95, params=narrow,
+                                           max_widenings=8)
     assert report.recall >= 0.95
     assert len(report.attempts) > 1 and report.attempts[0]["recall"] < 0.95
+    # Widenings are measured on the one build; the loaded index searches with the final knobs.
+    loaded = index.ScannIndex(searcher, np.arange(len(items)).astype(str), items, report.params)
+    exact, _ = index.exact_top_k(queries, items, 100)
+    assert index.recall_at_k(loaded.search(queries, 100)[0], exact) == pytest.approx(report.recall)
 
 
 def test_concurrent_searches_answer_like_one_at_a_time(tmp_path):
