@@ -243,7 +243,7 @@ def recommend_bodies(item_ids: list[str], count: int, seed: int, history: tuple[
 
 def catalog_ids(export: str) -> list[str]:
     """Raw item ids of the newest version's ScaNN rows (read from the index folder)."""
-    from serving import layout
+    from serving.export import layout
     from serving import index
     version = layout.complete_versions(export)[-1]
     path = Path(export) / layout.SCANN / str(version) / index.ITEM_IDS_FILE

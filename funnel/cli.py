@@ -29,8 +29,8 @@ COMMAND_MODULES = (
     "retrieval.commands",
     "retrieval.candidate_commands",
     "ranking.commands",
+    "serving.export.commands",
     "serving.commands",
-    "serving.service_commands",
 )
 GROUPS = {
     "generate": "write a synthetic dataset (IDW paper, Appendix A)",

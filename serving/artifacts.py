@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from funnel import schema
-from serving import layout
-from serving import modules
+from serving.export import layout
+from serving.export import modules
 from serving.bundle import expand_candidates
 from serving.index import ScannIndex
 

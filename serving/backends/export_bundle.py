@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from funnel import schema
-from serving import layout
+from serving.export import layout
 from serving.bundle import ModelBundle, QueryFn, RankFn, SampleUser
 
 SERVED_MODELS = (layout.QUERY, layout.RANKING, layout.SCANN, layout.FEATURES)

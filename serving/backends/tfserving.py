@@ -19,8 +19,8 @@ import numpy as np
 
 from funnel import schema
 from serving import artifacts
-from serving import layout
-from serving import modules
+from serving.export import layout
+from serving.export import modules
 from serving.backends.export_bundle import bundle_from_export, latest_version
 from serving.backends.rest import PredictClient, TFServingError
 from serving.bundle import ModelBundle, expand_candidates

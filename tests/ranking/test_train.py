@@ -45,7 +45,7 @@ def test_savedmodel_round_trip(name, tiny_data, tmp_path, make_config):
     model, _ = load_trained(tmp_path / "run")
     module = tf.Module()
     module.model = model
-    # as serving/modules.py traces it: without AutoGraph
+    # as serving/export/modules.py traces it: without AutoGraph
     module.serve = tf.function(lambda features: {"probability": model(features, training=False)},
                                input_signature=[input_signature()], autograph=False)
     tf.saved_model.save(module, str(tmp_path / "saved"), signatures={"serving_default": module.serve})

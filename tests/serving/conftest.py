@@ -213,7 +213,7 @@ def tiny_export(tmp_path_factory):
     60 items, embedding 8, M = 3, one epoch each. Returns ``(export_dir, runs)``;
     built once per session."""
     tiny_runs = load_sibling("tiny_runs")
-    from serving import export as export_lib
+    from serving.export import build as export_lib
 
     root = tmp_path_factory.mktemp("service_export")
     runs = tiny_runs.tiny_runs(root / "runs")

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from funnel import cli, schema
 from retrieval import interests
-from serving import artifacts, layout
+from serving import artifacts
+from serving.export import layout
 from serving.app import create_app
 from serving.settings import ServiceSettings
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from serving import layout
+from serving.export import layout
 from serving.app import create_app
 from serving.backends.tfserving import TFServingBackend
 from serving.settings import ServiceSettings

@@ -1,4 +1,4 @@
-"""Guards serving/export.py and serving/artifacts.py on tiny REAL trained runs.
+"""Guards serving/export/build.py and serving/artifacts.py on tiny REAL trained runs.
 
 One retrieval run and one ranking run are trained once per session
 (tests/serving/tiny_runs.py) and exported once; the tests read that export,
@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from funnel import schema
-from serving import artifacts, bundle, export, index, layout, staging, verify, warmup
+from serving import artifacts, bundle, index
+from serving.export import build as export, layout, staging, verify, warmup
 
 pytestmark = pytest.mark.slow
 

@@ -1,11 +1,11 @@
-"""Guards serving/export.py's pure pieces and serving/warmup.py without training anything."""
+"""Guards serving/export/build.py's pure pieces and serving/export/warmup.py without training anything."""
 
 import json
 
 import numpy as np
 import pytest
 
-from serving import export, layout, warmup
+from serving.export import build as export, layout, warmup
 
 
 def test_models_config_is_tf_serving_text_proto():

@@ -1,4 +1,4 @@
-"""Guards serving/modules.py: saving an export module traces nothing again.
+"""Guards serving/export/modules.py: saving an export module traces nothing again.
 
 ``RankingModel.serve`` takes keyword inputs and so has no ``input_signature``;
 kept as a ``tf.function`` attribute, ``tf.saved_model.save`` traced it again
@@ -12,7 +12,7 @@ loading metadata: the model counts its calls to show it is not.
 import tensorflow as tf
 
 from funnel import schema
-from serving import modules
+from serving.export import modules
 
 
 class CountingRanker(tf.keras.Model):

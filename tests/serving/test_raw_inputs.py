@@ -1,4 +1,4 @@
-"""Guards serving/raw_inputs.py: the in-model lookups and bucketing match funnel.schema."""
+"""Guards serving/export/raw_inputs.py: the in-model lookups and bucketing match funnel.schema."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from funnel import schema
-from serving import raw_inputs
+from serving.export import raw_inputs
 
 
 @pytest.fixture()

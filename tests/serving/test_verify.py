@@ -1,4 +1,4 @@
-"""Guards serving/verify.py's pieces that need no export: TF Serving REST body mapping
+"""Guards serving/export/verify.py's pieces that need no export: TF Serving REST body mapping
 and the ``saved_model_cli show`` formatting of signatures."""
 
 import base64
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving import verify
+from serving.export import verify
 
 SPECS = {"history": (np.object_, (None, None)), "k": (np.int32, (None,))}
 

@@ -29,7 +29,7 @@ import numpy as np
 from funnel import dataset, metrics, schema
 from retrieval.evaluate import items_seen_before
 from serving import artifacts
-from serving import export as export_lib
+from serving.export import build as export_lib
 from serving.api import RecommendRequest
 from serving.backends.export_bundle import bundle_from_export
 from serving.engine import Engine

@@ -17,7 +17,7 @@ The checks, each printed as ``OK`` or ``FAIL`` (any ``FAIL`` -> exit code 1):
 - every warm-up request in ``assets.extra`` parses and runs.
 
 ``verify_in_subprocess`` is what the CLI calls: the checks run under
-``python -m serving.verify`` so nothing from the exporting process (traced
+``python -m serving.export.verify`` so nothing from the exporting process (traced
 functions, Keras objects, open tables) can hide a broken SavedModel.
 """
 
@@ -36,7 +36,7 @@ import numpy as np
 
 import funnel  # noqa: F401
 from funnel import schema
-from serving import layout
+from serving.export import layout
 from serving.bundle import candidate_inputs, expand_candidates
 
 DEFAULT_TOLERANCE = 1e-5
@@ -261,7 +261,7 @@ def check_candidates(check: "Checker", ranking, rows: dict[str, np.ndarray], ref
     with the rows regrouped into two requests they must equal
     ``serving_default`` on the same rows expanded per candidate.
     """
-    from serving import modules
+    from serving.export import modules
 
     own = {**rows, modules.OWNER: np.arange(len(reference), dtype=np.int64)}
     got = check.run("ranking/candidates: call", lambda: _call(ranking.signatures[modules.CANDIDATES], own))
@@ -280,9 +280,9 @@ def check_candidates(check: "Checker", ranking, rows: dict[str, np.ndarray], ref
 
 def check_recall(check: Checker, root: Path, version: int, manifest: dict, loaded: dict,
                  samples: dict) -> dict[str, float]:
-    """Both :mod:`serving.recall` measures on the held-out histories the exporter measured
+    """Both :mod:`serving.export.recall` measures on the held-out histories the exporter measured
     them on, through the exported query model; returns ``{measure: recall}``."""
-    from serving import modules, recall
+    from serving.export import modules, recall
     from serving.index import ScannIndex, measure_recall
 
     scann = manifest["scann"]
@@ -363,7 +363,7 @@ def load_models(check: Checker, root: Path, version: int, out) -> tuple[dict, di
 
 def sample_inputs(samples: dict) -> dict[str, dict[str, np.ndarray]]:
     """``{model: serving_default inputs}`` from the exporter's ``reference.npz``."""
-    from serving import modules
+    from serving.export import modules
 
     query = {schema.HISTORY: _strings(samples[f"query/{schema.HISTORY}"])}
     k = int(samples["retrieval/k"])
@@ -386,7 +386,7 @@ def context_int64_inputs(ranking_inputs: dict[str, np.ndarray]) -> dict[str, np.
 
 def check_reference_outputs(check: Checker, loaded: dict, inputs: dict, samples: dict) -> None:
     """Each model's serving signatures give the training-time model's outputs on the samples."""
-    from serving import modules
+    from serving.export import modules
 
     default = modules.SERVING_DEFAULT
 
@@ -420,7 +420,7 @@ def check_reference_outputs(check: Checker, loaded: dict, inputs: dict, samples:
 
 def check_batches(check: Checker, loaded: dict, inputs: dict, samples: dict) -> None:
     """The query and ranking models answer batches of 1 and ``LARGE_BATCH`` as the samples they repeat."""
-    from serving import modules
+    from serving.export import modules
 
     for name, output, reference_key in ((layout.QUERY, modules.EMBEDDINGS, "query/embeddings"),
                                         (layout.RANKING, modules.PROBABILITY, "ranking/probability")):
@@ -436,7 +436,7 @@ def check_batches(check: Checker, loaded: dict, inputs: dict, samples: dict) -> 
 
 def _signature_inputs(name: str, signature_name: str, inputs: dict) -> dict | None:
     """Sample inputs of one signature; None when the samples cannot feed it."""
-    from serving import modules
+    from serving.export import modules
 
     if signature_name == modules.CONTEXT_INT64:
         return context_int64_inputs(inputs[name])
@@ -454,7 +454,7 @@ def check_signatures(check: Checker, loaded: dict, signatures: dict, inputs: dic
                      out) -> None:
     """Every signature answers its sample inputs, and both TF Serving REST body formats
     map onto it and answer as a direct call does."""
-    from serving import modules
+    from serving.export import modules
 
     for name, model in loaded.items():
         for signature_name, definition in signatures[name].items():
@@ -500,7 +500,7 @@ def check_rest_bodies(check: Checker, what: str, fn, specs: dict, inputs: dict, 
 
 def check_warmup(check: Checker, root: Path, version: int, loaded: dict) -> None:
     """Every model's warm-up requests (``assets.extra``) parse, name it and run."""
-    from serving import warmup
+    from serving.export import warmup
 
     for name, model in loaded.items():
         requests = check.run(f"{name}: parse warm-up requests", lambda: warmup.read(root / name / str(version)))
@@ -520,7 +520,7 @@ def verify_export(export_dir: str | Path, version: int | None = None,
     """Run every check on one version; returns the number of failures.
 
     ``report``, when given, receives ``failures``, ``checks``, ``recall_k`` and
-    ``recall`` (each :mod:`serving.recall` measure): what the exporter writes
+    ``recall`` (each :mod:`serving.export.recall` measure): what the exporter writes
     into the manifest.
     """
     from serving import artifacts
@@ -549,9 +549,9 @@ def verify_export(export_dir: str | Path, version: int | None = None,
 def verify_in_subprocess(export_dir: str | Path, version: int | None = None,
                          tolerance: float = DEFAULT_TOLERANCE,
                          report: str | Path | None = None) -> subprocess.CompletedProcess:
-    """Run :func:`verify_export` under ``python -m serving.verify`` (a fresh process);
+    """Run :func:`verify_export` under ``python -m serving.export.verify`` (a fresh process);
     ``report``: a JSON file to receive what it measured."""
-    command = [sys.executable, "-m", "serving.verify", str(export_dir),
+    command = [sys.executable, "-m", "serving.export.verify", str(export_dir),
                "--tolerance", str(tolerance)]
     if version is not None:
         command += ["--version", str(version)]
@@ -564,7 +564,7 @@ def verify_in_subprocess(export_dir: str | Path, version: int | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.verify", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m serving.export.verify", description=__doc__.splitlines()[0])
     parser.add_argument("export_dir")
     parser.add_argument("--version", type=int, default=None)
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)

@@ -2,7 +2,7 @@
 
 The exporter writes version ``v`` under ``EXPORT/.staging-<v>-<random>/`` in
 the export's own layout (``<model>/<v>/``, ``manifests/<v>.json``), so
-``python -m serving.verify`` checks the staging folder exactly as it would
+``python -m serving.export.verify`` checks the staging folder exactly as it would
 check ``EXPORT``. Only when every check passes are the version folders renamed
 into ``EXPORT`` (one ``rename`` each, atomic within a filesystem); the version
 becomes visible to ``artifacts.resolve_version`` and the service last, when
@@ -21,7 +21,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from serving.layout import MANIFEST_DIR, complete_versions
+from serving.export.layout import MANIFEST_DIR, complete_versions
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Staging:
         Raises:
             VerificationFailedError: any check failed, or verify crashed.
         """
-        from serving.verify import verify_in_subprocess
+        from serving.export.verify import verify_in_subprocess
 
         handle, report_path = tempfile.mkstemp(prefix="verify-", suffix=".json")
         os.close(handle)

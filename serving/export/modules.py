@@ -1,7 +1,7 @@
 """The exported models as ``tf.Module`` s with named serving signatures.
 
 Each module wraps a trained Keras model with the raw-input rules of
-:mod:`serving.raw_inputs` and carries its vocabularies and ``schema.json``
+:mod:`serving.export.raw_inputs` and carries its vocabularies and ``schema.json``
 (the contract and its fingerprint) as SavedModel assets, so a loaded export
 needs nothing else. Signature inputs and outputs have names, never
 ``output_1``:
@@ -42,7 +42,7 @@ import tensorflow_recommenders as tfrs
 
 from funnel import schema
 from retrieval.model import SCORE_REDUCTIONS, interest_scores
-from serving import raw_inputs
+from serving.export import raw_inputs
 from serving.bundle import ITEM_FEATURES, OWNER, REQUEST_FEATURES
 from serving.index import ScannParams
 

@@ -1,9 +1,9 @@
 """``funnel export``: a retrieval run and a ranking run -> one versioned, servable export.
 
-The export's folders are :mod:`serving.layout`'s.
+The export's folders are :mod:`serving.export.layout`'s.
 Everything is written under ``EXPORT/.staging-*`` in this same layout,
 verified there in a fresh process, and renamed into place only when complete
-and verified (:mod:`serving.staging`); on any failure, a failed verify
+and verified (:mod:`serving.export.staging`); on any failure, a failed verify
 included, the staged and renamed folders are removed again, so earlier
 versions stay untouched and no half-written or unverified version is visible.
 """
@@ -25,13 +25,14 @@ import pandas as pd
 
 from funnel import config as config_lib
 from funnel import dataset, schema
-from serving import index, recall, run_kinds, warmup
+from serving import index
+from serving.export import recall, run_kinds, warmup
 from serving.bundle import candidate_inputs
-from serving.layout import (CANDIDATE, FEATURES, FOLDERS, MANIFEST, MANIFEST_DIR, MODELS_CONFIG,
+from serving.export.layout import (CANDIDATE, FEATURES, FOLDERS, MANIFEST, MANIFEST_DIR, MODELS_CONFIG,
                             MODELS_SCANN_CONFIG, POPULAR_FILE, QUERY, RANKING, RETRIEVAL, RETRIEVAL_SCANN,
                             SAMPLES, SAMPLES_FILE, SAVEDMODELS, SCANN, SCHEMA_ASSET, STOCK_SERVABLES,
                             complete_versions)
-from serving.staging import Staging, VerificationFailedError
+from serving.export.staging import Staging, VerificationFailedError
 
 logger = logging.getLogger(__name__)
 
@@ -257,11 +258,11 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
     """Export both runs as the next version of ``out``; see the module docstring.
 
     The version is built in staging, its ScaNN index widened until both
-    :mod:`serving.recall` measures reach ``options.min_recall``, verified in a
-    fresh process, and only then published (:mod:`serving.staging`).
+    :mod:`serving.export.recall` measures reach ``options.min_recall``, verified in a
+    fresh process, and only then published (:mod:`serving.export.staging`).
     ``gate(staged_export_dir, version) -> dict``, when given, runs on the staged
     version after verify and before publishing; its result is the manifest's
-    ``gate`` (:mod:`serving.gate`: ranking or retrieval order for the service).
+    ``gate`` (:mod:`serving.export.gate`: ranking or retrieval order for the service).
 
     Raises:
         index.RecallTooLowError: the ScaNN index misses the recall bar.
@@ -329,7 +330,7 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
 
 def _build_modules(runs: Runs, schema_file: Path, vocabularies: dict[str, Path]) -> dict:
     """Every servable module but ``retrieval_scann`` (built by the recall check)."""
-    from serving import modules
+    from serving.export import modules
 
     item_vocab = str(vocabularies[schema.ITEM_ID])
     query = modules.QueryModel(runs.retrieval_model.user_tower, item_vocab, str(schema_file))
@@ -350,7 +351,7 @@ def _layer_recall(runs: Runs, built: dict, schema_file: Path, held_out: np.ndarr
     on the held-out histories (:data:`recall.LAYER`, what verify measures)."""
     import tensorflow as tf
 
-    from serving import modules
+    from serving.export import modules
 
     k = min(k, len(runs.item_ids))
     inputs = (tf.constant(held_out.astype(str)), tf.fill([len(held_out)], k))
@@ -450,7 +451,7 @@ def sample_candidate_features(rng: np.random.Generator, count: int, interests: i
 
 def warmup_inputs(runs: Runs, options: ExportOptions) -> dict[str, list[tuple[str, dict]]]:
     """Warm-up requests per model: (signature, inputs) at batch 1 and ``WARMUP_BATCH``."""
-    from serving import modules
+    from serving.export import modules
 
     histories = sample_histories(runs, WARMUP_BATCH, options.seed)
     ranking = sample_ranking_inputs(runs, WARMUP_BATCH, options.seed)
@@ -495,7 +496,7 @@ def _write_samples(runs: Runs, folder: Path, options: ExportOptions, held_out: n
     histories of the recall check (for ``verify``)."""
     import tensorflow as tf
 
-    from serving import modules
+    from serving.export import modules
 
     folder.mkdir(parents=True)
     histories = sample_histories(runs, options.samples, options.seed + 10)

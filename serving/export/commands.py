@@ -1,0 +1,169 @@
+"""CLI of the export stage: ``funnel export ...`` and ``funnel evaluate funnel``.
+
+``funnel export --retrieval RUN --ranking RUN --out EXPORT`` (also spelt
+``funnel export build ...``) writes the next export version;
+``funnel export verify EXPORT`` checks it in a fresh process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from funnel import flags
+from serving.export import run_kinds
+
+BUILD, VERIFY = "build", "verify"
+VERIFY_USAGE_ERROR = 2
+"""Exit code of ``python -m serving.export.verify`` when the export cannot be read at all."""
+
+
+def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("build (funnel export [build] ...)")
+    group.add_argument("--retrieval", metavar="RUN", help="run folder of `funnel train retrieval` (required to build)")
+    group.add_argument("--ranking", metavar="RUN",
+                       help="run folder of `funnel train ranking` (required to build)")
+    group.add_argument("--out", metavar="EXPORT",
+                       help="export folder; a new version is added (required to build)")
+    group.add_argument("--data", default=None, metavar="DIR",
+                       help="pipeline output: its test split gives the held-out ScaNN queries, its "
+                            "validation split the gate that decides ranking vs retrieval order "
+                            "(default: histories sampled by the training item frequency, no gate)")
+    group.add_argument("--gate-candidates", type=flags.positive_int, default=200,
+                       help="candidates per validation user in the gate (the service's default)")
+    group.add_argument("--min-recall", type=flags.number(0.0, 1.0, exclusive_minimum=True),
+                       default=0.95, help="ScaNN recall@100 bar vs brute force (lowering it is recorded)")
+    group.add_argument("--held-out-queries", type=flags.positive_int, default=500,
+                       help="user histories the recall bar is measured on")
+    group.add_argument("--serving-root", default="/models",
+                       help="where TF Serving sees EXPORT (paths in models.config)")
+    group.add_argument("--no-verify", action="store_true",
+                       help="publish without verifying in a fresh process first (recorded in the manifest)")
+
+
+def _add_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("verify (funnel export verify EXPORT ...; also run after build)")
+    group.add_argument("--version", type=flags.positive_int, default=None,
+                       help="version to verify (default: the newest complete one)")
+    group.add_argument("--tolerance", type=flags.non_negative_float, default=1e-5,
+                       help="largest difference allowed between SavedModel and reference outputs")
+
+
+def build_export(args) -> int:
+    missing = [flag for flag, value in (("--retrieval", args.retrieval), ("--ranking", args.ranking),
+                                        ("--out", args.out)) if not value]
+    if missing:
+        raise ValueError(f"funnel export needs {', '.join(missing)}")
+    run_kinds.require(args.retrieval, "retrieval", "--retrieval")  # before TensorFlow loads
+    run_kinds.require(args.ranking, "ranking", "--ranking")
+    from serving.export import build as export
+
+    options = export.ExportOptions(min_recall=args.min_recall, data_dir=args.data,
+                                   held_out_queries=args.held_out_queries,
+                                   serving_root=args.serving_root, verify=not args.no_verify,
+                                   tolerance=getattr(args, "tolerance", 1e-5))
+    decide_order = None
+    if args.data:
+        from serving.export.gate import evaluate_gate
+
+        def decide_order(staged, version):
+            return evaluate_gate(staged, version, args.data, args.gate_candidates)
+    try:
+        result = export.export(args.retrieval, args.ranking, args.out, options, gate=decide_order)
+    except export.VerificationFailedError as error:
+        sys.stdout.write(error.output)
+        print(f"funnel export: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(result.verify_output)
+    scann, verified = result.manifest["scann"], result.manifest["verify"]
+    recall_k = scann["recall_k"]
+    measured = ", ".join(f"{name} {value:.4f}" for name, value in verified.get("recall", {}).items())
+    print(f"exported version {result.version} to {result.root} "
+          f"(ScaNN recall@{recall_k} = {scann[f'recall_at_{recall_k}']:.4f}, bar {scann['min_recall']}; "
+          + (f"verified in a fresh process: {measured})" if verified["verified"] else "NOT verified)"))
+    gate = result.manifest.get("gate")
+    if gate is None:
+        print("no --data: no gate evaluated; `funnel serve --order auto` orders answers by the ranking model")
+    else:
+        print(f"gate on {gate['examples']} validation users ({gate['candidates']} candidates): NDCG@10 "
+              f"ranking {gate['funnel']['ndcg@10']:.4f} vs retrieval {gate['retrieval']['ndcg@10']:.4f}, "
+              f"HR@10 {gate['funnel']['hr@10']:.4f} vs {gate['retrieval']['hr@10']:.4f} -> the service "
+              f"orders by {gate['order']}")
+    return 0
+
+
+def verify_export(args) -> int:
+    """Verify in a fresh process; an export that cannot be read is a user error (exit 2)."""
+    from serving.export.verify import verify_in_subprocess
+
+    if not args.export_dir:
+        raise ValueError("funnel export verify needs the EXPORT folder")
+    if not Path(args.export_dir).is_dir():
+        raise FileNotFoundError(f"{args.export_dir}: no such export folder")
+    completed = verify_in_subprocess(args.export_dir, args.version, args.tolerance)
+    sys.stdout.write(completed.stdout)
+    lines = completed.stderr.strip().splitlines()
+    if completed.returncode == VERIFY_USAGE_ERROR and lines:
+        raise ValueError(lines[-1])
+    if completed.returncode:
+        tail = "\n".join(lines[-5:])
+        print(f"funnel export verify: FAILED (exit {completed.returncode})"
+              + (f"\n{tail}" if tail else ""), file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_export(args) -> int:
+    """``funnel export [build] ...`` or ``funnel export verify EXPORT``."""
+    if args.action == VERIFY:
+        return verify_export(args)
+    if args.export_dir:
+        raise ValueError(f"unexpected argument {args.export_dir!r}; "
+                         "did you mean `funnel export verify EXPORT`?")
+    return build_export(args)
+
+
+def evaluate_funnel(args) -> int:
+    from serving.export.evaluate import evaluate_funnel as evaluate
+
+    result = evaluate(args.export, args.data, candidates=args.candidates, split=args.split,
+                      version=args.version)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"export version {result['export_version']}, {result['examples']} {result['split']} examples, "
+          f"full catalog, {result['candidates']} candidates; candidate recall "
+          f"{result['candidate_recall']:.4f}")
+    names = ("hr@5", "hr@10", "hr@20", "ndcg@10", "ndcg@20", "mrr")
+    for order in ("retrieval", "funnel"):
+        print(f"  {order:10s} " + "  ".join(f"{k} {result[order][k]:.4f}" for k in names))
+    for name, interval in result["bootstrap"].items():
+        print(f"  funnel - retrieval {name}: {interval['mean']:+.4f} "
+              f"(95% CI {interval['low']:+.4f} .. {interval['high']:+.4f})")
+    return 0
+
+
+def register(groups) -> None:
+    group = groups["export"]
+    group.add_argument("action", nargs="?", choices=(BUILD, VERIFY), default=BUILD,
+                       help="build (default) a new version, or verify one")
+    group.add_argument("export_dir", nargs="?", metavar="EXPORT", help="the export folder, for verify")
+    _add_build_arguments(group)
+    _add_verify_arguments(group)
+    group.set_defaults(handler=run_export)
+
+    evaluate = groups["evaluate"].add_parser(
+        "funnel", help="retrieval order vs ranking order of the same candidates, full catalog, as the service answers")
+    evaluate.add_argument("--export", required=True, metavar="EXPORT",
+                          help="folder written by `funnel export`")
+    evaluate.add_argument("--data", required=True, metavar="DIR", help="pipeline output folder")
+    evaluate.add_argument("--candidates", type=flags.positive_int, default=100,
+                          help="retrieved candidates the ranking model re-orders")
+    evaluate.add_argument("--split", choices=("validation", "test"), default="test",
+                          help="whose examples (one per user) are evaluated")
+    evaluate.add_argument("--version", type=flags.positive_int, default=None,
+                          help="export version (default: the newest complete one)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(handler=evaluate_funnel)
