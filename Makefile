@@ -1,11 +1,13 @@
 # make setup: create .venv if missing and install funnel with its test extras.
 # make demo:  setup, then the whole funnel end to end on synthetic data.
-# make test:  setup, then the test suite.
+# make test:  setup, then the test suite on TEST_WORKERS processes (pytest-xdist, one
+#             test file per process; TEST_WORKERS=0 runs it in this process).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo test bench browser clean
 
@@ -29,7 +31,7 @@ demo: setup
 	$(BIN)/python -m funnel.demo --out $(DEMO_DIR)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
