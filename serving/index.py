@@ -303,6 +303,7 @@ class ScannIndex:
         self.item_ids = item_ids
         self.item_embeddings = item_embeddings
         self.params = params
+        self._search = _searching_with(searcher, params)
 
     @classmethod
     def load(cls, folder: str | Path) -> "ScannIndex":
@@ -341,7 +342,7 @@ class ScannIndex:
         k = min(k, self.num_items)
         if queries.shape[0] == 0:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
-        rows, scores = _searching_with(self.searcher, self.params)(queries, k)
+        rows, scores = self._search(queries, k)
         return rows.astype(np.int64), scores.astype(np.float32)
 
 

@@ -75,6 +75,11 @@ class _WithSchema(tf.Module):
         super().__init__(name=name)
         self.schema_asset = tf.saved_model.Asset(schema_file)
 
+    def untracked(self, model) -> "UntrackedKeras":
+        """``model`` callable from the signatures, with only its variables in the object graph."""
+        self.keras_variables = [*getattr(self, "keras_variables", ()), *model.variables]
+        return UntrackedKeras(model)
+
 
 class UntrackedKeras:
     """Calls a Keras model that the SavedModel's object graph does not hold.
@@ -82,7 +87,8 @@ class UntrackedKeras:
     ``tf.saved_model.save`` of a module that tracks a Keras model also traces
     every layer again for Keras' own loading metadata, which TF Serving and
     this project never read (46 of 54 s of saving a tiny LAFAM). The owning
-    module tracks only the model's variables, which its signatures capture.
+    module tracks only the model's variables (:meth:`_WithSchema.untracked`),
+    which its signatures capture.
     """
 
     def __init__(self, model):
@@ -97,8 +103,7 @@ class QueryModel(_WithSchema):
 
     def __init__(self, user_tower, item_vocabulary: str, schema_file: str):
         super().__init__(schema_file, name="query")
-        self.user_tower = UntrackedKeras(user_tower)
-        self.user_tower_variables = list(user_tower.variables)
+        self.user_tower = self.untracked(user_tower)
         self.items = raw_inputs.Vocabulary(item_vocabulary, "item_vocabulary")
 
     def embed(self, history: tf.Tensor) -> tf.Tensor:
@@ -123,8 +128,7 @@ class CandidateModel(_WithSchema):
 
     def __init__(self, item_tower, item_vocabulary: str, schema_file: str):
         super().__init__(schema_file, name="candidate")
-        self.item_tower = UntrackedKeras(item_tower)
-        self.item_tower_variables = list(item_tower.variables)
+        self.item_tower = self.untracked(item_tower)
         self.items = raw_inputs.Vocabulary(item_vocabulary, "item_vocabulary")
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=ITEM_IDS)], autograph=False)
@@ -281,8 +285,7 @@ class RankingModel(_WithSchema):
         missing = sorted(set(schema.CATEGORICAL_VOCABULARIES) - set(vocabularies))
         if missing:
             raise ValueError(f"ranking export: no vocabulary file for {missing}")
-        self.model = UntrackedKeras(model)
-        self.model_variables = list(model.variables)
+        self.model = self.untracked(model)
         self.candidate_features = bool(getattr(model, "uses_candidate_features", False))
         self.vocabularies = {name: raw_inputs.Vocabulary(vocabularies[name], f"{name}_vocabulary")
                              for name in schema.CATEGORICAL_VOCABULARIES}
