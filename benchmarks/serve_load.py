@@ -45,6 +45,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from funnel import schema  # noqa: E402
 from serving import launch  # noqa: E402
 
 WARMUP_S = 2.0
@@ -342,7 +343,7 @@ def main(argv=None) -> int:
     parser.add_argument("--client", choices=sorted(CLIENTS), default="wrk" if shutil.which("wrk") else "python",
                         help="load generator (default: wrk when installed, else the asyncio client)")
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--candidates", type=int, default=schema.DEFAULT_LIST_CANDIDATES)
     parser.add_argument("--history", default="5,30", help="min,max history length")
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--floor-path", default=None,

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import serve_load  # noqa: E402  (same request bodies as the load benchmark)
+from funnel import schema  # noqa: E402
 
 Step = collections.namedtuple("Step", "label module owner attribute parent")
 STEPS = (
@@ -179,7 +180,7 @@ def main(argv=None) -> int:
     parser.add_argument("--calls", type=int, default=300, help="recorded calls per batch size")
     parser.add_argument("--history", default="5,30", help="min,max history length")
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--candidates", type=int, default=schema.DEFAULT_LIST_CANDIDATES)
     parser.add_argument("--markdown", help="append the table to this file")
     args = parser.parse_args(argv)
     try:

@@ -35,7 +35,7 @@ def config_from_args(args):
     """Flags -> :class:`RankingConfig`; ``--set`` overrides any field by name."""
     values = {"model": args.model, "seed": args.seed}
     if getattr(args, "candidates", None):
-        values["lists"] = True
+        values.update(lists=True, **RankingConfig.list_defaults())
     for flag in ("loss", "negative_ratio", "epochs", "batch_size", "embedding_dim", "learning_rate",
                  "backbone", "ssem", "dfm"):
         value = getattr(args, flag, None)
@@ -109,7 +109,8 @@ def register(groups) -> None:
     train.add_argument("--data", required=True, help="output folder of `funnel preprocess`")
     train.add_argument("--model", default="tf4ctr", choices=names.MODELS, help="ranking model")
     train.add_argument("--candidates", metavar="CANDS",
-                       help="train on retrieval's candidate lists, the --out of `funnel candidates` "
+                       help="train on retrieval's candidate lists, the --out of `funnel candidates`; "
+                       "encoders default to hidden_units=[128,64], simple_hidden_units=[64,32] there "
                        "(default: the pointwise ranking examples of --data)")
     train.add_argument("--loss", choices=names.LOSSES + names.LIST_LOSSES,
                        help="training loss; softmax, pairwise and approx-ndcg need --candidates "

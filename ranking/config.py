@@ -93,6 +93,17 @@ class RankingConfig:
         return funnel_config.to_dict(self)
 
     @classmethod
+    def list_defaults(cls) -> dict:
+        """Fields whose default differs for a ranker of candidate lists (``--candidates``).
+
+        Smaller encoders than TF4CTR's 400-400-400: on MovieLens 100K's lists
+        they rank better (docs/quality.md: test NDCG@10 10.9 against 10.3 by
+        TF4CTR's defaults) and the service's ranking call costs a third
+        (docs/benchmarks.md, issue 15).
+        """
+        return {"hidden_units": (128, 64), "simple_hidden_units": (64, 32)}
+
+    @classmethod
     def from_dict(cls, values) -> "RankingConfig":
         values = dict(values)
         tuple_fields = {f.name for f in dataclasses.fields(cls) if f.type == "tuple"}

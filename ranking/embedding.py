@@ -20,6 +20,11 @@ SEQUENCE_FIELDS = tuple(f for f in schema.RANKING_FEATURES if f.kind is schema.K
 FIELD_NAMES = tuple(f.name for f in schema.RANKING_FEATURES)
 """Field order of the ``[B, F, d]`` output: the schema's order."""
 NUM_FIELDS = len(FIELD_NAMES)
+HISTORY_OWNER = "history_owner"
+"""Optional input ``[N]`` int64: when present, ``HISTORY`` holds one row per request
+``[B, L]`` and this names the request of each of the N rows, so every candidate of a
+request shares one lookup and one pooling of its history (the export's ``candidates``
+signature); without it ``HISTORY`` has a row per example."""
 
 
 def table_sizes(feature_map: schema.FeatureMap) -> dict[str, int]:
@@ -49,6 +54,12 @@ def _safe_ids(ids: tf.Tensor, size: int, numeric: bool) -> tf.Tensor:
         return tf.clip_by_value(ids, 0, size - 1)
     valid = tf.logical_and(ids >= 0, ids < size)
     return tf.where(valid, ids, tf.constant(schema.OOV_ID, tf.int64))
+
+
+def per_example(features, history_value: tf.Tensor) -> tf.Tensor:
+    """A value computed from ``HISTORY``'s rows, one row per example (see ``HISTORY_OWNER``)."""
+    owner = features.get(HISTORY_OWNER)
+    return history_value if owner is None else tf.gather(history_value, owner)
 
 
 class FieldEmbedding(keras.layers.Layer):
@@ -82,7 +93,12 @@ class FieldEmbedding(keras.layers.Layer):
         return self.tables[schema.ITEM_ID](_safe_ids(ids, self.sizes[schema.ITEM_ID], numeric=False))
 
     def history(self, features) -> tuple[tf.Tensor, tf.Tensor]:
-        """``HISTORY`` ``[B, L]`` -> (embeddings ``[B, L, d]``, mask ``[B, L]``)."""
+        """``HISTORY`` -> (embeddings ``[B, L, d]``, mask ``[B, L]``), one row per example."""
+        embedded, mask = self._history_rows(features)
+        return per_example(features, embedded), per_example(features, mask)
+
+    def _history_rows(self, features) -> tuple[tf.Tensor, tf.Tensor]:
+        """``HISTORY`` as given (a row per example, or per request with ``HISTORY_OWNER``)."""
         ids = tf.cast(features[schema.HISTORY], tf.int64)
         mask = tf.not_equal(ids, schema.PADDING_ID)
         embedded = self.item(ids) * tf.cast(mask, self.compute_dtype)[..., None]
@@ -92,9 +108,9 @@ class FieldEmbedding(keras.layers.Layer):
         fields = []
         for f in schema.RANKING_FEATURES:
             if f.kind is schema.Kind.SEQUENCE:
-                embedded, mask = self.history(features)
+                embedded, mask = self._history_rows(features)
                 count = tf.reduce_sum(tf.cast(mask, self.compute_dtype), axis=1, keepdims=True)
-                fields.append(tf.reduce_sum(embedded, axis=1) / tf.maximum(count, 1.0))
+                fields.append(per_example(features, tf.reduce_sum(embedded, axis=1) / tf.maximum(count, 1.0)))
             else:
                 ids = _safe_ids(features[f.name], self.sizes[f.name], f.kind is schema.Kind.NUMERIC)
                 fields.append(self.tables[f.name](tf.reshape(ids, [-1])))

@@ -33,8 +33,8 @@ import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
 from funnel import schema
-from ranking.embedding import _safe_ids
-from ranking.layers.din import TargetAttention
+from ranking.embedding import _safe_ids, per_example
+from ranking.layers.din import TargetAttention, drop_empty_slots
 from ranking.layers.mlp import MLP
 
 MAX_INTERESTS = 64
@@ -101,9 +101,11 @@ class CandidateRanker(tfrs.models.Model):
         backbone_logit = tf.math.log(p) - tf.math.log1p(-p)
 
         item = self.items(_safe_ids(rows[schema.ITEM_ID], self.num_items, numeric=False))      # [R, d]
-        history_ids = _safe_ids(rows[schema.HISTORY], self.num_items, numeric=False)
-        mask = tf.not_equal(tf.cast(rows[schema.HISTORY], tf.int64), schema.PADDING_ID)
-        history = self.items(history_ids) * tf.cast(mask, tf.float32)[..., None]              # [R, L, d]
+        history_ids = tf.cast(rows[schema.HISTORY], tf.int64)
+        history_ids, mask = drop_empty_slots(history_ids, tf.not_equal(history_ids, schema.PADDING_ID))
+        history_ids = _safe_ids(history_ids, self.num_items, numeric=False)
+        history = self.items(history_ids) * tf.cast(mask, tf.float32)[..., None]              # [R, L', d]
+        history, mask = per_example(rows, history), per_example(rows, mask)
         attended, _ = self.attention(history, item, mask, training=training)
         score = tf.cast(rows[schema.RETRIEVAL_SCORE], tf.float32)
         dense = tf.stack([

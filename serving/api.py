@@ -76,8 +76,9 @@ class RecommendRequest(BaseModel):
     context: Optional[Context] = None
     k: int = Field(default=10, ge=1, le=settings.MAX_K, description="items returned")
     candidates: int = Field(
-        default=200, ge=1, le=settings.MAX_CANDIDATES,
-        description="retrieved candidates ranked (at least k are ranked)")
+        default=schema.DEFAULT_LIST_CANDIDATES, ge=1, le=settings.MAX_CANDIDATES,
+        description="retrieved candidates ranked (at least k are ranked); the default is the "
+        "list depth the ranker trains and the export's gate decides on")
     exclude_history: bool = True
     explain: bool = Field(
         default=False, description="also return the history used and the retrieved candidates")

@@ -5,6 +5,18 @@
 element-wise, as FuxiCTR and DeepCTR do). As in DIN the weights are not
 softmax-normalised, so the pooled vector keeps the intensity of interest;
 padding slots get weight exactly 0.
+
+The unit's first layer is never given the concatenation: with its kernel cut
+into the four blocks that multiply ``e_j``, ``v_A``, ``e_j - v_A`` and
+``e_j * v_A``,
+
+    [e, v, e - v, e * v] W = e (W_e + W_d) + (e * v) W_p + v (W_v - W_d),
+
+so the target's term is computed once per target instead of once per slot,
+the slots need half the products, and the ``[B, L, 4d]`` input is never
+built. The result is the same function of the same weights (checkpoints are
+unchanged); a serving call of 800 candidates x 28 slots takes 5.5 instead of
+11.3 ms (docs/benchmarks.md, issue 15).
 """
 
 from __future__ import annotations
@@ -15,6 +27,17 @@ import tf_keras as keras
 from ranking.layers.mlp import MLP
 
 
+def drop_empty_slots(ids: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """History ids and mask ``[B, L]`` without the slots that are padding in every row.
+
+    Target attention sums over slots and gives padding weight 0, so the
+    dropped slots change nothing but the work: a batch of 10-item histories
+    attends over 10 slots, not ``MAX_SEQUENCE_LENGTH``.
+    """
+    used = tf.reduce_any(mask, axis=0)
+    return tf.boolean_mask(ids, used, axis=1), tf.boolean_mask(mask, used, axis=1)
+
+
 class TargetAttention(keras.layers.Layer):
     """(history ``[B, L, d]``, target ``[B, d]``, mask ``[B, L]``) -> (interest ``[B, d]``, weights ``[B, L]``)."""
 
@@ -23,9 +46,20 @@ class TargetAttention(keras.layers.Layer):
         self.activation_unit = MLP(units, l2=l2)
         self.score = keras.layers.Dense(1, name="attention_score")
 
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        self.activation_unit.build((None, 4 * dim))
+        super().build(input_shape)
+
     def call(self, history, target, mask, training=False):
-        target = tf.broadcast_to(target[:, None, :], tf.shape(history))
-        pairs = tf.concat([history, target, history - target, history * target], axis=-1)
-        weights = self.score(self.activation_unit(pairs, training=training))[..., 0]
+        first = self.activation_unit.dense[0]
+        w_e, w_v, w_d, w_p = tf.split(first.kernel, 4, axis=0)                       # [d, u] each
+        batch, slots, dim = tf.shape(history)[0], tf.shape(history)[1], tf.shape(history)[2]
+        slot_items = tf.reshape(history, [-1, dim])                                    # [B * L, d]
+        slot_products = tf.reshape(history * target[:, None, :], [-1, dim])
+        per_slot = tf.matmul(slot_items, w_e + w_d) + tf.matmul(slot_products, w_p)    # [B * L, u]
+        per_target = tf.matmul(target, w_v - w_d) + first.bias                        # [B, u]
+        hidden = first.activation(tf.reshape(per_slot, [batch, slots, -1]) + per_target[:, None, :])
+        weights = self.score(self.activation_unit.after_first(hidden, training=training))[..., 0]
         weights = weights * tf.cast(mask, weights.dtype)
         return tf.reduce_sum(weights[..., None] * history, axis=1), weights

@@ -34,10 +34,29 @@ class MLP(keras.layers.Layer):
     def output_dim(self) -> int:
         return self.units[-1]
 
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.dense:
+            layer.build(shape)
+            shape = (*shape[:-1], layer.units)
+        super().build(input_shape)
+
     def call(self, inputs, training=False):
-        x = inputs
-        for i, layer in enumerate(self.dense):
-            x = layer(x)
+        return self._from_layer(0, inputs, training)
+
+    def after_first(self, first_output, training=False):
+        """The MLP from its second layer on, given the first layer's activated output.
+
+        For callers that compute the first layer's product in parts
+        (``ranking.layers.din``); dropout of the first layer applies here.
+        """
+        if self.dropout:
+            first_output = self.dropout[0](first_output, training=training)
+        return self._from_layer(1, first_output, training)
+
+    def _from_layer(self, start: int, x, training):
+        for i in range(start, len(self.dense)):
+            x = self.dense[i](x)
             if self.dropout:
                 x = self.dropout[i](x, training=training)
         return x

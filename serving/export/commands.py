@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from funnel import flags
+from funnel import flags, schema
 from serving.export import run_kinds
 
 BUILD, VERIFY = "build", "verify"
@@ -31,7 +31,7 @@ def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
                        help="pipeline output: its test split gives the held-out ScaNN queries, its "
                             "validation split the gate that decides ranking vs retrieval order "
                             "(default: histories sampled by the training item frequency, no gate)")
-    group.add_argument("--gate-candidates", type=flags.positive_int, default=200,
+    group.add_argument("--gate-candidates", type=flags.positive_int, default=schema.DEFAULT_LIST_CANDIDATES,
                        help="candidates per validation user in the gate (the service's default)")
     group.add_argument("--min-recall", type=flags.number(0.0, 1.0, exclusive_minimum=True),
                        default=0.95, help="ScaNN recall@100 bar vs brute force (lowering it is recorded)")

@@ -44,6 +44,7 @@ from funnel import schema
 from retrieval.model import SCORE_REDUCTIONS, interest_scores
 from serving.export import raw_inputs
 from serving.bundle import ITEM_FEATURES, OWNER, REQUEST_FEATURES
+from ranking.embedding import HISTORY_OWNER
 from serving.index import ScannParams
 
 EMBEDDINGS = "embeddings"
@@ -330,11 +331,15 @@ class RankingModel(_WithSchema):
         ``[B, T]``), ``ITEM_FEATURES`` one row per candidate ``[N]``, and
         ``owner [N]`` names each candidate's request. Scores equal
         ``serving_default`` on the rows expanded per candidate, without
-        looking up B * T history strings N / B times over.
+        looking up B * T history strings N / B times over; the model gets the
+        history once per request with ``HISTORY_OWNER``, so its lookups and
+        pooling also run once per request.
         """
         owner = raw[OWNER]
         per_request = self.encode(raw, REQUEST_FEATURES)
-        features = {name: tf.gather(value, owner) for name, value in per_request.items()}
+        features = {name: tf.gather(value, owner) for name, value in per_request.items()
+                    if name != schema.HISTORY}
+        features.update({schema.HISTORY: per_request[schema.HISTORY], HISTORY_OWNER: owner})
         features.update(self.encode(raw, ITEM_FEATURES))
         features.update(self.candidate_values(raw))
         return {PROBABILITY: tf.reshape(self.model(features, training=False), [-1])}

@@ -28,3 +28,18 @@ def test_train_refuses_a_split_without_examples(tiny_data, tmp_path, capsys):
     assert code == 2
     assert "the validation split has no ranking examples" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _parsed(argv):
+    return cli.build_parser().parse_args(["train", "ranking", "--data", "d", "--out", "o", *argv])
+
+
+def test_rankers_of_candidate_lists_default_to_small_encoders_that_flags_override():
+    from ranking.commands import config_from_args
+
+    pointwise = config_from_args(_parsed([]))
+    lists = config_from_args(_parsed(["--candidates", "c"]))
+    chosen = config_from_args(_parsed(["--candidates", "c", "--set", "hidden_units=[400,400,400]"]))
+    assert pointwise.hidden_units == (400, 400, 400) and not pointwise.lists
+    assert (lists.hidden_units, lists.simple_hidden_units, lists.lists) == ((128, 64), (64, 32), True)
+    assert chosen.hidden_units == (400, 400, 400) and chosen.simple_hidden_units == (64, 32)

@@ -10,7 +10,7 @@ from funnel import schema
 from ranking.embedding import NUM_FIELDS, FieldEmbedding
 from ranking.features import dummy_features
 from ranking.layers import dfm, ssem
-from ranking.layers.din import TargetAttention
+from ranking.layers.din import TargetAttention, drop_empty_slots
 from ranking.layers.fm import FactorizationMachine
 from ranking.layers.maskblock import SerialMaskNet
 from ranking.layers.paim import PositionAwareInteraction, positional_encoding
@@ -143,6 +143,27 @@ def test_din_attention_ignores_padding_slots():
     unpadded, _ = layer(real, target, tf.ones([1, 3], tf.bool))
     np.testing.assert_allclose(weights.numpy()[0, :2], [0.0, 0.0])
     np.testing.assert_allclose(pooled, unpadded, rtol=1e-5, atol=1e-6)
+
+
+def test_din_attention_regrouped_first_layer_equals_the_unit_on_the_concatenation():
+    """The layer never builds ``[e, v, e - v, e * v]``; its scores must equal eq. 3's MLP on it."""
+    layer = TargetAttention(units=(8, 4))
+    history = tf.random.normal([3, 5, 6], seed=10)
+    target = tf.random.normal([3, 6], seed=11)
+    mask = tf.constant([[True] * 5, [False, True, True, True, True], [False] * 4 + [True]])
+    _, weights = layer(history, target, mask)
+    wide = tf.broadcast_to(target[:, None, :], history.shape)
+    pairs = tf.concat([history, wide, history - wide, history * wide], axis=-1)
+    expected = layer.score(layer.activation_unit(pairs))[..., 0] * tf.cast(mask, tf.float32)
+    np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-6)
+    assert layer.activation_unit.dense[0].kernel.shape == (24, 8)  # checkpoints keep the 4d-wide kernel
+
+
+def test_drop_empty_slots_keeps_every_slot_some_row_uses():
+    ids = tf.constant([[0, 0, 5, 0, 7], [0, 0, 0, 0, 8]], tf.int64)
+    kept, mask = drop_empty_slots(ids, tf.not_equal(ids, 0))
+    np.testing.assert_array_equal(kept, [[5, 7], [0, 8]])
+    np.testing.assert_array_equal(mask, [[True, True], [False, True]])
 
 
 def test_senet_reweights_each_field_by_one_weight_in_0_1():

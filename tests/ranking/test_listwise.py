@@ -11,6 +11,7 @@ import tensorflow as tf
 from funnel import schema
 from ranking import lists
 from ranking.config import RankingConfig
+from ranking.embedding import HISTORY_OWNER
 from ranking.list_losses import ApproxNDCGLoss, PairwiseLogisticLoss, SoftmaxListLoss
 from ranking.listwise import CandidateRanker, list_rows
 from ranking.models import MODELS, build_model
@@ -99,6 +100,35 @@ def test_every_backbone_trains_on_lists(tiny_feature_map, model_name):
     assert abs(float(gradients["backbone_weight:0"])) > 0          # the backbone's share gets a gradient
     assert any(g is not None and float(tf.reduce_sum(tf.abs(g))) > 0
                for name, g in gradients.items() if "correction" in name)
+
+
+def test_ranker_scores_ignore_history_slots_no_row_uses(tiny_feature_map):
+    """Serving trims the history to the slots some candidate's request fills; scores must not move."""
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(_config("tf4ctr"), tiny_feature_map)
+    rows = list_rows(_lists(tiny_feature_map), 6)
+    model.row_logits(rows)
+    model.correction.kernel.assign(tf.ones_like(model.correction.kernel))  # the attention path counts
+    model.backbone_weight.assign(1.0)
+    full, _ = model.row_logits(rows)
+    short, _ = model.row_logits({**rows, schema.HISTORY: rows[schema.HISTORY][:, -3:]})
+    np.testing.assert_allclose(full, short, rtol=1e-5, atol=1e-6)
+    assert float(tf.math.reduce_std(full - rows[schema.RETRIEVAL_SCORE])) > 1e-4
+
+
+@pytest.mark.parametrize("model_name", ["tf4ctr", "lafam", "eain"])
+def test_history_given_once_per_request_scores_like_a_row_per_candidate(tiny_feature_map, model_name):
+    """The export's candidates signature passes HISTORY per request with HISTORY_OWNER;
+    every model reading the history (pooled, GRU, DIN) must score as on expanded rows."""
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(_config(model_name), tiny_feature_map)
+    rows = list_rows(_lists(tiny_feature_map, batch=3, width=4), 4)
+    model.row_logits(rows)
+    model.correction.kernel.assign(tf.ones_like(model.correction.kernel))
+    model.backbone_weight.assign(1.0)
+    owner = tf.constant(np.repeat(np.arange(3), 4))
+    per_request = {**rows, schema.HISTORY: tf.gather(rows[schema.HISTORY], [0, 4, 8]), HISTORY_OWNER: owner}
+    np.testing.assert_allclose(model.row_logits(per_request)[0], model.row_logits(rows)[0], rtol=1e-5, atol=1e-6)
 
 
 def test_list_loss_needs_lists(tiny_feature_map):
