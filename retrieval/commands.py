@@ -47,7 +47,8 @@ HELP = {
     "idw_calibration_epochs": "IDW: epochs of the final calibration with the item tower frozen",
     "idw_calibration_lr_scale": "IDW: learning rate of calibration, as a share of --learning-rate",
     "kde_batch_elements": "IDW: kernel evaluations per KDE batch (memory bound)",
-    "kde_centres": "IDW: kernel centres drawn by weight; 0 uses every item (exact)",
+    "kde_centres": "IDW: kernel centres drawn by weight; 0: every item up to 10,000 items (exact), "
+                   "then 10,000 down to 2,000 centres as the catalog grows",
     "domain_alpha": "domain weighting: exponent of the per-domain loss ratio",
     "domain_min_weight": "domain weighting: smallest domain weight",
     "domain_max_weight": "domain weighting: largest domain weight",

@@ -65,6 +65,23 @@ OFFICIAL_NOISE = 0.1
 """Standard deviation of the Gaussian noise added to the drawn embeddings."""
 OFFICIAL_FLOOR = 1e-4
 """Added to the density before inverting it (authors' code)."""
+KERNEL_TERMS_BUDGET = 10**9
+"""Kernel terms (items x centres) one default sleep phase aims at: 10-50 s here."""
+MIN_DEFAULT_CENTRES = 2_000
+
+
+def default_centres(items: int) -> int:
+    """Kernel centres of the ``"paper"`` sleep phase when none are asked for; 0 = exact.
+
+    Exact (every item a centre, O(items^2)) up to ``OFFICIAL_SAMPLES`` items;
+    above, the authors' own sample size, ``OFFICIAL_SAMPLES`` centres drawn
+    by weight, lowered so a phase stays near ``KERNEL_TERMS_BUDGET`` terms but
+    never below ``MIN_DEFAULT_CENTRES``: 10,000 at 100k items, 2,000 at 1M,
+    so the phase grows linearly with the catalog instead of quadratically.
+    """
+    if items <= OFFICIAL_SAMPLES:
+        return 0
+    return max(MIN_DEFAULT_CENTRES, min(OFFICIAL_SAMPLES, KERNEL_TERMS_BUDGET // items))
 
 
 def frequency_start(frequencies: np.ndarray) -> np.ndarray:
@@ -134,12 +151,13 @@ def paper_target(embeddings: np.ndarray, weights: np.ndarray, *, max_elements: i
     Args:
         embeddings: item-tower outputs of the K active items, ``[K, D]``.
         weights: their w^(t) ``[K]`` (the kernel weights of eq. 7).
-        centres: 0 for the exact density over every item; otherwise this many
-            kernel centres drawn with probability proportional to w (equal
-            kernel weights then, an unbiased estimate of eq. 7), which makes a
-            sleep phase O(K * centres) instead of O(K^2).
+        centres: this many kernel centres drawn with probability proportional
+            to w (equal kernel weights then, an unbiased estimate of eq. 7),
+            which makes a sleep phase O(K * centres) instead of O(K^2); 0 for
+            :func:`default_centres` (exact on catalogs up to 10,000 items).
     """
     points, kernel_weights = embeddings, weights
+    centres = centres or default_centres(len(points))
     if 0 < centres < len(points):
         rng = np.random.default_rng(seed)
         chosen = rng.choice(len(points), size=centres, p=weights / weights.sum())

@@ -41,10 +41,10 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from funnel import schema
+from ranking.embedding import HISTORY_OWNER
 from retrieval.model import SCORE_REDUCTIONS, interest_scores
 from serving.export import raw_inputs
 from serving.bundle import ITEM_FEATURES, OWNER, REQUEST_FEATURES
-from ranking.embedding import HISTORY_OWNER
 from serving.index import ScannParams
 
 EMBEDDINGS = "embeddings"

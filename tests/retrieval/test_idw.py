@@ -130,6 +130,25 @@ def test_sampled_centres_approximate_the_exact_update():
     np.testing.assert_allclose(sampled, exact, atol=0.25 * exact.max())
 
 
+def test_default_centres_are_exact_on_small_catalogs_and_keep_large_phases_linear():
+    assert idw.default_centres(1_682) == 0 and idw.default_centres(10_000) == 0
+    assert idw.default_centres(100_000) == 10_000
+    assert idw.default_centres(1_000_000) == idw.default_centres(20_000_000) == 2_000
+    sizes = [50_000, 500_000, 5_000_000]
+    assert all(n * idw.default_centres(n) <= max(idw.KERNEL_TERMS_BUDGET, n * 2_000) for n in sizes)
+
+
+def test_sleep_phase_without_centres_uses_the_default_rule(monkeypatch):
+    """centres=0 must go through default_centres (else a 1M-item catalog costs 10^12 kernel terms)."""
+    rng = np.random.default_rng(5)
+    embeddings = rng.normal(size=(40, 2))
+    weights = idw.initial_weights(rng.integers(1, 9, size=40).astype(float))
+    monkeypatch.setattr(idw, "default_centres", lambda items: 7)
+    by_rule = idw.update_weights(weights, embeddings, 0.0, seed=3)
+    np.testing.assert_allclose(by_rule, idw.update_weights(weights, embeddings, 0.0, centres=7, seed=3))
+    assert not np.allclose(by_rule, idw.update_weights(weights, embeddings, 0.0, centres=40, seed=3))
+
+
 def test_initial_weights_by_name():
     np.testing.assert_allclose(idw.initial_weights(np.array([0, 2, 6]), "uniform"), [0, 0.5, 0.5])
     np.testing.assert_allclose(idw.initial_weights(np.array([0, 2, 6]), "frequency"), [0, 0.25, 0.75])
