@@ -51,6 +51,15 @@ def _add_verify_arguments(parser: argparse.ArgumentParser) -> None:
                        help="largest difference allowed between SavedModel and reference outputs")
 
 
+def _gate(args):
+    """The export's gate on ``--data``'s validation users, or None without ``--data``."""
+    if not args.data:
+        return None
+    from serving.export.gate import evaluate_gate
+
+    return lambda staged, version: evaluate_gate(staged, version, args.data, args.gate_candidates)
+
+
 def build_export(args) -> int:
     missing = [flag for flag, value in (("--retrieval", args.retrieval), ("--ranking", args.ranking),
                                         ("--out", args.out)) if not value]
@@ -64,14 +73,8 @@ def build_export(args) -> int:
                                    held_out_queries=args.held_out_queries,
                                    serving_root=args.serving_root, verify=not args.no_verify,
                                    tolerance=getattr(args, "tolerance", 1e-5))
-    decide_order = None
-    if args.data:
-        from serving.export.gate import evaluate_gate
-
-        def decide_order(staged, version):
-            return evaluate_gate(staged, version, args.data, args.gate_candidates)
     try:
-        result = export.export(args.retrieval, args.ranking, args.out, options, gate=decide_order)
+        result = export.export(args.retrieval, args.ranking, args.out, options, gate=_gate(args))
     except export.VerificationFailedError as error:
         sys.stdout.write(error.output)
         print(f"funnel export: {error}", file=sys.stderr)
