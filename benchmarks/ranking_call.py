@@ -68,14 +68,15 @@ def main(argv=None) -> int:
 
     exports = [artifacts.load_export(path) for path in args.export]
     history = tuple(int(x) for x in args.history.split(","))
+    batches = [int(b) for b in args.batches.split(",")]
     bodies = serve_load.recommend_bodies(serve_load.catalog_ids(args.export[0]), 64, 0, history, 10,
                                          args.candidates)
     print(f"{serve_load.machine()}; load average {os.getloadavg()[0]:.2f}; history {args.history} items, "
           f"{args.candidates} candidates; CPU ms per ranking call, {args.rounds} interleaved rounds\n")
-    print("| export | " + " | ".join(f"batch {b}: median | batch {b}: min" for b in args.batches.split(",")) + " |")
-    print("|---|" + "---:|---:|" * len(args.batches.split(",")))
+    print("| export | " + " | ".join(f"batch {b}: median | batch {b}: min" for b in batches) + " |")
+    print("|---|" + "---:|---:|" * len(batches))
     results = {path: [] for path in args.export}
-    for batch in (int(b) for b in args.batches.split(",")):
+    for batch in batches:
         features, owner = ranking_inputs(exports[0], bodies[:batch])
         calls = max(5, args.calls // batch)
         rounds = {path: [] for path in args.export}

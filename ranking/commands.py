@@ -8,7 +8,7 @@ import sys
 
 from funnel import flags, schema
 from ranking import names
-from ranking.config import RankingConfig
+from ranking.config import LIST_DEFAULTS, RankingConfig
 
 DEFAULTS = RankingConfig()
 
@@ -35,7 +35,7 @@ def config_from_args(args):
     """Flags -> :class:`RankingConfig`; ``--set`` overrides any field by name."""
     values = {"model": args.model, "seed": args.seed}
     if getattr(args, "candidates", None):
-        values.update(lists=True, **RankingConfig.list_defaults())
+        values.update(lists=True, **LIST_DEFAULTS)
     for flag in ("loss", "negative_ratio", "epochs", "batch_size", "embedding_dim", "learning_rate",
                  "backbone", "ssem", "dfm"):
         value = getattr(args, flag, None)

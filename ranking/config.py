@@ -10,9 +10,18 @@ GRU of 64 units, lambda=0.6, mu=0.25, eta=0.35).
 from __future__ import annotations
 
 import dataclasses
+import types
 from typing import Optional
 
 from funnel import config as funnel_config
+
+
+LIST_DEFAULTS = types.MappingProxyType({"hidden_units": (128, 64), "simple_hidden_units": (64, 32)})
+"""Fields whose default differs for a ranker of candidate lists (``--candidates``).
+
+Smaller encoders than TF4CTR's 400-400-400: on MovieLens 100K's lists they rank
+better (docs/quality.md: test NDCG@10 11.6 over 3 seeds against 10.3) and the
+service's ranking call costs about half (docs/benchmarks.md, issue 15)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,17 +100,6 @@ class RankingConfig:
 
     def to_dict(self) -> dict:
         return funnel_config.to_dict(self)
-
-    @classmethod
-    def list_defaults(cls) -> dict:
-        """Fields whose default differs for a ranker of candidate lists (``--candidates``).
-
-        Smaller encoders than TF4CTR's 400-400-400: on MovieLens 100K's lists
-        they rank better (docs/quality.md: test NDCG@10 11.6 over 3 seeds
-        against 10.3) and the service's ranking call costs about half
-        (docs/benchmarks.md, issue 15).
-        """
-        return {"hidden_units": (128, 64), "simple_hidden_units": (64, 32)}
 
     @classmethod
     def from_dict(cls, values) -> "RankingConfig":

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from funnel import schema
-from ranking import lists
+from ranking import lists, listwise
 from ranking.config import RankingConfig
 from ranking.embedding import HISTORY_OWNER
 from ranking.list_losses import ApproxNDCGLoss, PairwiseLogisticLoss, SoftmaxListLoss
@@ -102,18 +102,22 @@ def test_every_backbone_trains_on_lists(tiny_feature_map, model_name):
                for name, g in gradients.items() if "correction" in name)
 
 
-def test_ranker_scores_ignore_history_slots_no_row_uses(tiny_feature_map):
-    """Serving trims the history to the slots some candidate's request fills; scores must not move."""
+def test_ranker_scores_ignore_history_slots_no_row_uses(tiny_feature_map, monkeypatch):
+    """The ranker drops the history slots no row fills; its scores must equal attending over all 30."""
     tf.keras.utils.set_random_seed(0)
     model = build_model(_config("tf4ctr"), tiny_feature_map)
     rows = list_rows(_lists(tiny_feature_map), 6)
+    history = rows[schema.HISTORY].numpy()
+    history[:6, -5:-3] = schema.FIRST_VALUE_ID + 1       # one list's rows use two more slots than the rest
+    rows[schema.HISTORY] = tf.constant(history)
     model.row_logits(rows)
     model.correction.kernel.assign(tf.ones_like(model.correction.kernel))  # the attention path counts
     model.backbone_weight.assign(1.0)
-    full, _ = model.row_logits(rows)
-    short, _ = model.row_logits({**rows, schema.HISTORY: rows[schema.HISTORY][:, -3:]})
-    np.testing.assert_allclose(full, short, rtol=1e-5, atol=1e-6)
-    assert float(tf.math.reduce_std(full - rows[schema.RETRIEVAL_SCORE])) > 1e-4
+    dropped, _ = model.row_logits(rows)
+    monkeypatch.setattr(listwise, "drop_empty_slots", lambda ids, mask: (ids, mask))
+    every_slot, _ = model.row_logits(rows)
+    np.testing.assert_allclose(dropped, every_slot, rtol=1e-5, atol=1e-6)
+    assert float(tf.math.reduce_std(dropped - rows[schema.RETRIEVAL_SCORE])) > 1e-4
 
 
 @pytest.mark.parametrize("model_name", ["tf4ctr", "lafam", "eain"])

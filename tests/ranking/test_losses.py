@@ -113,7 +113,7 @@ def test_every_registered_loss_is_finite_at_extreme_probabilities():
 
 def test_a_pointwise_loss_without_per_example_cannot_be_built():
     class Incomplete(losses.PointwiseLoss):
-        pass
+        """Leaves out ``per_example``."""
 
     with pytest.raises(TypeError, match="per_example"):
         Incomplete()
@@ -123,7 +123,7 @@ def test_a_ranking_model_without_forward_cannot_be_built():
     from ranking.models.base import RankingModel
 
     class Incomplete(RankingModel):
-        pass
+        """Leaves out ``forward``."""
 
     with pytest.raises(TypeError, match="forward"):
         Incomplete(losses.LogLoss())
