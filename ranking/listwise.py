@@ -33,7 +33,7 @@ import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
 from funnel import schema
-from ranking.embedding import _safe_ids, per_example
+from ranking.embedding import HISTORY_OWNER, _safe_ids
 from ranking.layers.din import TargetAttention, drop_empty_slots
 from ranking.layers.mlp import MLP
 
@@ -46,14 +46,22 @@ CUTOFF = 10
 
 
 def list_rows(lists: dict, width: int) -> dict:
-    """Lists ``[B]``/``[B, L]``/``[B, N]`` -> one row per candidate ``[B * N]`` (history ``[B * N, L]``)."""
+    """Lists ``[B]``/``[B, N]`` -> one row per candidate ``[B * N]``.
+
+    The history stays one row per list ``[B, L]``, tied to its candidates by
+    ``HISTORY_OWNER``, so its lookups, pooling and attention terms run once
+    per list, as they do at serving time.
+    """
     rows = {}
     for name, value in lists.items():
         if name in (schema.LABEL, schema.TARGET_ITEM):
             continue
         if name == schema.CANDIDATES:
             rows[schema.ITEM_ID] = tf.reshape(value, [-1])
-        elif value.shape.rank == 2 and name != schema.HISTORY:
+        elif name == schema.HISTORY:
+            rows[name] = value
+            rows[HISTORY_OWNER] = tf.repeat(tf.range(tf.shape(value, out_type=tf.int64)[0]), width)
+        elif value.shape.rank == 2:
             rows[name] = tf.reshape(value, [-1])
         else:
             rows[name] = tf.repeat(value, width, axis=0)
@@ -104,9 +112,8 @@ class CandidateRanker(tfrs.models.Model):
         history_ids = tf.cast(rows[schema.HISTORY], tf.int64)
         history_ids, mask = drop_empty_slots(history_ids, tf.not_equal(history_ids, schema.PADDING_ID))
         history_ids = _safe_ids(history_ids, self.num_items, numeric=False)
-        history = self.items(history_ids) * tf.cast(mask, tf.float32)[..., None]              # [R, L', d]
-        history, mask = per_example(rows, history), per_example(rows, mask)
-        attended, _ = self.attention(history, item, mask, training=training)
+        history = self.items(history_ids) * tf.cast(mask, tf.float32)[..., None]              # a row per history
+        attended, _ = self.attention(history, item, mask, owner=rows.get(HISTORY_OWNER), training=training)
         score = tf.cast(rows[schema.RETRIEVAL_SCORE], tf.float32)
         dense = tf.stack([
             tf.math.log1p(tf.maximum(tf.cast(rows[schema.RETRIEVAL_RANK], tf.float32), 0.0)),

@@ -14,7 +14,10 @@ into the four blocks that multiply ``e_j``, ``v_A``, ``e_j - v_A`` and
 
 so the target's term is computed once per target instead of once per slot,
 the slots need half the products, and the ``[B, L, 4d]`` input is never
-built. The result is the same function of the same weights (checkpoints are
+built. Given ``owner`` (many targets sharing one history, as the candidates
+of a request do), the history's term ``e (W_e + W_d)`` is computed once per
+history and gathered to the targets: only ``(e * v) W_p`` depends on both.
+The result is the same function of the same weights (checkpoints are
 unchanged); docs/benchmarks.md (issue 15) measures the ranking call before and
 after.
 """
@@ -39,7 +42,12 @@ def drop_empty_slots(ids: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Ten
 
 
 class TargetAttention(keras.layers.Layer):
-    """(history ``[B, L, d]``, target ``[B, d]``, mask ``[B, L]``) -> (interest ``[B, d]``, weights ``[B, L]``)."""
+    """(history, target ``[N, d]``, mask) -> (interest ``[N, d]``, weights ``[N, L]``).
+
+    History ``[N, L, d]`` and mask ``[N, L]`` have a row per target, or, with
+    ``owner [N]`` (the history row of each target), a row per distinct
+    history ``[B, L, d]`` / ``[B, L]``.
+    """
 
     def __init__(self, units=(64, 32), l2: float = 0.0, **kwargs):
         super().__init__(**kwargs)
@@ -51,15 +59,19 @@ class TargetAttention(keras.layers.Layer):
         self.activation_unit.build((None, 4 * dim))
         super().build(input_shape)
 
-    def call(self, history, target, mask, training=False):
+    def call(self, history, target, mask, owner=None, training=False):
         first = self.activation_unit.dense[0]
         w_e, w_v, w_d, w_p = tf.split(first.kernel, 4, axis=0)                       # [d, u] each
-        batch, slots, dim = tf.shape(history)[0], tf.shape(history)[1], tf.shape(history)[2]
-        slot_items = tf.reshape(history, [-1, dim])                                    # [B * L, d]
-        slot_products = tf.reshape(history * target[:, None, :], [-1, dim])
-        per_slot = tf.matmul(slot_items, w_e + w_d) + tf.matmul(slot_products, w_p)    # [B * L, u]
-        per_target = tf.matmul(target, w_v - w_d) + first.bias                        # [B, u]
-        hidden = first.activation(tf.reshape(per_slot, [batch, slots, -1]) + per_target[:, None, :])
+        slots, dim = tf.shape(history)[1], tf.shape(history)[2]
+        per_history = tf.reshape(tf.matmul(tf.reshape(history, [-1, dim]), w_e + w_d),
+                                 [-1, slots, first.units])                              # [B, L, u]
+        if owner is not None:
+            history, mask = tf.gather(history, owner), tf.gather(mask, owner)
+            per_history = tf.gather(per_history, owner)                                 # [N, L, u]
+        products = tf.reshape(history * target[:, None, :], [-1, dim])
+        per_pair = tf.reshape(tf.matmul(products, w_p), [-1, slots, first.units])
+        per_target = tf.matmul(target, w_v - w_d) + first.bias                        # [N, u]
+        hidden = first.activation(per_history + per_pair + per_target[:, None, :])
         weights = self.score(self.activation_unit.after_first(hidden, training=training))[..., 0]
         weights = weights * tf.cast(mask, weights.dtype)
         return tf.reduce_sum(weights[..., None] * history, axis=1), weights

@@ -159,6 +159,21 @@ def test_din_attention_regrouped_first_layer_equals_the_unit_on_the_concatenatio
     assert layer.activation_unit.dense[0].kernel.shape == (24, 8)  # checkpoints keep the 4d-wide kernel
 
 
+def test_din_attention_with_owner_equals_a_history_copy_per_target():
+    """Targets sharing a history (``owner``) get the history's term computed once;
+    pooled interests and weights must equal those of a copy of the history per target."""
+    layer = TargetAttention(units=(8, 4))
+    history = tf.random.normal([2, 5, 6], seed=12)
+    mask = tf.constant([[False, True, True, True, True], [False] * 3 + [True, True]])
+    target = tf.random.normal([5, 6], seed=13)
+    owner = tf.constant([0, 0, 1, 1, 1])
+    pooled, weights = layer(history, target, mask, owner=owner)
+    copied, copied_weights = layer(tf.gather(history, owner), target, tf.gather(mask, owner))
+    np.testing.assert_allclose(weights, copied_weights, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pooled, copied, rtol=1e-5, atol=1e-6)
+    assert float(tf.math.reduce_std(pooled[:, 0])) > 0      # targets of one history still differ
+
+
 def test_drop_empty_slots_keeps_every_slot_some_row_uses():
     ids = tf.constant([[0, 0, 5, 0, 7], [0, 0, 0, 0, 8]], tf.int64)
     kept, mask = drop_empty_slots(ids, tf.not_equal(ids, 0))

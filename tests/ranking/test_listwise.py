@@ -108,7 +108,7 @@ def test_ranker_scores_ignore_history_slots_no_row_uses(tiny_feature_map, monkey
     model = build_model(_config("tf4ctr"), tiny_feature_map)
     rows = list_rows(_lists(tiny_feature_map), 6)
     history = rows[schema.HISTORY].numpy()
-    history[:6, -5:-3] = schema.FIRST_VALUE_ID + 1       # one list's rows use two more slots than the rest
+    history[0, -5:-3] = schema.FIRST_VALUE_ID + 1        # one list uses two more slots than the rest
     rows[schema.HISTORY] = tf.constant(history)
     model.row_logits(rows)
     model.correction.kernel.assign(tf.ones_like(model.correction.kernel))  # the attention path counts
@@ -122,17 +122,19 @@ def test_ranker_scores_ignore_history_slots_no_row_uses(tiny_feature_map, monkey
 
 @pytest.mark.parametrize("model_name", ["tf4ctr", "lafam", "eain"])
 def test_history_given_once_per_request_scores_like_a_row_per_candidate(tiny_feature_map, model_name):
-    """The export's candidates signature passes HISTORY per request with HISTORY_OWNER;
-    every model reading the history (pooled, GRU, DIN) must score as on expanded rows."""
+    """Training lists and the export's candidates signature pass HISTORY per list with
+    HISTORY_OWNER; every model reading the history (pooled, GRU, DIN) must score
+    as on rows that each carry their own copy of it."""
     tf.keras.utils.set_random_seed(0)
     model = build_model(_config(model_name), tiny_feature_map)
-    rows = list_rows(_lists(tiny_feature_map, batch=3, width=4), 4)
-    model.row_logits(rows)
+    per_list = list_rows(_lists(tiny_feature_map, batch=3, width=4), 4)
+    np.testing.assert_array_equal(per_list[HISTORY_OWNER], np.repeat(np.arange(3), 4))
+    model.row_logits(per_list)
     model.correction.kernel.assign(tf.ones_like(model.correction.kernel))
     model.backbone_weight.assign(1.0)
-    owner = tf.constant(np.repeat(np.arange(3), 4))
-    per_request = {**rows, schema.HISTORY: tf.gather(rows[schema.HISTORY], [0, 4, 8]), HISTORY_OWNER: owner}
-    np.testing.assert_allclose(model.row_logits(per_request)[0], model.row_logits(rows)[0], rtol=1e-5, atol=1e-6)
+    expanded = {name: value for name, value in per_list.items() if name != HISTORY_OWNER}
+    expanded[schema.HISTORY] = tf.gather(per_list[schema.HISTORY], per_list[HISTORY_OWNER])
+    np.testing.assert_allclose(model.row_logits(per_list)[0], model.row_logits(expanded)[0], rtol=1e-5, atol=1e-6)
 
 
 def test_list_loss_needs_lists(tiny_feature_map):
