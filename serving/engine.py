@@ -48,6 +48,18 @@ def _column(values: list, kind: schema.Kind) -> np.ndarray:
     return np.asarray(values, dtype=np.float64 if kind is schema.Kind.NUMERIC else object)
 
 
+def filled_columns(history: np.ndarray) -> np.ndarray:
+    """The left-padded ``[B, L]`` history without the leading columns no row fills.
+
+    The user tower reads positions from the right and masks padding, so the
+    interests do not change; a batch of short histories runs a short sequence
+    (batch 8 of 17-item histories: 4.1 -> 1.9 ms of CPU, docs/benchmarks.md).
+    The ranking model still gets all L columns, the width it was trained on.
+    """
+    filled = np.flatnonzero((history != schema.UNKNOWN_VALUE).any(axis=0))
+    return history[:, filled[0]:] if len(filled) else history[:, -1:]
+
+
 class Engine:
     """Answers batches of :class:`RecommendRequest` from one :class:`ModelBundle`."""
 
@@ -183,7 +195,7 @@ class Engine:
         candidates`` did for the lists the ranker trained on.
         """
         history = self._history_matrix(resolved)
-        z = np.asarray(self.bundle.query(history), dtype=np.float32)  # [B, M, D]
+        z = np.asarray(self.bundle.query(filled_columns(history)), dtype=np.float32)  # [B, M, D]
         wanted = [max(r.k, r.candidates) for r in requests]
         exclude = [np.unique(res["rows"]) if req.exclude_history else np.zeros(0, np.int64)
                    for req, res in zip(requests, resolved)]

@@ -34,6 +34,19 @@ def test_user_tower_shape_and_padding_row_has_no_effect():
     np.testing.assert_allclose(tower(history).numpy(), before, rtol=1e-5, atol=1e-5)
 
 
+def test_user_tower_gives_the_same_interests_without_columns_no_row_fills():
+    """The service passes only the columns some history fills (``serving.engine.filled_columns``);
+    positions count from the right, so the interests must not change."""
+    tf.keras.utils.set_random_seed(2)
+    tower = UserTower(num_items=12, embedding_dim=8, output_dim=8, num_interests=3,
+                      encoder_layers=2, encoder_heads=2)
+    history = np.zeros((2, schema.MAX_SEQUENCE_LENGTH), dtype=np.int64)
+    history[0, -4:] = [4, 5, 6, 9]
+    history[1, -2:] = [7, 3]
+    np.testing.assert_allclose(tower(history[:, -4:]).numpy(), tower(history).numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(tower(history[:, -3:]).numpy()[0], tower(history).numpy()[0], atol=1e-3)
+
+
 def test_user_tower_projects_when_sizes_differ():
     tower = UserTower(num_items=12, embedding_dim=8, output_dim=4, num_interests=5)
     assert tower(np.ones((3, schema.MAX_SEQUENCE_LENGTH), np.int64)).shape == (3, 5, 4)

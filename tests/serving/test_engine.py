@@ -11,7 +11,7 @@ from funnel import schema
 from retrieval import interests
 from serving.api import RecommendRequest
 from serving.bundle import expand_candidates
-from serving.engine import Engine
+from serving.engine import Engine, filled_columns
 
 
 def test_mixture_matches_eq4_by_hand():
@@ -150,7 +150,7 @@ def test_unknown_ids_are_ignored_and_named(engine, calls):
     assert "2 unknown item id(s)" in warnings and "'nope'" in warnings and "'zz'" in warnings
     assert "unknown user 'ghost'" in warnings
     query_shapes = [shape for kind, shape in calls if kind == "query"]
-    assert query_shapes == [(1, 5)]
+    assert query_shapes == [(1, 2)]          # two known items: the columns no row fills are left out
     assert answers[0]["fallback"] is False
 
 
@@ -164,10 +164,16 @@ def test_query_sees_last_known_items_left_padded(toy_bundle):
         return original(history)
 
     engine = Engine(toy_bundle().__class__(**{**bundle.__dict__, "query": spy}))
-    engine.recommend([RecommendRequest(history=["i1", "x", "i2"])])
+    engine.recommend([RecommendRequest(history=["i1", "x", "i2"]), RecommendRequest(history=["i9"])])
     engine.recommend([RecommendRequest(history=[f"i{r}" for r in range(8)])])
-    assert seen[0].tolist() == [["", "", "", "i1", "i2"]]
+    assert seen[0].tolist() == [["i1", "i2"], ["", "i9"]]       # no column that no row fills
     assert seen[1].tolist() == [["i3", "i4", "i5", "i6", "i7"]]
+
+
+def test_filled_columns_drop_only_leading_columns_no_row_fills():
+    history = np.array([["", "", "", "a", "b"], ["", "", "c", "", "d"]], dtype=object)
+    assert filled_columns(history).tolist() == [["", "a", "b"], ["c", "", "d"]]
+    assert filled_columns(np.full((2, 3), "", dtype=object)).shape == (2, 1)
 
 
 def test_empty_or_unknown_history_falls_back_to_popular(engine):
