@@ -81,7 +81,7 @@ class CandidateRanker(tfrs.models.Model):
     """
 
     def __init__(self, backbone, feature_map: schema.FeatureMap, list_loss=None, dim: int = 16,
-                 attention_units=(64, 32), units=(64, 32), **kwargs):
+                 attention_units=(36,), units=(64, 32), **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.list_loss = list_loss
