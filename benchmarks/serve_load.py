@@ -319,15 +319,38 @@ def wait_floor(url: str, process: subprocess.Popen, timeout: float = 30.0) -> No
 
 def markdown(title: str, rows: list[dict], floor: dict[int, dict], notes: list[str]) -> str:
     lines = [f"### {title}", "", *notes, "",
-             "| concurrency | requests/s | p50 ms | p99 ms | errors | mean micro-batch | floor requests/s | floor p50 ms | floor p99 ms | share of floor |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| concurrency | requests/s | p50 ms | p99 ms | errors | mean micro-batch | server CPU | server CPU ms per request | floor requests/s | floor p50 ms | floor p99 ms | share of floor |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    nan = float("nan")
     for row in rows:
         f = floor.get(row["concurrency"], {})
-        ratio = row["rps"] / f["rps"] if f.get("rps") else float("nan")
+        ratio = row["rps"] / f["rps"] if f.get("rps") else nan
         lines.append(f"| {row['concurrency']} | {row['rps']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
-                     f"{row['errors']} | {row.get('mean_batch', float('nan')):.1f} | {f.get('rps', float('nan')):.0f} | {f.get('p50_ms', float('nan')):.2f} | "
-                     f"{f.get('p99_ms', float('nan')):.2f} | {ratio:.0%} |")
+                     f"{row['errors']} | {row.get('mean_batch', nan):.1f} | {row.get('server_cpu', nan):.0%} | "
+                     f"{row.get('server_cpu_ms_per_request', nan):.2f} | {f.get('rps', nan):.0f} | {f.get('p50_ms', nan):.2f} | "
+                     f"{f.get('p99_ms', nan):.2f} | {ratio:.0%} |")
     return "\n".join(lines) + "\n"
+
+
+def server_cpu_seconds(process) -> float:
+    """CPU seconds used so far by the server started here and its children (workers); NaN without one."""
+    if process is None:
+        return float("nan")
+    import psutil
+
+    try:
+        root = psutil.Process(process.pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return float("nan")
+    total = 0.0
+    for member in tree:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def main(argv=None) -> int:
@@ -410,11 +433,15 @@ def main(argv=None) -> int:
                 floor[level] = (level_run(url, args.floor_path, None, level, args.seconds) if args.floor_path
                                 else level_run(floor_url, "/ping", None, level, args.seconds))
                 print("floor", floor[level], flush=True)
-            before = batch_counters(url)
+            before, cpu_before, started_at = batch_counters(url), server_cpu_seconds(process), time.time()
             rows.append(level_run(url, "/v1/recommend", bodies, level, args.seconds))
+            cpu, elapsed = server_cpu_seconds(process) - cpu_before, time.time() - started_at
             after = batch_counters(url)
             batches = after[1] - before[1]
             rows[-1]["mean_batch"] = (after[0] - before[0]) / batches if batches else float("nan")
+            # Over the level's warm-up and measured run alike (steady throughput): 2.0 = two cores.
+            rows[-1]["server_cpu"] = cpu / elapsed
+            rows[-1]["server_cpu_ms_per_request"] = cpu / max(rows[-1]["rps"] * elapsed, 1.0) * 1000.0
             print("recommend", rows[-1], flush=True)
         models = launch.get_json(url + "/v1/models")
     finally:

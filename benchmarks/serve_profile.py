@@ -46,7 +46,8 @@ STEPS = (
     Step("rank step (feature assembly)", "serving.engine", "Engine", "_rank", None),
     Step("request features", "serving.engine", "Engine", "_request_features", "rank step (feature assembly)"),
     Step("ranking model", None, "bundle", "rank", "rank step (feature assembly)"),
-    Step("ranking input tensors", "serving.artifacts", None, "_tensors", "ranking model"),
+    Step("ranking input tensors", "serving.artifacts", None, "_tensors", "ranking model"),   # before session callables
+    Step("ranking inputs", "serving.artifacts", None, "_inputs", "ranking model"),
     Step("answer", "serving.engine", "Engine", "_answer", None),
 )
 """Functions timed, by where they live. A step whose function does not exist in

@@ -22,6 +22,7 @@ from serving.export import layout
 from serving.export import modules
 from serving.bundle import expand_candidates
 from serving.index import ScannIndex
+from serving.signature_runner import SessionModel
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class LoadedExport:
     _query_fn: object = dataclasses.field(repr=False, default=None)
     _rank_fn: object = dataclasses.field(repr=False, default=None)
     _rank_candidates_fn: object = dataclasses.field(repr=False, default=None)
-    _savedmodels: dict = dataclasses.field(repr=False, default_factory=dict)
+    _models: dict = dataclasses.field(repr=False, default_factory=dict)
 
     @property
     def candidate_features(self) -> bool:
@@ -126,13 +127,10 @@ class LoadedExport:
 
     def query(self, history: np.ndarray) -> np.ndarray:
         """Raw item-id histories ``[B, L]`` ("" = empty slot) -> interests ``[B, M, D]``."""
-        import tensorflow as tf
-
         history = np.asarray(history, dtype=object)
         if history.ndim != 2:
             raise ValueError(f"history: expected [batch, length] raw ids, got shape {history.shape}")
-        out = self._query_fn(**{schema.HISTORY: tf.constant(history.astype(str), tf.string)})
-        return out[modules.EMBEDDINGS].numpy()
+        return self._query_fn(**{schema.HISTORY: history.astype(str)})[modules.EMBEDDINGS]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """ScaNN top-``k`` rows ``[Q, k]`` and dot-product scores for queries ``[Q, D]``."""
@@ -142,7 +140,7 @@ class LoadedExport:
         """Raw ranking features (every ``schema.RANKING_FEATURES`` name; ``[B]`` each,
         ``HISTORY`` ``[B, L]``) -> click probabilities ``[B]`` float32."""
         specs = modules.ranking_input_specs(candidate_features=self.candidate_features)
-        return self._rank_fn(**_tensors(features, specs))[modules.PROBABILITY].numpy()
+        return self._rank_fn(**_inputs(features, specs))[modules.PROBABILITY]
 
     def rank_candidates(self, features: dict, owner: np.ndarray) -> np.ndarray:
         """The candidates of several requests in one call (a ``bundle.RankFn``).
@@ -155,13 +153,14 @@ class LoadedExport:
         """
         if self._rank_candidates_fn is None:
             return self.rank(expand_candidates(features, owner))
-        inputs = _tensors({**features, modules.OWNER: owner},
-                          modules.candidates_input_specs(self.candidate_features))
-        return self._rank_candidates_fn(**inputs)[modules.PROBABILITY].numpy()
+        inputs = _inputs({**features, modules.OWNER: owner},
+                         modules.candidates_input_specs(self.candidate_features))
+        return self._rank_candidates_fn(**inputs)[modules.PROBABILITY]
 
-    def savedmodel(self, name: str):
-        """The loaded SavedModel object of model ``name`` (``query``, ``ranking``, ...)."""
-        return self._savedmodels[name]
+    def close(self) -> None:
+        """Release the models' sessions (the version must no longer be called)."""
+        for model in self._models.values():
+            model.close()
 
 
 def load_export(export_dir: str | Path, version: int | None = None,
@@ -172,8 +171,6 @@ def load_export(export_dir: str | Path, version: int | None = None,
         FileNotFoundError: no complete version (or not the one asked for).
         SchemaMismatchError: a model's schema fingerprint differs from this code's.
     """
-    import tensorflow as tf
-
     root = Path(export_dir)
     version = resolve_version(root, version)
     manifest = read_manifest(root, version)
@@ -181,7 +178,7 @@ def load_export(export_dir: str | Path, version: int | None = None,
     if manifest["schema"]["fingerprint"] != schema.fingerprint():
         raise SchemaMismatchError(f"{root} version {version}: manifest fingerprint "
                                   f"{manifest['schema']['fingerprint']} != {schema.fingerprint()}")
-    loaded = {name: tf.saved_model.load(str(root / name / str(version))) for name in load_models}
+    models = {name: SessionModel(root / name / str(version)) for name in load_models}
     scann_index = ScannIndex.load(root / layout.SCANN / str(version))
     features = root / layout.FEATURES / str(version)
     items = pd.read_csv(features / schema.Layout.ITEMS, dtype={schema.ITEM_ID: str},
@@ -199,17 +196,21 @@ def load_export(export_dir: str | Path, version: int | None = None,
         popular_counts=np.array(popular["counts"], dtype=np.float64),
         scoring=catalog["scoring"], num_interests=catalog["interests"],
         embedding_dim=catalog["embedding_dim"],
-        _query_fn=(loaded[layout.QUERY].signatures[modules.SERVING_DEFAULT]
-                   if layout.QUERY in loaded else None),
-        _rank_fn=(loaded[layout.RANKING].signatures[modules.SERVING_DEFAULT]
-                  if layout.RANKING in loaded else None),
-        _rank_candidates_fn=(loaded[layout.RANKING].signatures.get(modules.CANDIDATES)
-                             if layout.RANKING in loaded else None),
-        _savedmodels=loaded)
+        _query_fn=_signature(models, layout.QUERY, modules.SERVING_DEFAULT),
+        _rank_fn=_signature(models, layout.RANKING, modules.SERVING_DEFAULT),
+        _rank_candidates_fn=_signature(models, layout.RANKING, modules.CANDIDATES),
+        _models=models)
 
 
-def _tensors(features: dict, specs: dict) -> dict:
-    """NumPy inputs -> tensors of the signature's dtypes; raises naming missing inputs."""
+def _signature(models: dict, name: str, signature: str):
+    """The call of ``signature`` of model ``name``, or None when either is absent."""
+    model = models.get(name)
+    return model.signature(signature) if model is not None and signature in model.signature_names else None
+
+
+def _inputs(features: dict, specs: dict) -> dict:
+    """The signature's inputs from ``features`` (non-string values of string inputs as
+    their text); raises naming missing inputs."""
     import tensorflow as tf
 
     missing = sorted(set(specs) - set(features))
@@ -220,5 +221,5 @@ def _tensors(features: dict, specs: dict) -> dict:
         value = np.asarray(features[name])
         if spec.dtype == tf.string and value.dtype.kind not in "SU":
             value = value.astype(str)
-        inputs[name] = tf.constant(value, spec.dtype)
+        inputs[name] = value
     return inputs

@@ -1,9 +1,9 @@
 """The ``embedded`` backend: the export's SavedModels and ScaNN index in-process.
 
-The query and ranking models run through their ``serving_default`` signatures
-(concrete functions: graph execution, no eager TensorFlow per request) with
-small TensorFlow thread pools, which issue 6 measured fastest at batch 1 on
-two cores.
+The query and ranking models run their signatures through session callables
+(``serving.signature_runner``: graph execution, NumPy in and out, no tensor
+conversion in Python) with small TensorFlow thread pools, which issue 6
+measured fastest at batch 1 on two cores.
 """
 
 from __future__ import annotations
@@ -50,4 +50,4 @@ class EmbeddedBackend:
     def load(self, version: str) -> ModelBundle:
         loaded = artifacts.load_export(self.export_dir, int(version))
         return bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates,
-                                  order=self.settings.order)
+                                  close=loaded.close, order=self.settings.order)

@@ -1,0 +1,76 @@
+"""A SavedModel's signatures run through TF1 session callables: NumPy in, NumPy out.
+
+The service calls its two models from several threads, and everything a call
+does in Python holds the GIL. Calling a TF2-loaded signature converts each
+input with ``tf.constant`` and binds the arguments to the signature's
+structure in Python, about 2 ms per ranking call on a 2-core VM; with two
+batch threads that GIL-held time, not the cores, capped throughput (issue 15,
+docs/benchmarks.md). A session callable, made once per signature, feeds the
+arrays from C++ and releases the GIL while the graph runs; the graph, and so
+every output, is the one the signature holds (equal to the last bit).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+class SessionModel:
+    """The SavedModel at ``path`` loaded once into its own graph and session.
+
+    The session uses TensorFlow's configured thread counts
+    (``tf.config.threading``, which ``funnel serve --tf-threads`` sets).
+    """
+
+    def __init__(self, path: str | Path):
+        import tensorflow as tf
+
+        self.path = Path(path)
+        config = tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+            inter_op_parallelism_threads=tf.config.threading.get_inter_op_parallelism_threads())
+        graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=graph, config=config)
+        level = tf.get_logger().level
+        tf.get_logger().setLevel(logging.ERROR)  # the TF1 loader's deprecation notice, once per model
+        try:
+            with graph.as_default():
+                meta = tf.compat.v1.saved_model.loader.load(self._session, [tf.saved_model.SERVING], str(path))
+        finally:
+            tf.get_logger().setLevel(level)
+        self._definitions = dict(meta.signature_def)
+        self._numpy_type = lambda dtype: tf.dtypes.as_dtype(dtype).as_numpy_dtype
+
+    @property
+    def signature_names(self) -> tuple[str, ...]:
+        return tuple(sorted(self._definitions))
+
+    def signature(self, name: str) -> Callable[..., dict[str, np.ndarray]]:
+        """``call(**arrays) -> {output: array}``; a missing or unknown input raises ``ValueError``.
+
+        Inputs are converted to the signature's dtypes; strings stay Python
+        objects (TensorFlow encodes them as UTF-8).
+        """
+        if name not in self._definitions:
+            raise KeyError(f"{self.path}: no signature {name!r} (has {list(self.signature_names)})")
+        definition = self._definitions[name]
+        inputs, outputs = sorted(definition.inputs), sorted(definition.outputs)
+        types = [self._numpy_type(definition.inputs[key].dtype) for key in inputs]
+        run = self._session.make_callable([definition.outputs[key].name for key in outputs],
+                                          feed_list=[definition.inputs[key].name for key in inputs])
+
+        def call(**arrays) -> dict[str, np.ndarray]:
+            if arrays.keys() != set(inputs):
+                raise ValueError(f"{name} inputs: missing {sorted(set(inputs) - arrays.keys())}, "
+                                 f"unknown {sorted(arrays.keys() - set(inputs))}")
+            values = [np.asarray(arrays[key], dtype=numpy_type) for key, numpy_type in zip(inputs, types)]
+            return dict(zip(outputs, run(*values)))
+
+        return call
+
+    def close(self) -> None:
+        self._session.close()
