@@ -43,7 +43,6 @@ class SessionModel:
         finally:
             tf.get_logger().setLevel(level)
         self._definitions = dict(meta.signature_def)
-        self._numpy_type = lambda dtype: tf.dtypes.as_dtype(dtype).as_numpy_dtype
 
     @property
     def signature_names(self) -> tuple[str, ...]:
@@ -59,7 +58,7 @@ class SessionModel:
             raise KeyError(f"{self.path}: no signature {name!r} (has {list(self.signature_names)})")
         definition = self._definitions[name]
         inputs, outputs = sorted(definition.inputs), sorted(definition.outputs)
-        types = [self._numpy_type(definition.inputs[key].dtype) for key in inputs]
+        types = [_numpy_type(definition.inputs[key].dtype) for key in inputs]
         run = self._session.make_callable([definition.outputs[key].name for key in outputs],
                                           feed_list=[definition.inputs[key].name for key in inputs])
 
@@ -74,3 +73,10 @@ class SessionModel:
 
     def close(self) -> None:
         self._session.close()
+
+
+def _numpy_type(dtype_enum: int):
+    """The NumPy type a signature input of ``DataType`` ``dtype_enum`` is fed as (``object`` for strings)."""
+    import tensorflow as tf
+
+    return tf.dtypes.as_dtype(dtype_enum).as_numpy_dtype
