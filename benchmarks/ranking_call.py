@@ -5,7 +5,7 @@ tell two versions of the ranking model apart. This script loads every export
 given in one process, builds the ranking inputs of the same requests once
 (through the first export's engine, as the service does: retrieval, candidate
 features, request and item features), and calls each export's
-``rank_candidates`` (the service's ranking call: input tensors, then the
+``rank_candidates`` (the service's ranking call: its inputs, then the
 ``candidates`` signature) on them in turn, round after round, so every export
 sees the same load. The exports must take the same ranking inputs. It
 reports CPU milliseconds per call (``time.process_time``: every thread of the

@@ -53,7 +53,7 @@ def filled_columns(history: np.ndarray) -> np.ndarray:
 
     The user tower reads positions from the right and masks padding, so the
     interests do not change; a batch of short histories runs a short sequence
-    (batch 8 of 17-item histories: 4.1 -> 1.9 ms of CPU, docs/benchmarks.md).
+    (docs/benchmarks.md, issue 15's third round).
     The ranking model still gets all L columns, the width it was trained on.
     """
     filled = np.flatnonzero((history != schema.UNKNOWN_VALUE).any(axis=0))

@@ -53,10 +53,11 @@ class ServiceSettings:
             version (0 disables the watcher; ``/admin/reload`` still works).
         tf_intra_op_threads, tf_inter_op_threads: TensorFlow thread pools; small
             pools beat the defaults at batch 1 on few cores (issue 6 measured
-            2.8 ms with the defaults, 1.35 ms with one intra-op thread). One
-            inter-op thread per batch thread: with a single one, the two batch
-            threads' graphs queued behind each other (issue 15: 239-260 against
-            308-346 requests/s at concurrency 8, ``docs/benchmarks.md``).
+            2.8 ms with the defaults, 1.35 ms with one intra-op thread). Two
+            inter-op threads, as many as the default batch threads: with one,
+            the two batch threads' graphs queued behind each other (issue 15:
+            239-260 against 308-346 requests/s at concurrency 8,
+            ``docs/benchmarks.md``).
         tfserving_timeout_s: per-call timeout of the ``tfserving`` backend.
         order: ``auto`` (the export's gate: ranking order only where it beat
             retrieval order on validation users), ``ranking`` or ``retrieval``.

@@ -6,8 +6,8 @@ input with ``tf.constant`` and binds the arguments to the signature's
 structure in Python, about 2 ms per ranking call on a 2-core VM; with two
 batch threads that GIL-held time, not the cores, capped throughput (issue 15,
 docs/benchmarks.md). A session callable, made once per signature, feeds the
-arrays from C++ and releases the GIL while the graph runs; the graph, and so
-every output, is the one the signature holds (equal to the last bit).
+arrays from C++, so a call's Python is a dtype cast per input; the graph, and
+so every output, is the one the signature holds (equal to the last bit).
 """
 
 from __future__ import annotations
@@ -58,14 +58,15 @@ class SessionModel:
             raise KeyError(f"{self.path}: no signature {name!r} (has {list(self.signature_names)})")
         definition = self._definitions[name]
         inputs, outputs = sorted(definition.inputs), sorted(definition.outputs)
+        expected = set(inputs)
         types = [_numpy_type(definition.inputs[key].dtype) for key in inputs]
         run = self._session.make_callable([definition.outputs[key].name for key in outputs],
                                           feed_list=[definition.inputs[key].name for key in inputs])
 
         def call(**arrays) -> dict[str, np.ndarray]:
-            if arrays.keys() != set(inputs):
-                raise ValueError(f"{name} inputs: missing {sorted(set(inputs) - arrays.keys())}, "
-                                 f"unknown {sorted(arrays.keys() - set(inputs))}")
+            if arrays.keys() != expected:
+                raise ValueError(f"{name} inputs: missing {sorted(expected - arrays.keys())}, "
+                                 f"unknown {sorted(arrays.keys() - expected)}")
             values = [np.asarray(arrays[key], dtype=numpy_type) for key, numpy_type in zip(inputs, types)]
             return dict(zip(outputs, run(*values)))
 
