@@ -19,8 +19,8 @@ point by point, so parts can be run separately and in any order):
   centres (:func:`retrieval_speed.sleep_phase`).
 - ``training``: retrieval (MUR) and ranking (DNN) examples/s against batch
   size on MovieLens 100K (``--data``, a ``funnel preprocess`` output).
-- ``serving``: ``benchmarks/serve_load.py`` against a 1M-item export
-  (``--export``), c = 1 and c = 8.
+- ``serving``: ``benchmarks/serve_load.py`` against each ``--export`` (the
+  goal's is a 1M-item catalog), c = 1 and c = 8, 200 candidates ranked.
 
 ``--quick`` runs only the 1M-item ScaNN point and the 1M and 5M event points
 of the pipeline.
@@ -220,15 +220,21 @@ def training_points(data: Path, batch_sizes, stages=("retrieval", "ranking")):
 READY = re.compile(r"^ready after ([\d.]+) s", re.MULTILINE)
 
 
+SERVING_CANDIDATES = 200
+"""Candidates ranked per request on the serving curve (issue 14, item 3)."""
+
+
 def serving_points(export: Path, work: Path, seconds: int = 20):
-    """``serve_load.py`` against ``export`` at c = 1 and c = 8, in its own process tree.
+    """``serve_load.py`` against ``export`` at c = 1 and c = 8, 200 candidates, in its own process tree.
 
     ``rss_mb`` is the peak of the largest process of that tree (the service's
     worker: the client is far smaller); ``startup_seconds`` is start to ``/readyz``.
     """
     raw = work / "serve_load.json"
+    raw.unlink(missing_ok=True)  # a previous run's results must not pass for this one's
     command = [sys.executable, str(Path(__file__).resolve().parent / "serve_load.py"),
                "--export", str(export), "--concurrency", "1,8", "--seconds", str(seconds),
+               "--candidates", str(SERVING_CANDIDATES),
                "--no-floor", "--json", str(raw)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
@@ -241,7 +247,8 @@ def serving_points(export: Path, work: Path, seconds: int = 20):
 
     items = len(serve_load.catalog_ids(str(export)))
     for row in rows:
-        yield {"items": items, "concurrency": row["concurrency"], "rps": round(row["rps"], 1),
+        yield {"items": items, "concurrency": row["concurrency"], "candidates": SERVING_CANDIDATES,
+               "rps": round(row["rps"], 1),
                "p50_ms": round(row["p50_ms"], 2), "p99_ms": round(row["p99_ms"], 2),
                "errors": row["errors"], "startup_seconds": float(READY.search(output).group(1)),
                "rss_mb": round(peak.peak_mb), "load_average": load_average()}
@@ -280,8 +287,9 @@ def main(argv=None) -> int:
                         help="a `funnel preprocess` output for the training curve (MovieLens 100K)")
     parser.add_argument("--training-stages", default="retrieval,ranking",
                         help="which training curves: retrieval, ranking or both")
-    parser.add_argument("--export", type=Path, help="a `funnel export` folder with a 1M-item catalog "
-                        "for the serving curve (skipped without it)")
+    parser.add_argument("--export", type=Path, nargs="+", default=[],
+                        help="`funnel export` folders for the serving curve, one point per catalog "
+                        "(a 1M-item one for the goal; skipped without any)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/funnel-scale"),
                         help="scratch folder (event CSVs are kept there between runs)")
     args = parser.parse_args(argv)
@@ -307,10 +315,10 @@ def main(argv=None) -> int:
         for point in training_points(args.data, BATCH_SIZES, args.training_stages.split(",")):
             record(args.json, "training", point)
     if "serving" in parts:
-        if args.export is None:
+        if not args.export:
             print("serving: skipped, no --export (a 1M-item export; see docs/benchmarks.md)")
-        else:
-            for point in serving_points(args.export, args.work):
+        for export in args.export:
+            for point in serving_points(export, args.work):
                 record(args.json, "serving", point)
     return 0
 

@@ -109,8 +109,13 @@ def read_shard(context: Context, shard: R.Shard) -> ShardResult:
 
 
 def dedupe(frames: Iterable[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One bucket's rows from every shard, exact duplicates dead-lettered."""
-    return validate.drop_duplicates(R.concat(list(frames), R.empty_rows))
+    """One bucket's rows from every shard, exact duplicates dead-lettered.
+
+    Kept rows leave without their raw text: no later step reads it, and it is
+    the largest column of the shuffle that joins each bucket to the vocabularies.
+    """
+    kept, dead = validate.drop_duplicates(R.concat(list(frames), R.empty_rows))
+    return kept.drop(columns=R.RAW), dead
 
 
 def count(kept: pd.DataFrame, catalog: Catalog) -> dict[str, pd.Series]:
@@ -190,6 +195,13 @@ def feature_map(vocab: Vocabularies, context: Context) -> schema.FeatureMap:
         has_clusters=schema.CLUSTER in context.catalog.items.columns)
 
 
+RUNNER_LOSS_HINT = (
+    "nothing was committed. Seen with --direct_running_mode=multi_processing under heavy CPU "
+    "load (docs/benchmarks.md, Scale): rerun, or use --runner=DaskRunner or the default "
+    "in-process DirectRunner")
+"""What to do when a runner lost or split data between steps (the run stops, never commits)."""
+
+
 def finalize(context: Context, plan: Plan, vocab: Vocabularies, buckets: list[BucketStats],
              rows_read: Mapping[str, int], deadlettered: Mapping[str, int]) -> dict:
     """Write the small files and ``stats.json``; checks that every row is accounted for."""
@@ -216,7 +228,8 @@ def finalize(context: Context, plan: Plan, vocab: Vocabularies, buckets: list[Bu
     read, kept = int(sum(rows_read.values())), sum(b.rows_kept for b in buckets)
     dead = {reason: int(n) for reason, n in sorted(deadlettered.items())}
     if read != kept + sum(dead.values()):
-        raise RuntimeError(f"rows read {read} != kept {kept} + dead-lettered {sum(dead.values())}")
+        raise RuntimeError(f"rows read {read} != kept {kept} + dead-lettered {sum(dead.values())}: "
+                           f"the runner lost rows between steps; {RUNNER_LOSS_HINT}")
     ranking = {s: sum(b.ranking_examples[s] for b in buckets) for s in schema.SPLITS}
     total_ranking = sum(ranking.values())
     stats = {

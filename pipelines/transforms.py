@@ -83,6 +83,21 @@ def build_vocabularies(element, min_count: int) -> Vocabularies:
     return Vocabularies.build(merge_counts(parts), min_count)
 
 
+def bucket_parts(bucket: int, parts) -> tuple:
+    """The one rows frame and the one vocabularies of a bucket's joined group.
+
+    A GroupByKey must deliver exactly one of each; anything else means the
+    runner split or lost part of the group, and building the bucket from it
+    would silently drop rows, so it stops the run instead.
+    """
+    kinds = [kind for kind, _ in parts]
+    if sorted(kinds) != sorted([KEPT, VOCAB]):
+        raise RuntimeError(f"bucket {bucket}: expected one {KEPT!r} and one {VOCAB!r} part, got "
+                           f"{kinds}: the runner split or lost part of the group; {stages.RUNNER_LOSS_HINT}")
+    tagged = dict(parts)
+    return tagged[KEPT], tagged[VOCAB]
+
+
 class BuildBucketFn(beam.DoFn):
     """``(bucket, [(VOCAB, vocab), (KEPT, rows)])`` -> shard files; yields ``(BUCKET, bucket, stats)``.
 
@@ -98,8 +113,8 @@ class BuildBucketFn(beam.DoFn):
 
     def process(self, element):
         bucket, parts = element
-        tagged = dict(parts)
-        stats = stages.build_bucket(self.context, bucket, tagged[KEPT], tagged[VOCAB])
+        kept, vocab = bucket_parts(bucket, parts)
+        stats = stages.build_bucket(self.context, bucket, kept, vocab)
         self.examples.inc(sum(stats.examples.values()))
         logger.info("bucket %d/%d: %d users, %d retrieval and %d ranking examples written",
                     bucket + 1, self.context.num_buckets, stats.users,

@@ -7,6 +7,7 @@ import json
 import apache_beam as beam
 import numpy as np
 import pandas as pd
+import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -80,6 +81,17 @@ def test_dedupe_fn_keeps_the_first_copy(tmp_path):
         assert_that(out, equal_to([(transforms.KEPT, 0, [2, 9]), (transforms.DEAD, "duplicate", [5])]))
 
 
+def test_dedupe_keeps_the_raw_text_only_in_dead_letters():
+    rows = pd.DataFrame({R.SOURCE: ["f", "f"], R.LINE: [1, 2], R.RAW: ["a", "a"],
+                         schema.USER_ID: ["1"] * 2, schema.ITEM_ID: ["1"] * 2,
+                         schema.TIMESTAMP: [1, 1], schema.LABEL: np.ones(2, np.float32),
+                         schema.REQUEST_ID: [""] * 2, R.IN_RETRIEVAL: [True] * 2,
+                         R.IN_RANKING: [True] * 2})
+    kept, dead = stages.dedupe([rows])
+    assert R.RAW not in kept.columns and kept[R.LINE].tolist() == [1]
+    assert dead[R.ROW].tolist() == ["a"]
+
+
 def test_build_vocabularies_orders_by_count_then_value():
     counts = [{schema.ITEM_ID: pd.Series({"b": 2, "a": 1})}, {schema.ITEM_ID: pd.Series({"a": 1, "c": 5})}]
     with beam_pipeline() as p:
@@ -102,6 +114,15 @@ def test_build_bucket_fn_writes_shards_and_reports_counts(tmp_path):
         assert_that(out, equal_to([(transforms.BUCKET, 0, {"train": 0, "validation": 1, "test": 1},
                                     4, 1)]))
     assert (tmp_path / "staging" / "retrieval" / "test-00000-of-00001.tfrecord").stat().st_size > 0
+
+
+@pytest.mark.parametrize("kinds", [[transforms.KEPT], [transforms.KEPT, transforms.KEPT, transforms.VOCAB],
+                                   [transforms.VOCAB, transforms.VOCAB]])
+def test_a_bucket_group_that_is_not_one_frame_and_one_vocabulary_stops_the_run(kinds):
+    parts = [(kind, object()) for kind in kinds]
+    expected = r"bucket 3: expected one 'kept' and one 'vocab' part.*nothing was committed"
+    with pytest.raises(RuntimeError, match=expected):
+        transforms.bucket_parts(3, parts)
 
 
 def test_write_dead_letter_fn_writes_sorted_json_lines(tmp_path):
