@@ -354,15 +354,22 @@ def _layer_recall(runs: Runs, built: dict, schema_file: Path, held_out: np.ndarr
     from serving.export import modules
 
     k = min(k, len(runs.item_ids))
-    inputs = (tf.constant(held_out.astype(str)), tf.fill([len(held_out)], k))
-    exact = built[RETRIEVAL].serve(*inputs)[modules.ITEM_IDS].numpy()
+    inputs = {schema.HISTORY: held_out.astype(str), modules.K: np.full(len(held_out), k, np.int32)}
+    per_call = recall.histories_per_call(len(runs.item_ids), int(runs.retrieval_config.interests))
+
+    def ids(layer) -> np.ndarray:
+        return recall.call_in_blocks(
+            lambda block: {modules.ITEM_IDS: layer.serve(tf.constant(block[schema.HISTORY]),
+                                                          tf.constant(block[modules.K]))[modules.ITEM_IDS]},
+            inputs, per_call)[modules.ITEM_IDS]
+
+    exact = ids(built[RETRIEVAL])
 
     def measure(params: index.ScannParams) -> dict[str, float]:
         built[RETRIEVAL_SCANN] = modules.ScannRetrieval(
             built[QUERY], runs.item_embeddings, runs.item_ids.astype(str), runs.retrieval_config.scoring,
             params, str(schema_file))
-        found = built[RETRIEVAL_SCANN].serve(*inputs)[modules.ITEM_IDS].numpy()
-        return {recall.LAYER: recall.top_k_overlap(found, exact)}
+        return {recall.LAYER: recall.top_k_overlap(ids(built[RETRIEVAL_SCANN]), exact)}
 
     return measure
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from funnel import schema
-from serving.index import recall_at_k
+from serving.index import EXACT_BLOCK_ELEMENTS, recall_at_k
 
 HISTORY_SAMPLE = "recall/history"
 INDEX, LAYER = "index", "retrieval_scann"
@@ -46,3 +46,17 @@ def raw_histories(id_histories: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
 def top_k_overlap(found_ids: np.ndarray, exact_ids: np.ndarray) -> float:
     """Mean share of each history's exact top-k item ids that ``found_ids`` [Q, k] holds."""
     return recall_at_k(np.asarray(found_ids).astype(str), np.asarray(exact_ids).astype(str))
+
+
+def histories_per_call(items: int, interests: int, max_elements: int = EXACT_BLOCK_ELEMENTS) -> int:
+    """Histories per brute-force ``retrieval`` call whose ``[histories x interests, items]`` scores
+    stay within ``max_elements`` floats (500 histories x 5 interests x 1M items would be 10 GB)."""
+    return max(1, max_elements // (items * interests))
+
+
+def call_in_blocks(call, inputs: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    """``call`` on ``size`` rows of every input at a time; outputs joined along their first axis."""
+    rows = len(next(iter(inputs.values())))
+    parts = [call({name: value[start:start + size] for name, value in inputs.items()})
+             for start in range(0, rows, size)]
+    return {name: np.concatenate([np.asarray(part[name]) for part in parts]) for name in parts[0]}

@@ -296,8 +296,9 @@ def check_recall(check: Checker, root: Path, version: int, manifest: dict, loade
     if {layout.RETRIEVAL, layout.RETRIEVAL_SCANN} <= set(loaded):
         found = check.run("retrieval_scann: call", lambda: _call(
             loaded[layout.RETRIEVAL_SCANN].signatures[default], inputs))
-        exact = check.run("retrieval: call", lambda: _call(
-            loaded[layout.RETRIEVAL].signatures[default], inputs))
+        per_call = recall.histories_per_call(manifest["catalog"]["items"], manifest["catalog"]["interests"])
+        exact = check.run("retrieval: call", lambda: recall.call_in_blocks(
+            lambda block: _call(loaded[layout.RETRIEVAL].signatures[default], block), inputs, per_call))
         if found is not None and exact is not None:
             overlap = measured[recall.LAYER] = recall.top_k_overlap(
                 found[modules.ITEM_IDS], exact[modules.ITEM_IDS])

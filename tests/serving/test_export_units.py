@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from serving.export import build as export, layout, warmup
+from serving.export import build as export, layout, recall, warmup
 
 
 def test_models_config_is_tf_serving_text_proto():
@@ -77,3 +77,21 @@ def test_warmup_records_round_trip(tmp_path):
     name, signature, inputs = parsed[0]
     assert (name, signature) == ("query", "serving_default")
     assert inputs["history"].tolist() == [[b"i1", b""]] and inputs["k"].tolist() == [3]
+
+
+def test_brute_force_calls_stay_under_the_score_budget():
+    assert recall.histories_per_call(1_000_000, 5, max_elements=32 << 20) == 6
+    assert recall.histories_per_call(1_682, 5, max_elements=32 << 20) == 3_989
+    assert recall.histories_per_call(10_000_000, 5, max_elements=32 << 20) == 1  # never zero
+
+
+def test_calls_in_blocks_join_to_the_answer_of_one_call():
+    inputs = {"history": np.arange(14).reshape(7, 2), "k": np.full(7, 3)}
+
+    def call(block):
+        assert len(block["history"]) <= 3
+        return {"ids": block["history"] * 10, "scores": block["k"][:, None] * np.ones((1, 2))}
+
+    joined = recall.call_in_blocks(call, inputs, 3)
+    np.testing.assert_array_equal(joined["ids"], inputs["history"] * 10)
+    assert joined["scores"].shape == (7, 2)
