@@ -41,7 +41,7 @@ def load_rows(data_dir: str, examples: int) -> dict:
 
 def build(name: str, data_dir: str, arrays: dict, batch_size: int):
     import tensorflow as tf
-    import tf_keras as keras
+    from funnel.optimizer import FusedAdam
 
     from funnel import distribute, schema
     from ranking.config import RankingConfig
@@ -52,7 +52,7 @@ def build(name: str, data_dir: str, arrays: dict, batch_size: int):
     config = RankingConfig(model=name, batch_size=batch_size)
     model = build_model(config, schema.FeatureMap.load(data_dir))
     model(dummy_features())
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.compile(optimizer=FusedAdam(config.learning_rate))
     train = tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size).cache()
     model.fit(train, epochs=1, verbose=0)
     return model, train

@@ -38,13 +38,13 @@ def training_throughput(data_dir: Path, model_name: str, batch_size: int | None 
     from retrieval.config import RetrievalConfig
     from retrieval.run import build_model, item_statistics
     from retrieval.train import count_examples
-    import tf_keras as keras
+    from funnel.optimizer import FusedAdam
 
     distribute.seed_everything(0)
     config = RetrievalConfig(model=model_name, verbose=0,
                              **({"batch_size": batch_size} if batch_size else {}))
     model, _ = build_model(config, item_statistics(data_dir))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.compile(optimizer=FusedAdam(config.learning_rate))
     train = dataset.retrieval_dataset(data_dir, schema.TRAIN, config.batch_size, shuffle=True, seed=0)
     examples = count_examples(data_dir, schema.TRAIN)
     model.fit(train.take(20), epochs=1, verbose=0)          # trace and warm up

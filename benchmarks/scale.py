@@ -19,6 +19,9 @@ point by point, so parts can be run separately and in any order):
   centres (:func:`retrieval_speed.sleep_phase`).
 - ``training``: retrieval (MUR) and ranking (DNN) examples/s against batch
   size on MovieLens 100K (``--data``, a ``funnel preprocess`` output).
+- ``optimizer_step``: one Adam step on a 100k- and a 1M-row item table,
+  Keras' Adam and ``FusedAdam``, default and pooled CPU allocator
+  (``benchmarks/optimizer_step.py``).
 - ``serving``: ``benchmarks/serve_load.py`` against each ``--export`` (the
   goal's is a 1M-item catalog), c = 1 and c = 8, 200 candidates ranked.
 
@@ -63,7 +66,7 @@ IDW_POINTS = ((1_000_000, 2_000), (100_000, 2_000), (100_000, 10_000), (1_000_00
 """(items, sampled kernel centres), cheapest decisive point first."""
 RANKING_EXAMPLES = 80_000
 BATCH_SIZES = (256, 512, 1024, 2048, 4096)
-PARTS = ("pipeline", "scann", "idw_sleep", "training", "serving")
+PARTS = ("pipeline", "scann", "idw_sleep", "training", "optimizer_step", "serving")
 MIB = 1 << 20
 
 
@@ -217,6 +220,29 @@ def training_points(data: Path, batch_sizes, stages=("retrieval", "ranking")):
                "examples": measured["examples"], "load_average": load_average()}
 
 
+OPTIMIZER_ROWS = (100_000, 1_000_000)
+OPTIMIZER_SETTINGS = (("keras", False), ("keras", True), ("fused", False), ("fused", True))
+"""(optimizer, pooled CPU memory): Keras' Adam and :class:`funnel.optimizer.FusedAdam`, each
+with TensorFlow's default CPU allocator and with the pooled one training now uses."""
+
+
+def optimizer_step_points(rows_list=OPTIMIZER_ROWS):
+    """One Adam step on a ``[rows, 32]`` item table (``benchmarks/optimizer_step.py``), per setting.
+
+    Each setting runs in a process of its own: TensorFlow reads its allocator
+    choice once, at the first allocation.
+    """
+    script = Path(__file__).resolve().parent / "optimizer_step.py"
+    for rows in rows_list:
+        for optimizer, pooled in OPTIMIZER_SETTINGS:
+            env = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true" if pooled else "false"}
+            output = subprocess.run([sys.executable, str(script), "--rows", str(rows), "--optimizer", optimizer],
+                                    env=env, capture_output=True, text=True, check=True).stdout
+            point = json.loads(output.strip().splitlines()[-1])
+            point["setting"] = f"{optimizer}, {'pooled' if pooled else 'default'} allocator"
+            yield {**point, "load_average": load_average()}
+
+
 READY = re.compile(r"^ready after ([\d.]+) s", re.MULTILINE)
 
 
@@ -257,7 +283,7 @@ def serving_points(export: Path, work: Path, seconds: int = 20):
 # ------------------------------------------------------------------ output
 IDENTITY = {"pipeline": ("events", "runner"), "scann": ("items", "catalog"),
             "serving": ("items", "concurrency"), "idw_sleep": ("items", "centres"),
-            "training": ("stage", "batch_size")}
+            "training": ("stage", "batch_size"), "optimizer_step": ("rows", "setting")}
 
 
 def record(path: Path, key: str, point: dict) -> None:
@@ -314,6 +340,9 @@ def main(argv=None) -> int:
     if "training" in parts:
         for point in training_points(args.data, BATCH_SIZES, args.training_stages.split(",")):
             record(args.json, "training", point)
+    if "optimizer_step" in parts:
+        for point in optimizer_step_points():
+            record(args.json, "optimizer_step", point)
     if "serving" in parts:
         if not args.export:
             print("serving: skipped, no --export (a 1M-item export; see docs/benchmarks.md)")

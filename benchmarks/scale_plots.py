@@ -7,9 +7,11 @@ Usage::
 Writes ``pipeline.png`` (seconds and peak RSS per process against events, one
 line per runner), ``scann.png`` (build seconds and ms per query against
 items, clustered and isotropic), ``idw_sleep.png`` (seconds against items, one
-line per number of kernel centres) and ``training.png`` (examples/s against
-batch size, retrieval and ranking) and ``serving.png`` (p50, p99 and the
-worker's resident memory against catalog items, one line per concurrency).
+line per number of kernel centres), ``training.png`` (examples/s against
+batch size, retrieval and ranking), ``optimizer_step.png`` (ms per Adam step
+against item-table rows, one line per optimizer and allocator) and
+``serving.png`` (p50, p99 and the worker's resident memory against catalog
+items, one line per concurrency).
 Points that failed are left out.
 ``--markdown`` also prints each curve as a Markdown table.
 """
@@ -56,6 +58,7 @@ PLOTS = {
     "training": [("stage", "batch_size", "examples_per_second", "batch size", "examples/s (wall)"),
                  ("stage", "batch_size", "examples_per_cpu_second", "batch size",
                   "examples per CPU-second")],
+    "optimizer_step": [("setting", "rows", "ms_per_step", "item table rows", "ms per Adam step")],
     "serving": [("concurrency", "items", "p50_ms", "catalog items", "p50 latency (ms)"),
                 ("concurrency", "items", "p99_ms", "catalog items", "p99 latency (ms)"),
                 ("concurrency", "items", "rss_mb", "catalog items", "resident memory of the worker (MiB)")],
@@ -92,6 +95,8 @@ COLUMNS = {
     "idw_sleep": ("items", "centres", "kernel_evaluations", "seconds", "load_average"),
     "training": ("stage", "model", "batch_size", "examples", "examples_per_second",
                  "examples_per_cpu_second", "load_average"),
+    "optimizer_step": ("rows", "setting", "ms_per_step", "user_ms_per_step", "system_ms_per_step",
+                       "peak_rss_mb", "load_average"),
     "serving": ("items", "concurrency", "candidates", "rps", "p50_ms", "p99_ms", "errors",
                 "startup_seconds", "rss_mb", "load_average"),
 }

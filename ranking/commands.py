@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from funnel import flags, schema
+from funnel import distribute, flags, schema
 from ranking import names
 from ranking.config import LIST_DEFAULTS, RankingConfig
 
@@ -52,6 +52,7 @@ def _verbosity() -> int:
 
 
 def train_ranking(args) -> int:
+    distribute.pool_cpu_memory()
     config = config_from_args(args)  # a bad --set fails before TensorFlow is imported
     from ranking.train import train
 
@@ -85,6 +86,7 @@ def evaluate_ranking(args) -> int:
 
 
 def experiment_ranking(args) -> int:
+    distribute.pool_cpu_memory()
     from tqdm import tqdm
 
     from ranking.experiment import REPORTS, run_report

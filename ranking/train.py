@@ -10,6 +10,7 @@ from pathlib import Path
 import tf_keras as keras
 
 from funnel import dataset, distribute, outdir, schema
+from funnel.optimizer import FusedAdam
 from ranking import data, evaluate, lists, listwise
 from ranking.config import RankingConfig
 from ranking.features import dummy_features
@@ -30,7 +31,7 @@ def _fit(config: RankingConfig, feature_map, train_data, validation_data, monito
     with strategy.scope():
         model = build_model(config, feature_map)
         model(dummy_features(candidate_features=candidate_features))
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.compile(optimizer=FusedAdam(config.learning_rate))
     stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.patience,
                                             restore_best_weights=True)
     started = time.perf_counter()

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import typing
 
-from funnel import flags
+from funnel import distribute, flags
 from retrieval import names
 from retrieval.config import IDW_UPDATES, MODELS, PRESETS, SCORINGS, RetrievalConfig
 
@@ -143,6 +143,7 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RetrievalConfig:
 
 
 def train_command(args) -> int:
+    distribute.pool_cpu_memory()
     from retrieval.train import train
 
     metrics = train(config_from_args(args), args.data, args.out, overwrite=args.overwrite)
@@ -167,6 +168,7 @@ def evaluate_command(args) -> int:
 
 
 def experiment_command(args, extra) -> int:
+    distribute.pool_cpu_memory()
     from retrieval.experiment import run_experiment
 
     overrides = flags.Parser(prog="funnel experiment retrieval (config flags)")

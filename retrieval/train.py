@@ -22,6 +22,7 @@ import tf_keras as keras
 
 from funnel import config as config_lib
 from funnel import dataset, distribute, outdir, progress, schema
+from funnel.optimizer import FusedAdam
 from retrieval import weighting as weighting_lib
 from retrieval.config import RetrievalConfig
 from retrieval.run import (CONFIG_FILE, IDW_EMBEDDINGS, IDW_HISTORY, METRICS_FILE, WEIGHTS,
@@ -58,7 +59,7 @@ class Trainer:
         self.arrays: dict[str, np.ndarray] = {}
 
     def _compile(self, learning_rate: float) -> None:
-        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        optimizer = FusedAdam(learning_rate=learning_rate)
         if self.config.mixed_precision:
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
         self.model.compile(optimizer=optimizer)

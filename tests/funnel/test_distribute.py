@@ -1,6 +1,7 @@
 """Guards funnel/distribute.py: which tf.distribute strategy the hardware gets."""
 
 import json
+import os
 
 from funnel import distribute
 
@@ -45,3 +46,13 @@ def test_mixed_precision_switch_sets_and_resets_the_keras_policy():
     finally:
         distribute.set_mixed_precision(False)
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_training_pools_cpu_memory_unless_the_user_chose(monkeypatch):
+    for name in distribute.POOLED_CPU_MEMORY:
+        monkeypatch.delenv(name, raising=False)
+    distribute.pool_cpu_memory()
+    assert all(os.environ[name] == value for name, value in distribute.POOLED_CPU_MEMORY.items())
+    monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "false")
+    distribute.pool_cpu_memory()
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "false"
