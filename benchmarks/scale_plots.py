@@ -12,7 +12,8 @@ batch size, retrieval and ranking), ``optimizer_step.png`` (ms per Adam step
 against item-table rows, one line per optimizer and allocator) and
 ``serving.png`` (p50, p99 and the worker's resident memory against catalog
 items, one line per concurrency).
-Points that failed are left out.
+Points that failed are left out; points measured at a load average of 8
+or more get dashed lines of their own.
 ``--markdown`` also prints each curve as a Markdown table.
 """
 
@@ -29,18 +30,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+LOADED = 8.0
+"""A point that ended at this 1-minute load average or above was measured on a saturated
+machine: it gets a line of its own, so one line never joins loaded and idle points."""
+
+
 def lines(points: list[dict], group: str, x: str, y: str) -> dict:
-    """``{group value: ([x], [y])}`` of the points that have ``y``, sorted by ``x``."""
+    """``{(group value, loaded): ([x], [y])}`` of the points that have ``y``, sorted by ``x``."""
     grouped = defaultdict(list)
     for point in points:
         if y in point and "error" not in point:
-            grouped[point[group]].append((point[x], point[y]))
-    return {name: tuple(zip(*sorted(values))) for name, values in sorted(grouped.items())}
+            loaded = point.get("load_average", 0.0) >= LOADED
+            grouped[(point[group], loaded)].append((point[x], point[y]))
+    return {key: tuple(zip(*sorted(values))) for key, values in sorted(grouped.items())}
 
 
 def panel(axis, points, group, x, y, xlabel, ylabel, label=str):
-    for name, (xs, ys) in lines(points, group, x, y).items():
-        axis.plot(xs, ys, marker="o", label=label(name))
+    for (name, loaded), (xs, ys) in lines(points, group, x, y).items():
+        axis.plot(xs, ys, marker="o", linestyle="--" if loaded else "-",
+                  label=label(name) + (f" (load >= {LOADED:g})" if loaded else ""))
     axis.set_xscale("log")
     axis.set_yscale("log")
     axis.set_xlabel(xlabel)
