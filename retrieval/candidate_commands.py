@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from funnel import flags, schema
+from funnel import distribute, flags, schema
 
 MISSING_TARGET = ("drop", "add")
 """Keys of ``retrieval.candidate_lists.MISSING_TARGET`` (kept here: building the parser imports no TensorFlow)."""
 
 
 def run_candidates(args: argparse.Namespace, beam_args: list[str]) -> int:
+    distribute.pool_cpu_memory()  # it trains the out-of-fold retrieval models
     import logging
 
     from retrieval.candidate_lists import ListOptions, build_candidate_lists
