@@ -39,6 +39,8 @@ def test_sparse_gradients_move_every_row_as_keras_adam_does():
 
 
 def test_a_row_repeated_in_a_batch_takes_the_step_of_its_summed_gradient():
+    # Keras sums repeated rows before ``update_step``; this fails if FusedAdam's path ever
+    # skips that (an ``apply_gradients`` of its own), not if its densifying sum breaks.
     repeated = sparse([2, 2, 4], 4)
     summed = tf.convert_to_tensor(repeated)  # row 2's two parts added: Algorithm 1's g_t
     np.testing.assert_allclose(steps(FusedAdam(0.05), [repeated, repeated]),

@@ -18,7 +18,7 @@ import pytest
 
 from funnel import schema
 from serving import artifacts, bundle, index
-from serving.export import build as export, layout, staging, verify, warmup
+from serving.export import build as export, layout, recall, staging, verify, warmup
 
 pytestmark = pytest.mark.slow
 
@@ -211,6 +211,24 @@ def test_recall_below_the_bar_fails_before_anything_is_written(runs, tmp_path, m
     with pytest.raises(index.RecallTooLowError):
         export.export(runs["retrieval"], runs["ranking"], tmp_path / "export")
     assert not (tmp_path / "export").exists()  # not even an empty folder
+
+
+def test_recall_reference_runs_in_blocks_and_measures_as_one_call(exported, runs, tmp_path, monkeypatch):
+    histories_per_block = []
+    real_call_in_blocks = recall.call_in_blocks
+
+    def counted(call, inputs, size):
+        def call_and_count(block):
+            histories_per_block.append(len(block[schema.HISTORY]))
+            return call(block)
+        return real_call_in_blocks(call_and_count, inputs, size)
+
+    monkeypatch.setattr(recall, "histories_per_call", lambda items, interests: 2)
+    monkeypatch.setattr(recall, "call_in_blocks", counted)
+    result = export.export(runs["retrieval"], runs["ranking"], tmp_path / "export",
+                           export.ExportOptions(data_dir=str(runs["data"]), verify=False))
+    assert len(histories_per_block) > 2 and max(histories_per_block) == 2
+    assert result.manifest["scann"]["also"] == exported.manifest["scann"]["also"]
 
 
 def test_interrupted_export_leaves_the_previous_version_intact(exported, runs, tmp_path, monkeypatch):
