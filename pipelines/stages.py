@@ -197,8 +197,8 @@ def feature_map(vocab: Vocabularies, context: Context) -> schema.FeatureMap:
 
 RUNNER_LOSS_HINT = (
     "nothing was committed. Seen with --direct_running_mode=multi_processing under heavy CPU "
-    "load (docs/benchmarks.md, Scale): rerun, or use --runner=DaskRunner or the default "
-    "in-process DirectRunner")
+    "load and on 20M events (docs/benchmarks.md, Scale): use --runner=DaskRunner or the "
+    "default in-process DirectRunner")
 """What to do when a runner lost or split data between steps (the run stops, never commits)."""
 
 

@@ -32,7 +32,7 @@ from serving.export.layout import (CANDIDATE, FEATURES, FOLDERS, MANIFEST, MANIF
                             MODELS_SCANN_CONFIG, POPULAR_FILE, QUERY, RANKING, RETRIEVAL, RETRIEVAL_SCANN,
                             SAMPLES, SAMPLES_FILE, SAVEDMODELS, SCANN, SCHEMA_ASSET, STOCK_SERVABLES,
                             complete_versions)
-from serving.export.staging import Staging, VerificationFailedError
+from serving.export.staging import Staging, VerificationFailedError, remove_abandoned
 
 logger = logging.getLogger(__name__)
 
@@ -276,11 +276,13 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
     root = Path(out)  # created only once both runs load; removed again if this first build fails
     created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(root)
     version = next_version(root)
     staging = Staging(root, version)
     verify_output = ""
     try:
-        staging.sources.mkdir(parents=True)
+        staging.start()
+        staging.sources.mkdir()
         schema_file = staging.sources / SCHEMA_ASSET
         schema_file.write_text(json.dumps(schema_document(), indent=2, sort_keys=True))
         vocab_sources = _copy_vocabularies(runs, staging.sources)

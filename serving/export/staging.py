@@ -9,15 +9,23 @@ becomes visible to ``artifacts.resolve_version`` and the service last, when
 the exporter writes ``EXPORT/manifests/<v>.json``. A failed verify, or any
 other failure, removes the staging folder and whatever was already renamed, so
 the previous version stays the newest.
+
+An exporter killed outright (SIGKILL, the kernel's OOM killer, a lost machine)
+cannot clean up, so each staging folder holds an exclusive ``flock`` on its
+``.lock`` file for as long as its exporter lives; the kernel drops the lock
+when the process dies, however it dies. The next export removes every staging
+folder whose lock it can take (:func:`remove_abandoned`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -26,6 +34,10 @@ from serving.export.layout import MANIFEST_DIR, complete_versions
 logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".staging-"
+LOCK_FILE = ".lock"
+UNLOCKED_GRACE_SECONDS = 60.0
+"""A staging folder without its lock file is left alone this long: its exporter
+may be between creating the folder and locking it."""
 FAILED_LINES = 20
 """At most this many ``FAIL`` lines of verify are quoted in the error."""
 
@@ -51,6 +63,13 @@ class Staging:
         self.dir = root / f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
         self.sources = self.dir / ".sources"
         self.published: list[Path] = []
+        self._lock = None
+
+    def start(self) -> None:
+        """Create the staging folder and hold its lock until :meth:`cleanup`."""
+        self.dir.mkdir(parents=True)
+        self._lock = open(self.dir / LOCK_FILE, "w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def folder(self, name: str) -> Path:
         """Where model/folder ``name`` of this version is written: ``<staging>/<name>/<v>``."""
@@ -107,4 +126,39 @@ class Staging:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def remove_abandoned(root: Path) -> list[Path]:
+    """Remove the staging folders of ``root`` whose exporter is gone; returns them.
+
+    A folder is abandoned when its lock can be taken (its exporter died), or
+    when it has no lock file and is older than :data:`UNLOCKED_GRACE_SECONDS`.
+    A live export, in this process or another, keeps its lock and its folder.
+    """
+    removed = []
+    for folder in sorted(root.glob(f"{STAGING_PREFIX}*")):
+        if folder.is_dir() and _abandoned(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            logger.info("removed %s, left by an export that did not finish", folder)
+            removed.append(folder)
+    return removed
+
+
+def _abandoned(folder: Path) -> bool:
+    try:
+        handle = open(folder / LOCK_FILE, "r")
+    except FileNotFoundError:
+        try:
+            return time.time() - folder.stat().st_mtime > UNLOCKED_GRACE_SECONDS
+        except FileNotFoundError:  # removed meanwhile by its own exporter
+            return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 

@@ -31,6 +31,9 @@ def runs(tiny_runs_module, tmp_path_factory):
 @pytest.fixture(scope="module")
 def exported(runs, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
+    killed = out / f"{staging.STAGING_PREFIX}1-killed"  # an earlier export's, killed: unlocked
+    killed.mkdir()
+    (killed / staging.LOCK_FILE).touch()
     result = export.export(runs["retrieval"], runs["ranking"], out,
                            export.ExportOptions(data_dir=str(runs["data"])))
     return result
@@ -50,7 +53,7 @@ def test_layout_manifest_and_models_config(exported, runs):
     assert version == 1
     for name in layout.FOLDERS:
         assert (root / name / "1").is_dir(), name
-    assert not list(root.glob(".staging-*"))
+    assert not list(root.glob(".staging-*"))  # its own, and the killed export's
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest == json.loads((root / "manifests" / "1.json").read_text())
     assert manifest["schema"] == {"version": schema.SCHEMA_VERSION, "fingerprint": schema.fingerprint()}
