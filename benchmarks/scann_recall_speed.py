@@ -8,7 +8,13 @@ with the catalog-size rules) and times, on one thread of this machine:
 
 against exact brute force in NumPy (matrix product + ``argpartition``).
 
-Run: ``.venv/bin/python benchmarks/scann_recall_speed.py [--items 10000 100000] [--dim 32]``
+``--grid`` instead builds one tree per scoring (AH with 2 or 1 dimensions per
+4-bit code, int8 brute force within leaves) and sweeps the leaves searched and
+the candidates reordered at query time, one JSON line per setting: where an
+index's recall is capped by the partitions (int8 scoring shows the cap) and
+what each setting costs (issue 14, docs/benchmarks.md).
+
+Run: ``.venv/bin/python benchmarks/scann_recall_speed.py [--items 10000 100000] [--dim 32] [--grid]``
 """
 
 from __future__ import annotations
@@ -89,6 +95,42 @@ def measure(kind: str, num_items: int, dim: int, k: int, interests: int, seed: i
     }
 
 
+GRID_SCORING = {"ah2": {"dimensions_per_block": 2}, "ah1": {"dimensions_per_block": 1}, "int8": None}
+GRID_SEARCHED = (0.05, 0.1, 0.2, 0.3, 0.4)
+"""Fractions of the leaves searched."""
+GRID_REORDER = (500, 1_000, 2_000, 4_000)
+
+
+def grid(kind: str, num_items: int, dim: int, k: int, seed: int, leaves: int):
+    """Yield recall@k and single-query latency for every scoring x searched x reorder setting."""
+    from scann import scann_ops_pybind
+
+    items, queries = catalog(kind, num_items, dim, 1_000, seed)
+    test = queries[500:]
+    exact, _ = index.exact_top_k(test, items, k)
+    singles = [test[i:i + 1] for i in range(300)]
+    bruteforce_ms = per_call_ms(brute_force(items, k), singles)
+    for scoring, ah in GRID_SCORING.items():
+        builder = scann_ops_pybind.builder(items, k, "dot_product").tree(
+            num_leaves=leaves, num_leaves_to_search=leaves // 10, training_sample_size=100_000)
+        builder = (builder.score_ah(ah["dimensions_per_block"], anisotropic_quantization_threshold=0.2,
+                                    training_sample_size=100_000)
+                   if ah else builder.score_brute_force(True))
+        searcher = builder.reorder(max(GRID_REORDER)).build()
+        for fraction in GRID_SEARCHED:
+            searched = max(1, int(round(leaves * fraction)))
+            for reorder in GRID_REORDER:
+                def search(q):
+                    return searcher.search_batched(q, k, reorder, searched)
+                rows = np.concatenate([search(q)[0] for q in np.split(test, 10)])
+                scann_ms = per_call_ms(search, singles)
+                yield {"catalog": kind, "items": num_items, "scoring": scoring, "leaves": leaves,
+                       "leaves_searched": searched, "reorder": reorder,
+                       "recall": round(index.recall_at_k(rows, exact), 4),
+                       "scann_ms_1": round(scann_ms, 4), "bruteforce_ms_1": round(bruteforce_ms, 4),
+                       "speedup_1": round(bruteforce_ms / scann_ms, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, nargs="+", default=[10_000, 100_000])
@@ -97,11 +139,19 @@ def main() -> None:
     parser.add_argument("--interests", type=int, default=5)
     parser.add_argument("--catalogs", nargs="+", default=["clustered", "isotropic"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grid", action="store_true", help="sweep scorings and search settings instead")
+    parser.add_argument("--leaves", type=int, default=None,
+                        help="leaves of the grid's trees (default: the export's rule for the catalog)")
     args = parser.parse_args()
     for kind in args.catalogs:
         for num_items in args.items:
-            print(json.dumps(measure(kind, num_items, args.dim, args.k, args.interests, args.seed)),
-                  flush=True)
+            if args.grid:
+                leaves = args.leaves or index.params_for_catalog(num_items, args.k).num_leaves
+                for row in grid(kind, num_items, args.dim, args.k, args.seed, leaves):
+                    print(json.dumps(row), flush=True)
+            else:
+                print(json.dumps(measure(kind, num_items, args.dim, args.k, args.interests, args.seed)),
+                      flush=True)
 
 
 if __name__ == "__main__":
