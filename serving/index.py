@@ -112,6 +112,23 @@ def widen(params: ScannParams, num_items: int) -> ScannParams | None:
     return dataclasses.replace(params, num_leaves_to_search=searched, reordering_candidates=reorder)
 
 
+def half_steps(params: ScannParams, num_items: int) -> list[ScannParams]:
+    """The searches between ``params`` and :func:`widen`'s: only the leaves searched
+    doubled, then only the reordering depth (each where it can still grow).
+
+    Tried before the full widening, because the two knobs bind on different
+    catalogs: on isotropic vectors the partitions cap recall until about 30% of
+    the leaves are searched, and reordering deeper only costs time
+    (docs/benchmarks.md, Scale, the query-time grid).
+    """
+    wider = widen(params, num_items)
+    if wider is None:
+        return []
+    steps = [dataclasses.replace(params, num_leaves_to_search=wider.num_leaves_to_search),
+             dataclasses.replace(params, reordering_candidates=wider.reordering_candidates)]
+    return [step for step in steps if step != params and step != wider]
+
+
 def build_searcher(embeddings: np.ndarray, params: ScannParams, k: int = DEFAULT_RECALL_K):
     """Build a ``scann_ops_pybind`` searcher over ``embeddings`` [N, D] (dot product)."""
     from scann import scann_ops_pybind
@@ -217,7 +234,9 @@ def build_checked(embeddings: np.ndarray, held_out_queries: np.ndarray,
 
     Starts from ``params`` (default :func:`params_for_catalog`) and widens the
     search up to ``max_widenings`` times while the recall on
-    ``held_out_queries`` [Q, D] is below the bar. ``also(params)``, when given,
+    ``held_out_queries`` [Q, D] is below the bar; before each widening it
+    tries the :func:`half_steps` (one knob doubled), and keeps the first
+    search that reaches the bar. ``also(params)``, when given,
     measures other searchers built with the same parameters (the exporter's
     tfrs ScaNN layer) as ``{name: recall}``; each is held to the same bar.
 
@@ -241,26 +260,42 @@ def build_checked(embeddings: np.ndarray, held_out_queries: np.ndarray,
     params = params or params_for_catalog(num_items, k)
     attempts = []
     searcher = build_searcher(embeddings, params, k_eff)
-    for _ in range(max_widenings + 1):
+    exact, _ = exact_top_k(held_out_queries, embeddings, k_eff)
+
+    def attempt(candidate: ScannParams) -> RecallReport | None:
         # Widening changes only query-time knobs (leaves searched, reordering
         # depth): measure it on the tree and codebooks already trained.
-        recall = measure_recall(_searching_with(searcher, params), embeddings, held_out_queries,
-                                k_eff)
-        others = also(params) if also is not None and recall >= min_recall else {}
-        attempts.append({**params.to_dict(), "recall": recall, **others})
-        logger.info("ScaNN %s: recall@%d = %.4f %s", params, k_eff, recall, others)
+        recall = searcher_recall(searcher, candidate, held_out_queries, exact)
+        others = also(candidate) if also is not None and recall >= min_recall else {}
+        attempts.append({**candidate.to_dict(), "recall": recall, **others})
+        logger.info("ScaNN %s: recall@%d = %.4f %s", candidate, k_eff, recall, others)
         if recall >= min_recall and all(v >= min_recall for v in others.values()):
-            report = RecallReport(params, recall, k_eff, min_recall,
-                                  held_out_queries.shape[0], tuple(attempts), others or None)
-            return searcher, report
+            return RecallReport(candidate, recall, k_eff, min_recall,
+                                held_out_queries.shape[0], tuple(attempts), others or None)
+        return None
+
+    report = attempt(params)
+    for _ in range(max_widenings):
         wider = widen(params, num_items)
-        if wider is None:
+        if report is not None or wider is None:
             break
+        for candidate in half_steps(params, num_items) + [wider]:
+            if (report := attempt(candidate)) is not None:
+                break
         params = wider
+    if report is not None:
+        return searcher, report
+    recall = attempts[-1]["recall"]
     raise RecallTooLowError(
         f"ScaNN recall@{k_eff} = {recall:.4f} on {held_out_queries.shape[0]} held-out queries is "
         f"below the required {min_recall} after {len(attempts)} attempt(s) {attempts}; "
         f"lower the bar with --min-recall (recorded in the manifest) or pass wider parameters")
+
+
+def searcher_recall(searcher, params: ScannParams, queries: np.ndarray, exact_rows: np.ndarray) -> float:
+    """Recall of ``searcher`` searched with ``params``' knobs against the exact top-k ``exact_rows``."""
+    rows, _ = _searching_with(searcher, params)(queries, exact_rows.shape[1])
+    return recall_at_k(rows, exact_rows)
 
 
 def _searching_with(searcher, params: ScannParams) -> Callable[[np.ndarray, int], tuple]:

@@ -55,6 +55,37 @@ def test_widen_doubles_until_exhaustive():
     assert index.widen(widest, 300) is None
 
 
+def test_half_steps_double_one_knob_each_and_never_repeat_the_full_widening():
+    params = index.ScannParams(num_leaves=10, num_leaves_to_search=3, reordering_candidates=100)
+    steps = index.half_steps(params, num_items=300)
+    assert [(p.num_leaves_to_search, p.reordering_candidates) for p in steps] == [(6, 100), (3, 200)]
+    all_leaves = index.ScannParams(num_leaves=10, num_leaves_to_search=10, reordering_candidates=100)
+    assert index.half_steps(all_leaves, 300) == []  # the one step left is widen()'s own
+    assert index.half_steps(index.ScannParams(10, 10, 300), 300) == []
+
+
+@pytest.mark.parametrize("binding, expected", [
+    ("leaves", [(5, 100), (10, 100), (5, 200), (10, 200), (20, 200)]),
+    ("reorder", [(5, 100), (10, 100), (5, 200), (10, 200), (20, 200), (10, 400)]),
+])
+def test_widening_keeps_the_first_half_step_that_reaches_the_bar(monkeypatch, binding, expected):
+    """A catalog whose recall only the leaves searched (or only the reordering) lifts
+    ends one knob wider, not with both doubled (issue 14: isotropic vectors)."""
+    def recall(searcher, params, queries, exact_rows):
+        if binding == "leaves":
+            return 0.96 if params.num_leaves_to_search >= 20 else 0.5
+        return 0.96 if params.reordering_candidates >= 400 else 0.5
+
+    monkeypatch.setattr(index, "searcher_recall", recall)
+    items, queries = _clustered(2_000)
+    start = index.ScannParams(num_leaves=40, num_leaves_to_search=5, reordering_candidates=100,
+                              training_sample_size=2_000)
+    _, report = index.build_checked(items, queries, k=10, min_recall=0.95, params=start, max_widenings=3)
+    tried = [(a["num_leaves_to_search"], a["reordering_candidates"]) for a in report.attempts]
+    assert tried == expected
+    assert (report.params.num_leaves_to_search, report.params.reordering_candidates) == expected[-1]
+
+
 def test_invalid_params_name_the_field():
     with pytest.raises(ValueError, match="num_leaves_to_search"):
         index.ScannParams(num_leaves=4, num_leaves_to_search=5, reordering_candidates=10)
