@@ -84,7 +84,8 @@ def measure(kind: str, num_items: int, dim: int, k: int, interests: int, seed: i
     bf_batch = per_call_ms(bf, batches)
     return {
         "catalog": kind, "items": num_items, "dim": dim, "k": k,
-        "params": report.params.to_dict(), "widenings": len(report.attempts) - 1,
+        "params": report.params.to_dict(),
+        "widenings": len(report.attempts) - 1,  # searches tried after the first, half steps included
         "build_s": round(build_s, 2), "recall_held_out": round(report.recall, 4),
         "recall_test": round(recall, 4),
         "scann_ms_1": round(scann_single, 4), "bruteforce_ms_1": round(bf_single, 4),
