@@ -79,6 +79,10 @@ class RankingConfig:
     DIN's Fig. 2 (Zhou et al. 2018; the authors' code uses 80-40). On MovieLens 100K's
     lists it ranked better than 64-32 over 3 seeds (docs/quality.md) at 40% less
     ranking CPU per batch of 8 requests (docs/benchmarks.md, issue 15)."""
+    attention_history: int = 0
+    """The candidate ranker's DIN attends over the last this many history items (0: all
+    ``schema.MAX_SEQUENCE_LENGTH``). Its arithmetic grows with candidates x slots, so this
+    sets most of a served batch's ranking cost (docs/benchmarks.md, issue 15)."""
     correction_units: tuple = (64, 32)
     """The candidate ranker's correction MLP ``h``."""
     list_negatives: int = 20
@@ -92,6 +96,8 @@ class RankingConfig:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.ssem == "ser" and self.embedding_dim < 2:
             raise ValueError("embedding_dim: SER needs >= 2 (its simple embedding has d/2)")
+        if self.attention_history < 0:
+            raise ValueError(f"attention_history: must be >= 0 (0: the whole history), got {self.attention_history}")
         if self.list_negatives < 0:
             raise ValueError(f"list_negatives: must be >= 0, got {self.list_negatives}")
         if self.negative_ratio is not None and self.negative_ratio <= 0:

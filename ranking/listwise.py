@@ -78,12 +78,14 @@ class CandidateRanker(tfrs.models.Model):
         list_loss: a ``ranking.list_losses`` loss, or None for the backbone's pointwise loss.
         dim: embedding size of the attention's item table.
         attention_units, units: MLPs of the DIN activation unit and of ``h``.
+        attention_history: DIN attends over the last this many history items (0: all).
     """
 
     def __init__(self, backbone, feature_map: schema.FeatureMap, list_loss=None, dim: int = 16,
-                 attention_units=(36,), units=(64, 32), **kwargs):
+                 attention_units=(36,), units=(64, 32), attention_history: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
+        self.attention_history = attention_history
         self.list_loss = list_loss
         self.num_items = feature_map.num_items
         self.retrieval_weight = tf.Variable(1.0, name="retrieval_weight")
@@ -110,6 +112,8 @@ class CandidateRanker(tfrs.models.Model):
 
         item = self.items(_safe_ids(rows[schema.ITEM_ID], self.num_items, numeric=False))      # [R, d]
         history_ids = tf.cast(rows[schema.HISTORY], tf.int64)
+        if self.attention_history:
+            history_ids = history_ids[:, -self.attention_history:]                           # most recent last
         history_ids, mask = drop_empty_slots(history_ids, tf.not_equal(history_ids, schema.PADDING_ID))
         history_ids = _safe_ids(history_ids, self.num_items, numeric=False)
         history = self.items(history_ids) * tf.cast(mask, tf.float32)[..., None]              # a row per history

@@ -64,5 +64,6 @@ def build_model(config, feature_map):
     backbone = spec.build(config, feature_map, losses.build_loss(backbone_loss, config.loss_options
                                                                  if list_loss is None else ()))
     return CandidateRanker(backbone, feature_map, list_loss, dim=config.embedding_dim,
-                           attention_units=config.attention_units, units=config.correction_units,
+                           attention_units=config.attention_units, attention_history=config.attention_history,
+                           units=config.correction_units,
                            name=f"candidate_ranker_{config.model}")

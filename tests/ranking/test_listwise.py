@@ -120,6 +120,26 @@ def test_ranker_scores_ignore_history_slots_no_row_uses(tiny_feature_map, monkey
     assert float(tf.math.reduce_std(dropped - rows[schema.RETRIEVAL_SCORE])) > 1e-4
 
 
+def test_attention_over_the_last_items_ignores_older_ones(tiny_feature_map):
+    """``attention_history=N``: DIN reads only the N most recent slots (the right end)."""
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(_config("dnn", attention_history=3), tiny_feature_map)
+    rows = list_rows(_lists(tiny_feature_map), 6)
+    model.row_logits(rows)
+    model.correction.kernel.assign(tf.ones_like(model.correction.kernel))  # the attention path counts
+    base, _ = model.row_logits(rows)
+
+    def scores_with_item_at(column: int) -> tf.Tensor:
+        history = rows[schema.HISTORY].numpy()
+        history[:, column] = schema.FIRST_VALUE_ID + 2
+        return model.row_logits({**rows, schema.HISTORY: tf.constant(history)})[0]
+
+    np.testing.assert_array_equal(scores_with_item_at(-4), base)              # older than the last 3
+    assert float(tf.reduce_max(tf.abs(scores_with_item_at(-1) - base))) > 1e-6  # the most recent
+    with pytest.raises(ValueError, match="attention_history"):
+        _config("dnn", attention_history=-1)
+
+
 @pytest.mark.parametrize("model_name", ["tf4ctr", "lafam", "eain"])
 def test_history_given_once_per_request_scores_like_a_row_per_candidate(tiny_feature_map, model_name):
     """Training lists and the export's candidates signature pass HISTORY per list with
