@@ -112,7 +112,8 @@ def register(groups) -> None:
     train.add_argument("--model", default="tf4ctr", choices=names.MODELS, help="ranking model")
     train.add_argument("--candidates", metavar="CANDS",
                        help="train on retrieval's candidate lists, the --out of `funnel candidates`; "
-                       "encoders default to hidden_units=[128,64], simple_hidden_units=[64,32] there "
+                       "encoders default to hidden_units=[128,64], simple_hidden_units=[64,32] and DIN to "
+                       "the last 10 history items (attention_history=10) there "
                        "(default: the pointwise ranking examples of --data)")
     train.add_argument("--loss", choices=names.LOSSES + names.LIST_LOSSES,
                        help="training loss; softmax, pairwise and approx-ndcg need --candidates "

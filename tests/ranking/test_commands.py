@@ -43,3 +43,15 @@ def test_rankers_of_candidate_lists_default_to_small_encoders_that_flags_overrid
     assert pointwise.hidden_units == (400, 400, 400) and not pointwise.lists
     assert (lists.hidden_units, lists.simple_hidden_units, lists.lists) == ((128, 64), (64, 32), True)
     assert chosen.hidden_units == (400, 400, 400) and chosen.simple_hidden_units == (64, 32)
+    assert (pointwise.attention_history, lists.attention_history) == (0, 10)
+    whole = config_from_args(_parsed(["--candidates", "c", "--set", "attention_history=0"]))
+    assert whole.attention_history == 0
+
+
+def test_a_run_saved_before_attention_history_keeps_its_whole_history():
+    """Configs written before the field existed load with 0 (all slots), as they were trained."""
+    from ranking.config import RankingConfig
+
+    saved = RankingConfig(model="tf4ctr", lists=True, attention_history=10).to_dict()
+    del saved["attention_history"]
+    assert RankingConfig.from_dict(saved).attention_history == 0
