@@ -9,7 +9,7 @@ Applies a sparse gradient of 12,288 rows (a batch of 1,024 examples touching
 warm-up step, and prints one JSON line: wall, user and system milliseconds per
 step and the peak resident memory. Which CPU allocator TensorFlow uses is read
 from ``TF_CPU_ALLOCATOR_USE_BFC`` when the process starts, so each setting is a
-process of its own (``benchmarks/scale.py --parts training`` runs the grid).
+process of its own (``benchmarks/scale.py --parts optimizer_step`` runs the grid).
 """
 
 from __future__ import annotations

@@ -187,8 +187,9 @@ def measure_recall(search: Callable[[np.ndarray, int], tuple], embeddings: np.nd
                    user_embeddings: np.ndarray, k: int) -> float:
     """Recall@k of ``search`` against exact search, over every interest of every query.
 
-    The one measure of an index: :func:`build_checked` widens the index until
-    it reaches the bar, ``verify`` checks the saved index with it.
+    The one measure of an index: ``verify`` checks the saved index with it, and
+    :func:`build_checked` measures each attempt the same way (:func:`searcher_recall`,
+    with the exact top-k computed once per build).
 
     Args:
         search: ``(queries [P, D], k) -> (rows [P, k], scores)``, the index under test.
