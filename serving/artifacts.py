@@ -164,8 +164,12 @@ class LoadedExport:
 
 
 def load_export(export_dir: str | Path, version: int | None = None,
-                load_models: tuple[str, ...] = (layout.QUERY, layout.RANKING)) -> LoadedExport:
+                load_models: tuple[str, ...] = (layout.QUERY, layout.RANKING),
+                threads: tuple[int, int] | None = None) -> LoadedExport:
     """Load ``version`` (default: newest complete) of ``export_dir``.
+
+    ``threads``: the models' ``(intra_op, inter_op)`` session threads
+    (``signature_runner.SessionModel``); default: TensorFlow's configured counts.
 
     Raises:
         FileNotFoundError: no complete version (or not the one asked for).
@@ -178,7 +182,7 @@ def load_export(export_dir: str | Path, version: int | None = None,
     if manifest["schema"]["fingerprint"] != schema.fingerprint():
         raise SchemaMismatchError(f"{root} version {version}: manifest fingerprint "
                                   f"{manifest['schema']['fingerprint']} != {schema.fingerprint()}")
-    models = {name: SessionModel(root / name / str(version)) for name in load_models}
+    models = {name: SessionModel(root / name / str(version), *(threads or ())) for name in load_models}
     scann_index = ScannIndex.load(root / layout.SCANN / str(version))
     features = root / layout.FEATURES / str(version)
     items = pd.read_csv(features / schema.Layout.ITEMS, dtype={schema.ITEM_ID: str},

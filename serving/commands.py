@@ -34,6 +34,9 @@ def register(groups) -> None:
                         help="seconds between checks for a new export version (0: only /admin/reload)")
     parser.add_argument("--tf-threads", type=flags.positive_int, default=1,
                         help="TensorFlow intra-op threads per worker (default: 1, fastest at small batches)")
+    parser.add_argument("--tf-inter-threads", type=flags.integer(0), default=2,
+                        help="threads of each model's TensorFlow op pool (default: 2; 0: no pool, each batch "
+                        "thread runs its own model calls)")
     parser.add_argument("--batch-threads", type=flags.positive_int, default=2,
                         help="threads running micro-batches at once (default: 2, one per core)")
     parser.add_argument("--order", choices=ORDER_CHOICES, default="auto",
@@ -53,7 +56,8 @@ def _serve(args) -> int:
         export_dir=args.export, backend=args.backend, tfserving_url=args.tfserving_url,
         admin_token=args.admin_token, host=args.host, port=args.port, workers=args.workers,
         max_batch=args.max_batch, reload_interval_s=args.reload_interval,
-        tf_intra_op_threads=args.tf_threads, batch_threads=args.batch_threads, order=args.order)
+        tf_intra_op_threads=args.tf_threads,
+        tf_inter_op_threads=args.tf_inter_threads, batch_threads=args.batch_threads, order=args.order)
     from serving import server  # after the settings are checked: bad flags fail at once
 
     backend = backends.make_backend(settings)

@@ -51,13 +51,18 @@ class ServiceSettings:
             at concurrency 8, ``docs/benchmarks.md``).
         reload_interval_s: how often the export folder is polled for a new
             version (0 disables the watcher; ``/admin/reload`` still works).
-        tf_intra_op_threads, tf_inter_op_threads: TensorFlow thread pools; small
-            pools beat the defaults at batch 1 on few cores (issue 6 measured
-            2.8 ms with the defaults, 1.35 ms with one intra-op thread). Two
-            inter-op threads, as many as the default batch threads: with one,
-            the two batch threads' graphs queued behind each other (issue 15:
-            239-260 against 308-346 requests/s at concurrency 8,
-            ``docs/benchmarks.md``).
+        tf_intra_op_threads: TensorFlow threads inside one op; one beats the
+            default at batch 1 on few cores (issue 6 measured 2.8 ms with the
+            default, 1.35 ms with one).
+        tf_inter_op_threads: each model session's pool of threads that run
+            its ops. Two, as many as the default batch threads: with one, the
+            two batch threads' graphs queued behind each other (issue 15:
+            239-260 against 308-346 requests/s at concurrency 8), and a wide
+            pointwise ranker runs its two encoders at once (1M-item export:
+            c=1 p50 11.4-12.4 ms against 15.1-15.4 ms without a pool). 0: no
+            pool, a call's graph runs on the batch thread that makes it; on
+            the small MovieLens models that costs 11% less CPU per request at
+            concurrency 8 and the same latency (``docs/benchmarks.md``, sixth round).
         tfserving_timeout_s: per-call timeout of the ``tfserving`` backend.
         order: ``auto`` (the export's gate: ranking order only where it beat
             retrieval order on validation users), ``ranking`` or ``retrieval``.
@@ -85,11 +90,13 @@ class ServiceSettings:
             raise ValueError(f"port: expected an integer in [0, 65535] (0: a free port), got {self.port!r}")
         positive = {"workers": self.workers, "max_batch": self.max_batch,
                     "batch_threads": self.batch_threads,
-                    "tf_intra_op_threads": self.tf_intra_op_threads,
-                    "tf_inter_op_threads": self.tf_inter_op_threads}
+                    "tf_intra_op_threads": self.tf_intra_op_threads}
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if not isinstance(self.tf_inter_op_threads, int) or self.tf_inter_op_threads < 0:
+            raise ValueError(f"tf_inter_op_threads: expected an integer >= 0 (0: no pool), "
+                             f"got {self.tf_inter_op_threads!r}")
         if self.reload_interval_s < 0:
             raise ValueError(f"reload_interval_s: expected >= 0, got {self.reload_interval_s!r}")
         if self.workers > 1 and self.reload_interval_s == 0:

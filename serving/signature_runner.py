@@ -19,20 +19,35 @@ from typing import Callable
 import numpy as np
 
 
+INLINE = 0
+"""``inter_op_threads`` that runs a call's whole graph on the thread making the call."""
+
+
 class SessionModel:
     """The SavedModel at ``path`` loaded once into its own graph and session.
 
-    The session uses TensorFlow's configured thread counts
-    (``tf.config.threading``, which ``funnel serve --tf-threads`` sets).
+    ``intra_op_threads`` and ``inter_op_threads`` size the session's pools;
+    ``None`` takes TensorFlow's configured counts (``tf.config.threading``).
+    ``inter_op_threads=INLINE`` gives the session no inter-op pool: every op
+    of a call runs on the caller's thread (TensorFlow's negative
+    ``inter_op_parallelism_threads``), which on the small MovieLens models
+    costs 11-17% less CPU a call than a pool of two, while a wide ranker
+    answers faster with the pool (docs/benchmarks.md, issue 15's sixth round).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, intra_op_threads: int | None = None,
+                 inter_op_threads: int | None = None):
         import tensorflow as tf
 
         self.path = Path(path)
-        config = tf.compat.v1.ConfigProto(
-            intra_op_parallelism_threads=tf.config.threading.get_intra_op_parallelism_threads(),
-            inter_op_parallelism_threads=tf.config.threading.get_inter_op_parallelism_threads())
+        if intra_op_threads is None:
+            intra_op_threads = tf.config.threading.get_intra_op_parallelism_threads()
+        if inter_op_threads is None:
+            inter_op_threads = tf.config.threading.get_inter_op_parallelism_threads()
+        elif inter_op_threads == INLINE:
+            inter_op_threads = -1
+        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra_op_threads,
+                                          inter_op_parallelism_threads=inter_op_threads)
         graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=graph, config=config)
         level = tf.get_logger().level

@@ -3,7 +3,7 @@
 The query and ranking models run their signatures through session callables
 (``serving.signature_runner``: graph execution, NumPy in and out, no tensor
 conversion in Python) with small TensorFlow thread pools, which issue 6
-measured fastest at batch 1 on two cores.
+measured fastest at batch 1 on two cores (``ServiceSettings``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,17 @@ log = logging.getLogger(__name__)
 
 
 def configure_tensorflow_threads(intra_op: int, inter_op: int) -> None:
-    """Set TensorFlow's pools before its runtime starts (later it is too late: logged)."""
+    """Set TensorFlow's own pools before its runtime starts (later it is too late: logged).
+
+    The models' sessions are sized by :meth:`EmbeddedBackend.load`; these
+    pools serve whatever else runs TensorFlow in the process. ``inter_op``
+    ``signature_runner.INLINE`` keeps one thread there.
+    """
     import tensorflow as tf
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(intra_op)
-        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+        tf.config.threading.set_inter_op_parallelism_threads(max(inter_op, 1))
     except RuntimeError as error:
         log.warning("TensorFlow threads already fixed (%s); keeping %d intra-op / %d inter-op",
                     error, tf.config.threading.get_intra_op_parallelism_threads(),
@@ -48,6 +53,8 @@ class EmbeddedBackend:
         return latest_version(self.export_dir)
 
     def load(self, version: str) -> ModelBundle:
-        loaded = artifacts.load_export(self.export_dir, int(version))
+        loaded = artifacts.load_export(
+            self.export_dir, int(version),
+            threads=(self.settings.tf_intra_op_threads, self.settings.tf_inter_op_threads))
         return bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates,
                                   close=loaded.close, order=self.settings.order)

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from funnel import schema
+from serving import signature_runner
 from serving.app import create_app
 from serving.settings import ServiceSettings
 
@@ -192,6 +193,8 @@ def test_settings_reject_bad_values():
         ServiceSettings.from_mapping({"export_dir": "x", "wokers": 2})
     with pytest.raises(ValueError, match="reload_interval_s: must be > 0 with several workers"):
         ServiceSettings(export_dir="x", workers=2, reload_interval_s=0)
+    with pytest.raises(ValueError, match=r"tf_inter_op_threads: expected an integer >= 0 \(0: no pool\)"):
+        ServiceSettings(export_dir="x", tf_inter_op_threads=-1)
 
 
 def test_serve_command_hands_its_flags_to_the_server(monkeypatch):
@@ -203,11 +206,14 @@ def test_serve_command_hands_its_flags_to_the_server(monkeypatch):
     monkeypatch.setattr(server, "run", started.append)
     args = cli.build_parser().parse_args(["serve", "--export", "EXP", "--workers", "2", "--backend", "tfserving",
                                           "--tfserving-url", "http://tfs:8501", "--admin-token", TOKEN,
-                                          "--max-batch", "8", "--port", "0"])
+                                          "--max-batch", "8", "--port", "0", "--tf-inter-threads", "0"])
     assert args.handler(args) == 0
     [settings] = started
     assert (settings.export_dir, settings.workers, settings.backend, settings.tfserving_url, settings.admin_token,
-            settings.max_batch, settings.port) == ("EXP", 2, "tfserving", "http://tfs:8501", TOKEN, 8, 0)
+            settings.max_batch, settings.port, settings.tf_inter_op_threads
+            ) == ("EXP", 2, "tfserving", "http://tfs:8501", TOKEN, 8, 0, signature_runner.INLINE)
+    defaults = cli.build_parser().parse_args(["serve", "--export", "EXP"])
+    assert (defaults.tf_threads, defaults.tf_inter_threads) == (1, 2)
 
 
 def test_uvicorn_runs_on_uvloop_and_httptools():

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from funnel import cli, schema
 from retrieval import interests
-from serving import artifacts
+from serving import artifacts, signature_runner
 from serving.export import layout
 from serving.app import create_app
 from serving.settings import ServiceSettings
@@ -51,7 +51,9 @@ def client(export_dir):
 
 @pytest.fixture(scope="module")
 def loaded(export_dir):
-    return artifacts.load_export(export_dir)
+    """The export as the service loads it by default (``ServiceSettings``' session threads)."""
+    defaults = ServiceSettings(export_dir=str(export_dir))
+    return artifacts.load_export(export_dir, threads=(defaults.tf_intra_op_threads, defaults.tf_inter_op_threads))
 
 
 def test_recommendations_come_from_the_export(client, loaded):
@@ -210,3 +212,21 @@ def test_two_batch_threads_answer_like_one(loaded):
     with ThreadPoolExecutor(max_workers=2) as pool:
         got = list(pool.map(lambda batch: engine.recommend(batch)[0], batches * 3))
     assert got == expected * 3
+
+
+def test_sessions_without_an_inter_op_pool_answer_as_with_one(export_dir, loaded):
+    """``funnel serve --tf-inter-threads 0`` runs the same graphs on the batch thread: same answers."""
+    from serving.api import RecommendRequest
+    from serving.backends.export_bundle import bundle_from_export
+    from serving.engine import Engine
+
+    inline = artifacts.load_export(export_dir, threads=(1, signature_runner.INLINE))
+    clock = lambda: datetime.datetime(2024, 1, 1, 12)
+    engines = [Engine(bundle_from_export(x, query=x.query, rank=x.rank_candidates), clock=clock)
+               for x in (loaded, inline)]
+    ids = [str(x) for x in loaded.item_ids]
+    requests = [RecommendRequest(history=ids[b: b + 4], k=5) for b in range(0, 24, 3)]
+    expected, _ = engines[0].recommend(requests)
+    got, _ = engines[1].recommend(requests)
+    assert got == expected and all(len(answer["items"]) == 5 for answer in got)
+    inline.close()

@@ -1,11 +1,14 @@
-"""Guards serving/signature_runner.py: a session callable answers as the TF2-loaded signature does."""
+"""Guards serving/signature_runner.py: a session callable answers as the TF2-loaded signature does,
+and an inline session runs its graph on the caller's thread."""
+
+import threading
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import funnel  # noqa: F401
-from serving.signature_runner import SessionModel
+from serving.signature_runner import INLINE, SessionModel
 
 
 class _Scorer(tf.Module):
@@ -60,3 +63,30 @@ def test_session_signature_names_missing_and_unknown_inputs_and_signatures(saved
     model.close()
     with pytest.raises(RuntimeError):
         call(words=np.array(["a"], dtype=object), x=np.zeros(1))
+
+
+class _ThreadRecorder(tf.Module):
+    """Records the thread that runs its graph (a NumPy op, callable only in this process)."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads = []
+
+    def _record(self, x):
+        self.threads.append(threading.get_ident())
+        return x
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+    def serve(self, x):
+        return {"y": tf.numpy_function(self._record, [x * 2.0], tf.float32)}
+
+
+@pytest.mark.parametrize("inter_op_threads, on_caller", [(INLINE, True), (2, False)])
+def test_an_inline_session_runs_the_graph_on_the_calling_thread(tmp_path, inter_op_threads, on_caller):
+    module = _ThreadRecorder()
+    tf.saved_model.save(module, str(tmp_path / "model"), signatures={"serving_default": module.serve})
+    model = SessionModel(tmp_path / "model", intra_op_threads=1, inter_op_threads=inter_op_threads)
+    got = model.signature("serving_default")(x=np.ones(2, np.float32))
+    np.testing.assert_array_equal(got["y"], [2.0, 2.0])
+    assert (module.threads == [threading.get_ident()]) is on_caller
+    model.close()
