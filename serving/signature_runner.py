@@ -30,9 +30,10 @@ class SessionModel:
     ``None`` takes TensorFlow's configured counts (``tf.config.threading``).
     ``inter_op_threads=INLINE`` gives the session no inter-op pool: every op
     of a call runs on the caller's thread (TensorFlow's negative
-    ``inter_op_parallelism_threads``), which on the small MovieLens models
-    costs 11-17% less CPU a call than a pool of two, while a wide ranker
-    answers faster with the pool (docs/benchmarks.md, issue 15's sixth round).
+    ``inter_op_parallelism_threads``). Called back to back, the small
+    MovieLens models cost 11-22% less CPU a call that way than with a pool
+    of two; a wide ranker answers a lone request sooner with the pool
+    (docs/benchmarks.md, issue 15's sixth round).
     """
 
     def __init__(self, path: str | Path, intra_op_threads: int | None = None,
