@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import serve_load  # noqa: E402  (same request bodies as the load benchmark)
-from funnel import schema  # noqa: E402
 
 
 def load_engine(export: str, threads: tuple[int, int], batches: list[int]):
@@ -49,8 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--setting", action="append", default=None,
                         help="INTRA,INTER session threads (repeat; default: 1,2 and 1,0)")
     parser.add_argument("--batches", default="1,8", help="requests per engine call")
-    parser.add_argument("--candidates", type=int, default=schema.DEFAULT_LIST_CANDIDATES)
-    parser.add_argument("--history", default="5,30", help="min,max history length")
+    serve_load.add_request_arguments(parser)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--calls", type=int, default=30, help="calls per setting per round")
     args = parser.parse_args(argv)
@@ -62,12 +60,12 @@ def main(argv=None) -> int:
     batches = [int(b) for b in args.batches.split(",")]
     configure_tensorflow_threads(1, 1)
     engines = {setting: load_engine(args.export, setting, batches) for setting in settings}
-    history = tuple(int(x) for x in args.history.split(","))
     count = args.calls * max(batches)
-    bodies = serve_load.recommend_bodies(serve_load.catalog_ids(args.export), count, 0, history, 10,
+    bodies = serve_load.recommend_bodies(serve_load.catalog_ids(args.export), count, 0, args.history, 10,
                                          args.candidates)
     requests = [RecommendRequest.model_validate_json(body) for body in bodies]
-    print(f"{serve_load.machine()}; load average {os.getloadavg()[0]:.2f}; history {args.history} items, "
+    print(f"{serve_load.machine()}; load average {os.getloadavg()[0]:.2f}; "
+          f"history {args.history[0]}-{args.history[1]} items, "
           f"{args.candidates} candidates; {args.rounds} interleaved rounds of {args.calls} calls\n")
     print("| intra-op, inter-op threads | " + " | ".join(
         f"batch {b}: wall ms (median) | batch {b}: CPU ms per call" for b in batches) + " |")

@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import serve_load  # noqa: E402  (same request bodies as the load benchmark)
-from funnel import schema  # noqa: E402
 
 
 def ranking_inputs(loaded, bodies: list[bytes]) -> tuple[dict, object]:
@@ -58,8 +57,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", action="append", required=True, help="an export folder (repeat)")
     parser.add_argument("--batches", default="1,8", help="requests per ranking call")
-    parser.add_argument("--candidates", type=int, default=schema.DEFAULT_LIST_CANDIDATES)
-    parser.add_argument("--history", default="5,30", help="min,max history length")
+    serve_load.add_request_arguments(parser)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=100, help="calls per round at batch 1 (fewer for larger)")
     args = parser.parse_args(argv)
@@ -67,11 +65,11 @@ def main(argv=None) -> int:
     from serving import artifacts
 
     exports = [artifacts.load_export(path) for path in args.export]
-    history = tuple(int(x) for x in args.history.split(","))
     batches = [int(b) for b in args.batches.split(",")]
-    bodies = serve_load.recommend_bodies(serve_load.catalog_ids(args.export[0]), 64, 0, history, 10,
+    bodies = serve_load.recommend_bodies(serve_load.catalog_ids(args.export[0]), 64, 0, args.history, 10,
                                          args.candidates)
-    print(f"{serve_load.machine()}; load average {os.getloadavg()[0]:.2f}; history {args.history} items, "
+    print(f"{serve_load.machine()}; load average {os.getloadavg()[0]:.2f}; "
+          f"history {args.history[0]}-{args.history[1]} items, "
           f"{args.candidates} candidates; CPU ms per ranking call, {args.rounds} interleaved rounds\n")
     print("| export | " + " | ".join(f"batch {b}: median | batch {b}: min" for b in batches) + " |")
     print("|---|" + "---:|---:|" * len(batches))

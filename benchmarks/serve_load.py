@@ -235,6 +235,24 @@ def batch_counters(url: str) -> tuple[float, float]:
     return values.get("funnel_batch_size_sum", 0.0), values.get("funnel_batch_size_count", 0.0)
 
 
+def history_range(text: str) -> tuple[int, int]:
+    """``--history MIN,MAX``: the shortest and longest request history, in items."""
+    try:
+        low, high = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX integers, got {text!r}") from None
+    if not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"expected 0 <= MIN <= MAX, got {text!r}")
+    return low, high
+
+
+def add_request_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--candidates`` and ``--history``: the request shape every engine benchmark sends."""
+    parser.add_argument("--candidates", type=int, default=schema.DEFAULT_LIST_CANDIDATES,
+                        help="candidates ranked per request")
+    parser.add_argument("--history", type=history_range, default=(5, 30), help="min,max history length")
+
+
 def recommend_bodies(item_ids: list[str], count: int, seed: int, history: tuple[int, int],
                      k: int, candidates: int) -> list[bytes]:
     rng = random.Random(seed)
@@ -275,8 +293,7 @@ def engine_batches(export: str, sizes: list[int], seconds: float, args) -> str:
     backend.configure()
     engine = Engine(backend.load(backend.latest_version()), warm_batch_sizes=sizes)
     engine.warm()
-    low, high = (int(x) for x in args.history.split(","))
-    bodies = recommend_bodies(catalog_ids(export), 256, 1, (low, high), args.k, args.candidates)
+    bodies = recommend_bodies(catalog_ids(export), 256, 1, args.history, args.k, args.candidates)
     requests = [RecommendRequest.model_validate_json(b) for b in bodies]
     lines = ["| batch | ms per call | ms per request | retrieval ms | ranking ms |", "|---:|---:|---:|---:|---:|"]
     for size in sizes:
@@ -366,8 +383,7 @@ def main(argv=None) -> int:
     parser.add_argument("--client", choices=sorted(CLIENTS), default="wrk" if shutil.which("wrk") else "python",
                         help="load generator (default: wrk when installed, else the asyncio client)")
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--candidates", type=int, default=schema.DEFAULT_LIST_CANDIDATES)
-    parser.add_argument("--history", default="5,30", help="min,max history length")
+    add_request_arguments(parser)
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--floor-path", default=None,
                         help="measure the floor on this path of the service (issue 15 used /healthz) "
@@ -424,8 +440,7 @@ def main(argv=None) -> int:
         time.sleep(args.settle)
         ids = catalog_ids(args.export) if args.export else [s for u in launch.get_json(url + "/v1/samples")["users"]
                                                              for s in u["history"]]
-        low, high = (int(x) for x in args.history.split(","))
-        bodies = recommend_bodies(ids, 512, 0, (low, high), args.k, args.candidates)
+        bodies = recommend_bodies(ids, 512, 0, args.history, args.k, args.candidates)
         levels = [int(c) for c in args.concurrency.split(",")]
         rows, floor = [], {}
         for level in levels:
@@ -454,7 +469,7 @@ def main(argv=None) -> int:
              f"(uvicorn, uvloop, httptools), ready {startup:.1f} s after start",
              f"- client: {args.client} ({client_version(args.client)}): {CLIENT_NOTES[args.client]}; "
              f"floor: GET {args.floor_path or 'floor_app.py /ping'}",
-             f"- catalog: {len(ids)} items; requests: history of {low}-{high} random known items, "
+             f"- catalog: {len(ids)} items; requests: history of {args.history[0]}-{args.history[1]} random known items, "
              f"k={args.k}, candidates={args.candidates}; {args.seconds:.0f} s per level after {WARMUP_S:.0f} s warm-up",
              f"- export version {(models.get('active') or {}).get('version')}; "
              f"manifest keys: {', '.join(sorted(manifest)[:12])}",

@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import serve_load  # noqa: E402  (same request bodies as the load benchmark)
-from funnel import schema  # noqa: E402
 
 Step = collections.namedtuple("Step", "label module owner attribute parent")
 STEPS = (
@@ -179,22 +178,20 @@ def main(argv=None) -> int:
     parser.add_argument("--export", required=True, help="export folder (newest complete version)")
     parser.add_argument("--batches", default="1,8", help="batch sizes, e.g. 1,8")
     parser.add_argument("--calls", type=int, default=300, help="recorded calls per batch size")
-    parser.add_argument("--history", default="5,30", help="min,max history length")
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--candidates", type=int, default=schema.DEFAULT_LIST_CANDIDATES)
+    serve_load.add_request_arguments(parser)
     parser.add_argument("--markdown", help="append the table to this file")
     args = parser.parse_args(argv)
     try:
         batches = [int(x) for x in args.batches.split(",")]
-        low, high = (int(x) for x in args.history.split(","))
     except ValueError:
-        parser.error(f"--batches/--history: comma-separated integers expected, got {args.batches!r}, {args.history!r}")
+        parser.error(f"--batches: comma-separated integers expected, got {args.batches!r}")
     if not Path(args.export).is_dir():
         parser.error(f"--export: {args.export} is not a folder")
-    labels, samples, cpu_samples, info = profile(args.export, batches, args.calls, (low, high), args.k,
+    labels, samples, cpu_samples, info = profile(args.export, batches, args.calls, args.history, args.k,
                                                  args.candidates)
     text = (f"Export {args.export}: {info['items']} items, candidate features "
-            f"{'on' if info['candidate_features'] else 'off'}, order {info['order']}; history {low}-{high} items, "
+            f"{'on' if info['candidate_features'] else 'off'}, order {info['order']}; history {args.history[0]}-{args.history[1]} items, "
             f"k={args.k}, candidates={args.candidates}; {args.calls} calls per batch size; "
             f"{serve_load.machine()}; load average {os.getloadavg()[0]:.2f}\n\n"
             + table(labels, samples, cpu_samples, batches))

@@ -277,8 +277,7 @@ def build_checked(embeddings: np.ndarray, held_out_queries: np.ndarray,
 
     report = attempt(params)
     for _ in range(max_widenings):
-        wider = widen(params, num_items)
-        if report is not None or wider is None:  # reached the bar, or nothing left to widen
+        if report is not None or (wider := widen(params, num_items)) is None:  # reached the bar, or nothing to widen
             break
         for candidate in half_steps(params, num_items) + [wider]:
             if (report := attempt(candidate)) is not None:
