@@ -14,10 +14,10 @@ import typing
 
 from funnel import distribute, flags
 from retrieval import names
-from retrieval.config import IDW_UPDATES, MODELS, PRESETS, SCORINGS, RetrievalConfig
+from retrieval.config import IDW_UPDATES, LOSSES, MODELS, NEGATIVES, PRESETS, SCORINGS, RetrievalConfig
 
 HELP = {
-    "model": "sur (one user representation) or mur (M of them)",
+    "model": "sur (one user representation), mur (M of them) or sasrec (causal self-attention, the last position's state; Kang & McAuley 2018)",
     "num_interests": "M, the user representations of mur (sur has one)",
     "embedding_dim": "size of the item-id embeddings inside both towers",
     "item_hidden": "item MLP sizes, comma separated; the last is the representation size D",
@@ -53,6 +53,11 @@ HELP = {
     "domain_min_weight": "domain weighting: smallest domain weight",
     "domain_max_weight": "domain weighting: largest domain weight",
     "domain_momentum": "domain weighting: momentum of the weight update",
+    "negatives": "negatives of the training softmax: in-batch (logQ-corrected), full (every item), "
+                 "mixed (in-batch plus --sampled-negatives uniform items) or sampled (uniform items only)",
+    "sampled_negatives": "uniformly drawn negatives per batch for --negatives mixed|sampled",
+    "loss": "softmax (cross-entropy over target and negatives) or bce (SASRec's binary loss; "
+            "needs --negatives sampled)",
     "temperature": "softmax temperature of the training loss (the authors' MovieLens config: 0.01)",
     "idw_update": "IDW sleep phase: paper (h = 1 - p', eq. 8) or official (authors' 1/(p + 1e-4))",
 }
@@ -61,11 +66,12 @@ DEFAULT_TEXT = {"num_interests": f"{MODELS['mur']} for mur"}
 """Defaults said in words where the field's value is a placeholder (0 = the model's own)."""
 CHOICES = {"model": sorted(MODELS), "scoring": list(SCORINGS), "weighting": list(names.WEIGHTINGS),
            "idw_initial_weights": list(names.IDW_INITIAL_WEIGHTS), "verbose": [0, 1, 2],
-           "idw_update": list(IDW_UPDATES)}
+           "idw_update": list(IDW_UPDATES), "negatives": list(NEGATIVES), "loss": list(LOSSES)}
 FLAG_TYPES = {
     "embedding_dim": flags.positive_int, "encoder_layers": flags.non_negative_int,
     "encoder_heads": flags.positive_int, "encoder_ffn_multiplier": flags.positive_int,
     "batch_size": flags.positive_int, "epochs": flags.positive_int,
+    "sampled_negatives": flags.positive_int,
     "idw_max_rounds": flags.positive_int, "idw_wake_epochs": flags.positive_int,
     "kde_batch_elements": flags.positive_int, "verbose": flags.non_negative_int,
     "learning_rate": flags.positive_float, "idw_eta": flags.positive_float,

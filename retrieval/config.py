@@ -12,8 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 
-MODELS = {"sur": 1, "mur": 5}
-"""Model name -> default number of user representations M (IDW §4.3)."""
+MODELS = {"sur": 1, "mur": 5, "sasrec": 1}
+"""Model name -> default number of user representations M (IDW §4.3; SASRec: the last position's state)."""
+NEGATIVES = ("in-batch", "full", "mixed", "sampled")
+"""Which items a training example's softmax contrasts its target with (``retrieval.negatives``):
+the batch's other targets (logQ-corrected), every item of the catalog, the batch's targets plus
+``sampled_negatives`` items drawn uniformly (Yang et al. 2020, mixed negative sampling), or the
+``sampled_negatives`` uniform items alone."""
+LOSSES = ("softmax", "bce")
+"""``softmax``: cross-entropy over the target and its negatives; ``bce``: binary cross-entropy
+on the target and each sampled negative (SASRec's original loss, Kang & McAuley 2018, eq. 7)."""
 SCORINGS = ("mixture", "max")
 """How M interests score one item: eq. 4's candidate-dependent mixture, or the max."""
 IDW_UPDATES = ("paper", "official")
@@ -74,6 +82,9 @@ class RetrievalConfig:
         temperature: Softmax temperature tau of the training loss: in-batch
             scores are divided by tau before the logQ correction (the authors'
             MovieLens config uses 0.01; 1 is eq. 1 as written).
+        negatives: One of ``NEGATIVES``.
+        sampled_negatives: Uniformly drawn negatives per batch of ``mixed`` and ``sampled``.
+        loss: One of ``LOSSES`` (``bce`` only with ``sampled`` negatives).
         idw_update: Sleep-phase rule, one of ``IDW_UPDATES``.
     """
 
@@ -91,6 +102,9 @@ class RetrievalConfig:
     logq_correction: bool = True
     remove_accidental_hits: bool = True
     temperature: float = 1.0
+    negatives: str = "in-batch"
+    sampled_negatives: int = 256
+    loss: str = "softmax"
     # training
     learning_rate: float = 0.01
     batch_size: int = 256
@@ -127,6 +141,15 @@ class RetrievalConfig:
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model: unknown value {self.model!r}; choose one of {sorted(MODELS)}")
+        if self.negatives not in NEGATIVES:
+            raise ValueError(f"negatives: unknown value {self.negatives!r}; choose one of {list(NEGATIVES)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: unknown value {self.loss!r}; choose one of {list(LOSSES)}")
+        if self.loss == "bce" and self.negatives != "sampled":
+            raise ValueError(f"loss: bce needs --negatives sampled (it scores the target against "
+                             f"sampled items), got negatives {self.negatives!r}")
+        if self.sampled_negatives < 1:
+            raise ValueError(f"sampled_negatives: must be >= 1, got {self.sampled_negatives}")
         if self.scoring not in SCORINGS:
             raise ValueError(f"scoring: unknown value {self.scoring!r}; choose one of {list(SCORINGS)}")
         if self.num_interests < 0:
