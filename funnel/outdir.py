@@ -22,15 +22,26 @@ def claim(out_dir: str | Path, overwrite: bool = False) -> Path:
         NotADirectoryError: ``out_dir`` exists and is a file.
         FileExistsError: ``out_dir`` holds files and ``overwrite`` is False.
     """
+    out = check(out_dir, overwrite)
+    if out.is_dir() and any(out.iterdir()):
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def check(out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Refuse ``out_dir`` as :func:`claim` would, creating nothing (the CLI checks it first).
+
+    Raises:
+        NotADirectoryError: ``out_dir`` exists and is a file.
+        FileExistsError: ``out_dir`` holds files and ``overwrite`` is False.
+    """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"--out {out} is not empty; refusing to write a run beside what it "
-                                  "holds (pass --overwrite to replace it, or choose a new folder)")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"--out {out} is not empty; refusing to write a run beside what it "
+                              "holds (pass --overwrite to replace it, or choose a new folder)")
     return out
 
 

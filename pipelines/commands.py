@@ -7,7 +7,7 @@ import dataclasses
 import logging
 
 from funnel import config as config_lib
-from funnel import flags, schema
+from funnel import flags, preflight, schema
 from pipelines.generator_config import FLAG_HELP, GeneratorConfig
 from pipelines.names import FORMAT_FILES, FORMATS, NEGATIVE_SAMPLINGS, SPLITS
 
@@ -78,6 +78,9 @@ def options_from_args(args: argparse.Namespace):
 
 
 def run_preprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
+    preflight.existing("--input", args.input, f"the input of --format {args.format} "
+                       "(`funnel preprocess --help` says what it holds)")
+    preflight.output(args.out)
     from pipelines.pipeline import preprocess
     from pipelines.summary import format_summary
 
@@ -113,6 +116,7 @@ def register_generate(groups) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    preflight.output(args.out)
     from pipelines.synthetic import generate
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GeneratorConfig)}

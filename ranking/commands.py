@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from funnel import distribute, flags, schema
+from funnel import distribute, flags, outdir, preflight, schema
 from ranking import names
 from ranking.config import LIST_DEFAULTS, RankingConfig
 
@@ -52,6 +52,10 @@ def _verbosity() -> int:
 
 
 def train_ranking(args) -> int:
+    preflight.data_folder(args.data)
+    if args.candidates:
+        preflight.candidates_folder(args.candidates)
+    outdir.check(args.out, args.overwrite)
     distribute.pool_cpu_memory()
     config = config_from_args(args)  # a bad --set fails before TensorFlow is imported
     from ranking.train import train
@@ -73,6 +77,8 @@ def train_ranking(args) -> int:
 
 
 def evaluate_ranking(args) -> int:
+    preflight.run_folder(args.run, "--run", "funnel train ranking")
+    preflight.data_folder(args.data)
     from ranking.evaluate import evaluate_run
 
     result = evaluate_run(args.run, args.data, split=args.split, threshold=args.threshold,
@@ -86,6 +92,11 @@ def evaluate_ranking(args) -> int:
 
 
 def experiment_ranking(args) -> int:
+    preflight.data_folder(args.data)
+    if args.existing_only:
+        preflight.folder("--out", args.out, "the report folder of an earlier `funnel experiment ranking`")
+    else:
+        preflight.output(args.out)
     distribute.pool_cpu_memory()
     from tqdm import tqdm
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from funnel import distribute, flags, schema
+from funnel import distribute, flags, preflight, schema
 
 MISSING_TARGET = ("drop", "add")
 """Keys of ``retrieval.candidate_lists.MISSING_TARGET`` (kept here: building the parser imports no TensorFlow)."""
 
 
 def run_candidates(args: argparse.Namespace, beam_args: list[str]) -> int:
+    preflight.data_folder(args.data)
+    preflight.run_folder(args.retrieval, "--retrieval", "funnel train retrieval")
+    preflight.output(args.out)
     distribute.pool_cpu_memory()  # it trains the out-of-fold retrieval models
     import logging
 

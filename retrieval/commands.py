@@ -12,7 +12,7 @@ import dataclasses
 import json
 import typing
 
-from funnel import distribute, flags
+from funnel import distribute, flags, outdir, preflight
 from retrieval import names
 from retrieval.config import IDW_UPDATES, LOSSES, MODELS, NEGATIVES, PRESETS, SCORINGS, RetrievalConfig
 
@@ -149,6 +149,8 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RetrievalConfig:
 
 
 def train_command(args) -> int:
+    preflight.data_folder(args.data)
+    outdir.check(args.out, args.overwrite)
     distribute.pool_cpu_memory()
     from retrieval.train import train
 
@@ -161,6 +163,8 @@ def train_command(args) -> int:
 
 
 def evaluate_command(args) -> int:
+    preflight.run_folder(args.run, "--run", "funnel train retrieval")
+    preflight.data_folder(args.data)
     from retrieval.evaluate import evaluate_run
 
     metrics = evaluate_run(args.run, args.data, args.split)
@@ -174,6 +178,8 @@ def evaluate_command(args) -> int:
 
 
 def experiment_command(args, extra) -> int:
+    preflight.data_folder(args.data)
+    preflight.output(args.out)
     distribute.pool_cpu_memory()
     from retrieval.experiment import run_experiment
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from funnel import flags, schema
-from serving.export import run_kinds
+from funnel import flags, preflight, schema
+from serving.export import layout, run_kinds
 
 BUILD, VERIFY = "build", "verify"
 VERIFY_USAGE_ERROR = 2
@@ -65,8 +64,13 @@ def build_export(args) -> int:
                                         ("--out", args.out)) if not value]
     if missing:
         raise ValueError(f"funnel export needs {', '.join(missing)}")
+    preflight.run_folder(args.retrieval, "--retrieval", "funnel train retrieval")
+    preflight.run_folder(args.ranking, "--ranking", "funnel train ranking")
     run_kinds.require(args.retrieval, "retrieval", "--retrieval")  # before TensorFlow loads
     run_kinds.require(args.ranking, "ranking", "--ranking")
+    if args.data:
+        preflight.data_folder(args.data)
+    preflight.output(args.out)
     from serving.export import build as export
 
     options = export.ExportOptions(min_recall=args.min_recall, data_dir=args.data,
@@ -99,12 +103,11 @@ def build_export(args) -> int:
 
 def verify_export(args) -> int:
     """Verify in a fresh process; an export that cannot be read is a user error (exit 2)."""
-    from serving.export.verify import verify_in_subprocess
-
     if not args.export_dir:
         raise ValueError("funnel export verify needs the EXPORT folder")
-    if not Path(args.export_dir).is_dir():
-        raise FileNotFoundError(f"{args.export_dir}: no such export folder")
+    layout.require_export(args.export_dir, flag="EXPORT")
+    from serving.export.verify import verify_in_subprocess
+
     completed = verify_in_subprocess(args.export_dir, args.version, args.tolerance)
     sys.stdout.write(completed.stdout)
     lines = completed.stderr.strip().splitlines()
@@ -129,6 +132,8 @@ def run_export(args) -> int:
 
 
 def evaluate_funnel(args) -> int:
+    preflight.data_folder(args.data)
+    layout.require_export(args.export)
     from serving.export.evaluate import evaluate_funnel as evaluate
 
     result = evaluate(args.export, args.data, candidates=args.candidates, split=args.split,

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from funnel import preflight
+
 QUERY, CANDIDATE, RETRIEVAL, RETRIEVAL_SCANN, RANKING = (
     "query", "candidate", "retrieval", "retrieval_scann", "ranking")
 SAVEDMODELS = (QUERY, CANDIDATE, RETRIEVAL, RETRIEVAL_SCANN, RANKING)
@@ -37,6 +39,13 @@ MODELS_CONFIG = "models.config"
 MODELS_SCANN_CONFIG = "models_scann.config"
 POPULAR_FILE = "popular.json"
 SAMPLES_FILE = "reference.npz"
+
+
+def require_export(path: str | Path, flag: str = "--export") -> Path:
+    """``path`` as an export with a complete version (a ``manifests/<v>.json``), checked by name
+    before anything heavy is imported; else :class:`funnel.preflight.PathRefused` naming ``flag``."""
+    return preflight.folder(flag, path, "a folder written by `funnel export`",
+                            holds=(f"{MANIFEST_DIR}/*.json",))
 
 
 def complete_versions(export_dir: str | Path) -> list[int]:

@@ -153,7 +153,8 @@ def test_export_verify_on_a_missing_folder_is_a_one_line_user_error(tmp_path, ca
     code = cli.main(["export", "verify", str(tmp_path / "nowhere")])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
-    assert captured.err.strip() == f"funnel export: error: {tmp_path / 'nowhere'}: no such export folder"
+    assert captured.err.strip() == (f"funnel export: error: EXPORT {tmp_path / 'nowhere'}: no such folder; "
+                                  "expected a folder written by `funnel export`")
 
 
 def test_number_type_names_the_range_it_expects():

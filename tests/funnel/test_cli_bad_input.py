@@ -51,16 +51,16 @@ CASES = {
     # "<three keys>" stands for three of the other stage's option names)
     "train retrieval, no data": (
         "train retrieval --data {tmp}/nowhere --out {tmp}/out",
-        "funnel train: error: {tmp}/nowhere/feature_map.json not found: is {tmp}/nowhere the --out of "
-        "`funnel preprocess`?"),
+        "funnel train: error: --data {tmp}/nowhere: no such folder; expected the output folder of "
+        "`funnel preprocess`"),
     "train ranking, no data": (
         "train ranking --data {tmp}/nowhere --out {tmp}/out",
-        "funnel train: error: {tmp}/nowhere/feature_map.json not found: is {tmp}/nowhere the --out of "
-        "`funnel preprocess`?"),
+        "funnel train: error: --data {tmp}/nowhere: no such folder; expected the output folder of "
+        "`funnel preprocess`"),
     "train ranking, data given as candidates": (
         "train ranking --data {data} --candidates {data} --out {tmp}/out",
-        "funnel train: error: {data}/stats.json has no candidates count: is {data} the --out of "
-        "`funnel candidates`?"),
+        "funnel train: error: --candidates {data}: holds no lists/*.tfrecord; expected the --out folder "
+        "of `funnel candidates`"),
     "evaluate retrieval, a ranking run": (
         "evaluate retrieval --run {ranking_run} --data {data}",
         "funnel evaluate: error: {ranking_run}/config.json was not written by `funnel train retrieval` "
@@ -73,16 +73,16 @@ CASES = {
         "of another stage?"),
     "evaluate funnel, no data": (
         "evaluate funnel --export {tmp}/export --data {tmp}/nowhere",
-        "funnel evaluate: error: {tmp}/nowhere/feature_map.json not found: is {tmp}/nowhere the --out of "
-        "`funnel preprocess`?"),
+        "funnel evaluate: error: --data {tmp}/nowhere: no such folder; expected the output folder of "
+        "`funnel preprocess`"),
     "evaluate funnel, no export": (
         "evaluate funnel --export {tmp}/export --data {data}",
-        "funnel evaluate: error: {tmp}/export: no complete export version (manifests/<version>.json); "
-        "run `funnel export`"),
+        "funnel evaluate: error: --export {tmp}/export: no such folder; expected a folder written by "
+        "`funnel export`"),
     "export, no run": (
         "export --retrieval {tmp}/nowhere --ranking {ranking_run} --out {tmp}/out",
-        "funnel export: error: {tmp}/nowhere/config.json not found: {tmp}/nowhere is not a finished run "
-        "of `funnel train retrieval` or `funnel train ranking`"),
+        "funnel export: error: --retrieval {tmp}/nowhere: no such folder; expected a run folder of "
+        "`funnel train retrieval`"),
     "export, runs swapped": (
         "export --retrieval {retrieval_run} --ranking {retrieval_run} --out {tmp}/out",
         "funnel export: error: {retrieval_run} is a retrieval run; --ranking needs a ranking run"),
@@ -95,8 +95,8 @@ CASES = {
         "complete training run"),
     "serve, no export": (
         "serve --export {tmp}/nowhere",
-        "funnel serve: error: {tmp}/nowhere: no complete export version (manifests/<version>.json); "
-        "run `funnel export`"),
+        "funnel serve: error: --export {tmp}/nowhere: no such folder; expected a folder written by "
+        "`funnel export`"),
     "serve, tfserving without its url": (
         "serve --export {tmp}/nowhere --backend tfserving",
         "funnel serve: error: tfserving_url: required with backend 'tfserving'"),
