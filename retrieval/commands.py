@@ -187,7 +187,8 @@ def experiment_command(args, extra) -> int:
     add_config_flags(overrides)
     config_args = overrides.parse_args(extra)
     report = run_experiment(args.data, args.methods, args.seeds, args.out,
-                            base=config_from_args(config_args), first_seed=args.first_seed)
+                            base=config_from_args(config_args), first_seed=args.first_seed,
+                            reference=args.reference)
     print(report.markdown)
     print(f"report written to {args.out}")
     return 0
@@ -215,9 +216,9 @@ def register(groups) -> None:
 
     experiment = groups["experiment"].add_parser(
         "retrieval", help="multi-seed comparison of methods; markdown + JSON report and plots",
-        description="Compare methods over seeds. Methods: sur, mur, most-popular, and "
-                    "<sur|mur>-<weighting> (e.g. mur-idw, mur-qmargin). Any training flag "
-                    "(e.g. --epochs 5) applies to every method.")
+        description="Compare methods over seeds. Methods: the baselines (most-popular, markov), "
+                    "the models (sur, mur, sasrec) and <model>-<weighting> (e.g. mur-idw, "
+                    "mur-qmargin). Any training flag (e.g. --epochs 5) applies to every method.")
     experiment.add_argument("--data", required=True, help="output folder of `funnel preprocess`")
     experiment.add_argument("--methods", type=_methods, default="most-popular,sur,mur,mur-idw",
                             help="comma-separated methods to compare")
@@ -226,4 +227,8 @@ def register(groups) -> None:
     experiment.add_argument("--first-seed", type=flags.non_negative_int, default=0,
                             help="seed of the first run; the others count up from it")
     experiment.add_argument("--out", required=True, help="report folder")
+    experiment.add_argument("--reference", default=None, metavar="METHOD",
+                            help="method every other is compared with by a paired bootstrap of "
+                                 "HR@10/NDCG@10 (full catalog) on the same test users "
+                                 "(default: sasrec if among --methods, else the first method)")
     experiment.set_defaults(handler=experiment_command, accepts_extra=True)

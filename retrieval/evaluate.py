@@ -11,9 +11,12 @@ Full catalog: the target is ranked against every real item (padding and OOV
 ids excluded, as is every item the user interacted with before the target:
 the example's history and all items of the user's examples in the earlier
 splits, training and, for the test split, validation; not only the last
-``max_len`` items): ``recall@20_full``, ``recall@100_full`` (one target:
-recall = hit) and ``ndcg@20_full``, also with ``_head`` / ``_tail`` suffixes
+``max_len`` items): ``hr@10_full``, ``recall@20_full``, ``recall@100_full``,
+``recall@200_full`` (one target: recall = hit), ``ndcg@10_full`` and
+``ndcg@20_full``, also with ``_head`` / ``_tail`` suffixes
 (``recall@20_full_tail``). Sampled metrics alone flatter a model.
+:func:`evaluate_examples` also returns each example's 0-based full-catalog
+rank with its user id (:mod:`funnel.ranks`), for paired comparisons.
 
 On data with ground-truth clusters (synthetic), ``mean_silhouette``
 (:func:`funnel.metrics.mean_silhouette`) is the silhouette score of the item embeddings against the true clusters (IDW §3.2).
@@ -24,27 +27,37 @@ Ties (the popularity baseline has many) take the mid rank:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from funnel import dataset, schema
 from funnel.metrics import mean_silhouette
+from retrieval.baselines import Scorer, popularity_scorer  # noqa: F401  (popularity_scorer: re-exported)
 from retrieval.run import item_clusters, load_trained
 
 logger = logging.getLogger(__name__)
 
 SAMPLED_KS = (5, 20)
-FULL_RECALL_KS = (20, 100)
-FULL_NDCG_K = 20
+FULL_HR_KS = (10,)
+FULL_RECALL_KS = (20, 100, 200)
+FULL_NDCG_KS = (10, 20)
 SCORE_BUDGET = 1 << 25
 """Largest ``B * M * N`` scored at once (bounds memory on big catalogs)."""
 
-Scorer = Callable[[np.ndarray], np.ndarray]
-"""HISTORY ``[B, L]`` -> scores of every item id ``[B, N]``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """Metrics of one split, and each example's user id and 0-based full-catalog rank ``[E]``
+    (in the split's file order, which is stable across evaluations of the same data)."""
+
+    metrics: dict[str, float]
+    user_ids: np.ndarray
+    ranks: np.ndarray
 
 
 def tied_ranks(scores: np.ndarray, target_scores: np.ndarray) -> np.ndarray:
@@ -130,17 +143,19 @@ def model_scorer(model) -> Scorer:
     return lambda history: score(tf.constant(history, tf.int64)).numpy()
 
 
-def popularity_scorer(frequencies: np.ndarray) -> Scorer:
-    """The most-popular baseline: every user gets the training frequencies as scores."""
-    frequencies = np.asarray(frequencies, dtype=np.float64)
-    return lambda history: np.broadcast_to(frequencies, (len(history), len(frequencies)))
-
-
 def evaluate(scorer: Scorer, data_dir: str | Path, split: str = schema.TEST,
              num_interests: int = 1, item_embeddings: np.ndarray | None = None,
              clusters: np.ndarray | None = None) -> dict[str, float]:
     """Every metric of the module docstring for ``scorer`` on ``split`` of ``data_dir``."""
+    return evaluate_examples(scorer, data_dir, split, num_interests, item_embeddings, clusters).metrics
+
+
+def evaluate_examples(scorer: Scorer, data_dir: str | Path, split: str = schema.TEST,
+                      num_interests: int = 1, item_embeddings: np.ndarray | None = None,
+                      clusters: np.ndarray | None = None) -> Evaluation:
+    """:func:`evaluate`'s metrics, with every example's user id and full-catalog rank."""
     start = time.perf_counter()
+    all_users, all_ranks = [], []
     head = dataset.head_items(data_dir)
     num_items = len(head)
     seen_before = items_seen_before(data_dir, split, num_items)
@@ -160,10 +175,15 @@ def evaluate(scorer: Scorer, data_dir: str | Path, split: str = schema.TEST,
                 _add(sums, f"hr@{k}{suffix}", hit[mask].sum())
                 _add(sums, f"ndcg@{k}{suffix}", ndcg[mask].sum())
         ranks = full_ranks(scores, targets, histories, seen_before[batch[schema.USER_ID]])
+        all_users.append(batch[schema.USER_ID])
+        all_ranks.append(ranks)
         for suffix, mask in groups.items():
+            for k in FULL_HR_KS:
+                _add(sums, f"hr@{k}_full{suffix}", hits_and_ndcg(ranks[mask], k)[0].sum())
             for k in FULL_RECALL_KS:
                 _add(sums, f"recall@{k}_full{suffix}", hits_and_ndcg(ranks[mask], k)[0].sum())
-            _add(sums, f"ndcg@{FULL_NDCG_K}_full{suffix}", hits_and_ndcg(ranks[mask], FULL_NDCG_K)[1].sum())
+            for k in FULL_NDCG_KS:
+                _add(sums, f"ndcg@{k}_full{suffix}", hits_and_ndcg(ranks[mask], k)[1].sum())
         for suffix, mask in groups.items():
             counts[suffix] += int(mask.sum())
     if counts[""] == 0:
@@ -177,7 +197,8 @@ def evaluate(scorer: Scorer, data_dir: str | Path, split: str = schema.TEST,
     if item_embeddings is not None and clusters is not None:
         metrics["mean_silhouette"] = mean_silhouette(item_embeddings, clusters)
     metrics["seconds"] = round(time.perf_counter() - start, 3)
-    return metrics
+    return Evaluation(metrics, np.concatenate(all_users).astype(np.int64),
+                      np.concatenate(all_ranks).astype(np.int64))
 
 
 def _add(sums: dict[str, float], name: str, value: float) -> None:
@@ -186,6 +207,11 @@ def _add(sums: dict[str, float], name: str, value: float) -> None:
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = schema.TEST) -> dict[str, float]:
     """Load a run (``retrieval.run.load_trained``) and evaluate it on ``data_dir``."""
+    return evaluate_run_examples(run_dir, data_dir, split).metrics
+
+
+def evaluate_run_examples(run_dir: str | Path, data_dir: str | Path, split: str = schema.TEST) -> Evaluation:
+    """:func:`evaluate_run` with every example's user id and full-catalog rank."""
     model, config = load_trained(run_dir)
     expected = schema.FeatureMap.load(data_dir).num_items
     if model.sampling_probability.shape[0] != expected:
@@ -193,4 +219,4 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = schema.
                          f"with {model.sampling_probability.shape[0]}; use the run's own data folder")
     clusters = item_clusters(data_dir)
     embeddings = model.item_embeddings() if clusters is not None else None
-    return evaluate(model_scorer(model), data_dir, split, config.interests, embeddings, clusters)
+    return evaluate_examples(model_scorer(model), data_dir, split, config.interests, embeddings, clusters)

@@ -1,18 +1,25 @@
 """Multi-seed comparison of retrieval methods: a Table-1-style report with plots.
 
-Methods are ``most-popular`` (training-frequency baseline), ``sur``, ``mur`` and
-``<sur|mur>-<weighting>`` for any key of ``retrieval.weighting.WEIGHTINGS``
-(``mur-idw``, ``sur-idw``, ``mur-qmargin``, ...). Each method is trained and
-tested once per seed; the report gives mean ± std over seeds, relative gains
-over SUR next to the IDW paper's MovieLens-1M gains, and two figures:
+Methods are the baselines of ``retrieval.baselines.BASELINES`` (``most-popular``,
+``markov``), any model of ``retrieval.config.MODELS`` (``sur``, ``mur``,
+``sasrec``) and ``<model>-<weighting>`` for any key of
+``retrieval.weighting.WEIGHTINGS`` (``mur-idw``, ``sur-idw``, ``mur-qmargin``,
+...). Each method is trained and tested once per seed; the report leads with
+full-catalog metrics (sampled ones flatter models), gives mean ± std over
+seeds, a paired bootstrap of HR@10 / NDCG@10 (full catalog) of each method
+against a reference method (:func:`funnel.ranks.compare_runs`: seeds paired by
+index, test users by id), relative gains over SUR next to the IDW paper's
+MovieLens-1M gains, and two figures:
 
 - ``idw_rounds.png``: the item-embedding space (2-D PCA) at each IDW round,
   coloured by true cluster, with its mean-silhouette score (paper, Figure 4);
 - ``ndcg_head_tail.png``: overall, head and tail NDCG@20 per method (Figure 5).
 
-Finished runs are reused (``runs/<method>/seed_<s>/test_metrics.json``), so an
-interrupted experiment resumes where it stopped; a trained run without test
-metrics is evaluated, not retrained.
+Each run folder keeps its test metrics (``runs/<method>/seed_<s>/test_metrics.json``)
+and every test example's user id and 0-based full-catalog rank
+(``test_ranks.npz``, :mod:`funnel.ranks`). Finished runs are reused, so an
+interrupted experiment resumes where it stopped; a trained run without both
+files is evaluated, not retrained.
 """
 
 from __future__ import annotations
@@ -27,13 +34,19 @@ import numpy as np
 
 from funnel import config as config_lib
 from funnel import dataset
+from funnel import ranks as ranks_lib
 from retrieval.config import RetrievalConfig
 from retrieval.names import parse_method
 
 logger = logging.getLogger(__name__)
 
-TABLE_METRICS = ("hr@20", "ndcg@20", "hr@5", "ndcg@5", "ndcg@20_head", "ndcg@20_tail", "hr@20_tail", "hr@5_tail",
-                 "recall@20_full", "recall@20_full_tail", "recall@100_full", "ndcg@20_full", "mean_silhouette")
+TABLE_METRICS = ("hr@10_full", "ndcg@10_full", "recall@100_full", "recall@200_full", "recall@20_full",
+                 "ndcg@20_full", "recall@20_full_tail", "hr@20", "ndcg@20", "hr@5", "ndcg@5", "ndcg@20_head",
+                 "ndcg@20_tail", "hr@20_tail", "hr@5_tail", "mean_silhouette")
+TEST_METRICS = "test_metrics.json"
+TEST_RANKS = "test_ranks.npz"
+REFERENCE_DEFAULT = "sasrec"
+"""The reference of the paired comparisons when it is among the methods (else the first method)."""
 PAPER_ML1M_GAINS_OVER_SUR = {"hr@20": 2.52, "ndcg@20": 5.14}
 """MUR-IDW vs SUR on MovieLens-1M, % (Mehta et al. 2023, Table 1)."""
 PAPER_ML1M_MUR_GAINS_OVER_SUR = {"hr@20": 0.25, "ndcg@20": 1.02}
@@ -55,17 +68,22 @@ def summarise(values: Sequence[float | None]) -> dict:
 
 
 def run_method(method: str, seed: int, data_dir: Path, out_dir: Path, base: RetrievalConfig) -> dict:
-    """Train and test one method at one seed (or reuse a finished run); return its test metrics."""
-    from retrieval.evaluate import evaluate, evaluate_run, popularity_scorer
+    """Train and test one method at one seed (or reuse a finished run); return its test metrics.
 
-    run_dir = out_dir / "runs" / method / f"seed_{seed}"
-    done = run_dir / "test_metrics.json"
-    if done.exists():
+    Also writes the run's per-example test ranks (``TEST_RANKS``).
+    """
+    from retrieval.baselines import BASELINES
+    from retrieval.evaluate import evaluate_examples, evaluate_run_examples
+
+    run_dir = run_folder(out_dir, method, seed)
+    done = run_dir / TEST_METRICS
+    if done.exists() and (run_dir / TEST_RANKS).exists():
         return json.loads(done.read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
     parsed = parse_method(method)
     if parsed is None:
-        metrics = evaluate(popularity_scorer(dataset.item_frequencies(data_dir)), data_dir)
+        evaluation = evaluate_examples(BASELINES[method](data_dir), data_dir)
+        metrics = evaluation.metrics
     else:
         from retrieval.train import train
 
@@ -76,11 +94,40 @@ def run_method(method: str, seed: int, data_dir: Path, out_dir: Path, base: Retr
             training = json.loads((run_dir / "metrics.json").read_text())
         else:
             training = train(config, data_dir, run_dir, overwrite=True)  # a stale or partial run
-        metrics = evaluate_run(run_dir, data_dir)
+        evaluation = evaluate_run_examples(run_dir, data_dir)
+        metrics = evaluation.metrics
         metrics["train_seconds"] = training["seconds"]
         metrics["train_epochs"] = training["epochs"]
+    ranks_lib.save(run_dir / TEST_RANKS, evaluation.user_ids, ranks=evaluation.ranks)
     done.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def run_folder(out_dir: Path, method: str, seed: int) -> Path:
+    return out_dir / "runs" / method / f"seed_{seed}"
+
+
+def choose_reference(methods: Sequence[str], reference: str | None) -> str:
+    """``reference`` if it is one of ``methods``; by default sasrec when present, else the first method."""
+    if reference is None:
+        return REFERENCE_DEFAULT if REFERENCE_DEFAULT in methods else methods[0]
+    if reference not in methods:
+        raise ValueError(f"reference: {reference!r} is not among the methods {list(methods)}")
+    return reference
+
+
+def paired_comparisons(out_dir: Path, methods: Sequence[str], seeds: Sequence[int], reference: str) -> dict:
+    """Each method against ``reference`` on the test users (:func:`funnel.ranks.compare_runs`), with
+    keys ``hr@10_full`` / ``ndcg@10_full`` (the ranks are full-catalog)."""
+    runs = {method: [ranks_lib.load(run_folder(out_dir, method, seed) / TEST_RANKS, ranks_lib.RANKS)
+                     for seed in seeds] for method in methods}
+    comparisons = {}
+    for method in methods:
+        if method == reference:
+            continue
+        result = ranks_lib.compare_runs(runs[reference], runs[method])
+        comparisons[method] = {f"{name}_full" if "@" in name else name: value for name, value in result.items()}
+    return comparisons
 
 
 def _trained_with(run_dir: Path, config: RetrievalConfig) -> bool:
@@ -93,7 +140,8 @@ def _trained_with(run_dir: Path, config: RetrievalConfig) -> bool:
 
 
 def run_experiment(data_dir: str | Path, methods: Sequence[str], seeds: int, out_dir: str | Path,
-                   base: RetrievalConfig | None = None, first_seed: int = 0) -> Report:
+                   base: RetrievalConfig | None = None, first_seed: int = 0,
+                   reference: str | None = None) -> Report:
     """Every method x seed, then the markdown/JSON report and the plots under ``out_dir``."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     base = base or RetrievalConfig()
@@ -101,6 +149,7 @@ def run_experiment(data_dir: str | Path, methods: Sequence[str], seeds: int, out
         parse_method(method)
     if seeds < 1:
         raise ValueError(f"seeds: must be >= 1, got {seeds}")
+    reference = choose_reference(methods, reference)
     out_dir.mkdir(parents=True, exist_ok=True)
     per_seed: dict[str, list[dict]] = {}
     for method in methods:
@@ -110,8 +159,11 @@ def run_experiment(data_dir: str | Path, methods: Sequence[str], seeds: int, out
     summary = {method: {name: summarise([run.get(name) for run in runs])
                         for name in sorted({k for run in runs for k in run})}
                for method, runs in per_seed.items()}
-    results = {"data": str(data_dir), "seeds": list(range(first_seed, first_seed + seeds)),
+    seed_list = list(range(first_seed, first_seed + seeds))
+    results = {"data": str(data_dir), "seeds": seed_list,
                "config": config_lib.to_dict(base), "summary": summary, "per_seed": per_seed,
+               "reference": reference,
+               "paired_bootstrap": paired_comparisons(out_dir, methods, seed_list, reference),
                "gains_over_sur_percent": gains_over(summary, "sur"),
                "paper_ml1m_gains_over_sur_percent": {"mur-idw": PAPER_ML1M_GAINS_OVER_SUR,
                                                      "mur": PAPER_ML1M_MUR_GAINS_OVER_SUR}}
@@ -154,6 +206,7 @@ def render_markdown(results: dict, figures: Sequence[str]) -> str:
             else:
                 cells.append(f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += _paired_lines(results)
     gains = results["gains_over_sur_percent"]
     if gains:
         lines += ["", "Relative change over SUR (%), next to the paper's MovieLens-1M gains:", "",
@@ -174,6 +227,28 @@ def render_markdown(results: dict, figures: Sequence[str]) -> str:
     for figure in figures:
         lines += ["", f"![{figure}]({figure})"]
     return "\n".join(lines) + "\n"
+
+
+def _paired_lines(results: dict) -> list[str]:
+    """The paired-bootstrap table: each method against the reference, full catalog."""
+    comparisons = results.get("paired_bootstrap") or {}
+    if not comparisons:
+        return []
+    reference = results["reference"]
+    lines = ["", f"Paired bootstrap against {reference} (full catalog, the same test users, seeds paired "
+             f"by index; {ranks_lib.BOOTSTRAP_SAMPLES} resamples of users; 95% interval of the difference "
+             "in points):", "",
+             f"| method | HR@10 {reference} | HR@10 method | gain | 95% CI | "
+             f"NDCG@10 {reference} | NDCG@10 method | gain | 95% CI | users |", "|---" * 10 + "|"]
+    for method, result in comparisons.items():
+        cells = []
+        for name in ("hr@10_full", "ndcg@10_full"):
+            entry = result[name]
+            interval = entry["difference"]
+            cells += [f"{100 * entry['first']:.2f}", f"{100 * entry['second']:.2f}", _pct(entry["gain_percent"]),
+                      f"{100 * interval['low']:+.2f} .. {100 * interval['high']:+.2f}"]
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {result['examples']} |")
+    return lines
 
 
 def _pct(value) -> str:

@@ -16,19 +16,25 @@ IDW_INITIAL_WEIGHTS = ("frequency", "uniform")
 """``retrieval.weighting.idw.INITIAL_WEIGHTS``: IDW's w^(0)."""
 MOST_POPULAR = "most-popular"
 """The popularity baseline of ``funnel experiment retrieval``."""
+BASELINES = (MOST_POPULAR, "markov")
+"""``retrieval.baselines.BASELINES``: methods scored without training."""
 
 
 def parse_method(method: str) -> tuple[str, str] | None:
-    """``"mur-idw"`` -> ``("mur", "idw")``; ``"sur"`` -> ``("sur", "none")``; most-popular -> None.
+    """``"mur-idw"`` -> ``("mur", "idw")``; ``"sasrec"`` -> ``("sasrec", "none")``; a baseline -> None.
+
+    Any model of ``retrieval.config.MODELS`` alone means weighting ``none``.
 
     Raises:
-        ValueError: not a method name (lists the valid forms and weightings).
+        ValueError: not a method name (lists the baselines, models and weightings).
     """
-    if method == MOST_POPULAR:
+    if method in BASELINES:
         return None
     model, _, weighting = method.partition("-")
     weighting = weighting or "none"
     if model not in MODELS or weighting not in WEIGHTINGS:
-        raise ValueError(f"methods: unknown method {method!r}; use {MOST_POPULAR}, sur, mur or "
-                         f"<sur|mur>-<weighting> with weighting in {sorted(WEIGHTINGS)}")
+        models = "|".join(sorted(MODELS))
+        raise ValueError(f"methods: unknown method {method!r}; use a baseline ({', '.join(BASELINES)}), "
+                         f"a model ({models}) or <{models}>-<weighting> with weighting in "
+                         f"{sorted(WEIGHTINGS)}")
     return model, weighting

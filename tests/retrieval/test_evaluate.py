@@ -72,3 +72,39 @@ def test_items_seen_before_collect_the_earlier_splits_of_the_same_user(tiny_data
     expected |= {int(validation["target_item"][0])} | (set(validation["history"][0].tolist()) - {0})
     assert set(test_seen[user].indices.tolist()) == expected
     assert items_seen_before(tiny_data, "train", num_items).nnz == 0
+
+
+def test_full_catalog_hr_ndcg_and_recall_keys_equal_a_hand_loop(tiny_data):
+    from retrieval.evaluate import evaluate_examples, items_seen_before
+
+    frequencies = dataset.item_frequencies(tiny_data)
+    evaluation = evaluate_examples(popularity_scorer(frequencies), tiny_data)
+    test = dataset.load_arrays(dataset.retrieval_dataset(tiny_data, "test", 1000))
+    seen = items_seen_before(tiny_data, "test", len(frequencies))
+    expected_ranks = []
+    for user, history, target in zip(test["user_id"], test["history"], test["target_item"]):
+        excluded = set(history.tolist()) | set(seen[user].indices.tolist()) | {0, 1, int(target)}
+        others = np.array([frequencies[i] for i in range(len(frequencies)) if i not in excluded])
+        expected_ranks.append(int((others > frequencies[target]).sum() + (others == frequencies[target]).sum() // 2))
+    expected_ranks = np.array(expected_ranks)
+    np.testing.assert_array_equal(evaluation.user_ids, test["user_id"])
+    np.testing.assert_array_equal(evaluation.ranks, expected_ranks)
+    metrics = evaluation.metrics
+    assert metrics["hr@10_full"] == np.mean(expected_ranks < 10)
+    assert metrics["recall@200_full"] == 1.0                         # 40 items: every target is in the top 200
+    assert metrics["ndcg@10_full"] == np.mean(np.where(expected_ranks < 10, 1 / np.log2(expected_ranks + 2), 0))
+    head = dataset.head_items(tiny_data)[test["target_item"]]
+    assert metrics["hr@10_full_tail"] == np.mean(expected_ranks[~head] < 10)
+    for key in ("hr@10_full_head", "ndcg@10_full_head", "ndcg@10_full_tail", "recall@200_full_head",
+                "recall@20_full", "recall@100_full", "ndcg@20_full", "hr@20"):
+        assert key in metrics
+
+
+def test_full_catalog_hr_and_ndcg_at_10_on_a_score_matrix_by_hand():
+    scores = np.array([[0.0, 0.0] + list(range(20, 0, -1))])   # item 2 scores highest, item 21 lowest
+    ranks = full_ranks(scores, np.array([13]), np.array([[0, 0, 0]]))
+    assert ranks[0] == 11                                        # items 2..12 outscore item 13
+    assert hits_and_ndcg(ranks, 10)[0][0] == 0.0
+    ranks = full_ranks(scores, np.array([13]), np.array([[2, 3, 4]]))  # three seen items excluded
+    assert ranks[0] == 8
+    np.testing.assert_allclose(hits_and_ndcg(ranks, 10)[1], [1 / np.log2(10)])

@@ -19,6 +19,35 @@ def test_parse_method_names_model_and_weighting():
         parse_method("mur-magic")
 
 
+def test_parse_method_accepts_markov_and_sasrec_and_names_the_bad_method():
+    assert parse_method("markov") is None
+    assert parse_method("sasrec") == ("sasrec", "none")
+    with pytest.raises(ValueError, match=r"methods: unknown method 'banana'.*markov.*sasrec"):
+        parse_method("banana")
+
+
+def test_baseline_experiment_saves_ranks_and_a_paired_bootstrap(tiny_data, tmp_path):
+    from funnel import ranks
+    from retrieval.experiment import run_experiment
+
+    report = run_experiment(tiny_data, ["most-popular", "markov"], 1, tmp_path / "report")
+    users, values = ranks.load(tmp_path / "report" / "runs" / "markov" / "seed_0" / "test_ranks.npz", "ranks")
+    assert len(users) == len(values) == 60
+    results = report.results
+    assert results["reference"] == "most-popular"                  # no sasrec: the first method
+    markov = results["paired_bootstrap"]["markov"]
+    assert markov["examples"] == 60
+    summary = results["summary"]["markov"]
+    assert markov["hr@10_full"]["second"] == pytest.approx(summary["hr@10_full"]["mean"])
+    assert markov["hr@10_full"]["first"] == pytest.approx(results["summary"]["most-popular"]["hr@10_full"]["mean"])
+    interval = markov["ndcg@10_full"]["difference"]
+    assert interval["low"] <= interval["mean"] <= interval["high"]
+    assert "Paired bootstrap against most-popular" in report.markdown
+    assert report.markdown.index("hr@10_full") < report.markdown.index("hr@20")
+    with pytest.raises(ValueError, match="reference: 'sasrec'"):
+        run_experiment(tiny_data, ["most-popular"], 1, tmp_path / "other", reference="sasrec")
+
+
 def test_summarise_uses_sample_std_and_skips_missing():
     summary = summarise([1.0, 3.0, None])
     assert summary == {"mean": 2.0, "std": pytest.approx(np.sqrt(2.0)), "n": 2}
