@@ -14,7 +14,8 @@ import typing
 
 from funnel import distribute, flags, outdir, preflight
 from retrieval import names
-from retrieval.config import IDW_UPDATES, LOSSES, MODELS, NEGATIVES, PRESETS, SCORINGS, RetrievalConfig
+from retrieval.config import (AUTO_NEGATIVES, IDW_UPDATES, LOSSES, MODEL_NEGATIVES, MODELS, NEGATIVES,
+                              PRESETS, SCORINGS, RetrievalConfig)
 
 HELP = {
     "model": "sur (one user representation), mur (M of them) or sasrec (causal self-attention, the last position's state; Kang & McAuley 2018)",
@@ -62,11 +63,13 @@ HELP = {
     "idw_update": "IDW sleep phase: paper (h = 1 - p', eq. 8) or official (authors' 1/(p + 1e-4))",
 }
 """Help of every ``RetrievalConfig`` field's flag (``test_every_flag_has_help`` checks all have one)."""
-DEFAULT_TEXT = {"num_interests": f"{MODELS['mur']} for mur"}
+DEFAULT_TEXT = {"num_interests": f"{MODELS['mur']} for mur",
+                "negatives": f"{AUTO_NEGATIVES}: " + ", ".join(f"{choices[0]} for {model}" for model, choices
+                                                          in MODEL_NEGATIVES.items())}
 """Defaults said in words where the field's value is a placeholder (0 = the model's own)."""
 CHOICES = {"model": sorted(MODELS), "scoring": list(SCORINGS), "weighting": list(names.WEIGHTINGS),
            "idw_initial_weights": list(names.IDW_INITIAL_WEIGHTS), "verbose": [0, 1, 2],
-           "idw_update": list(IDW_UPDATES), "negatives": list(NEGATIVES), "loss": list(LOSSES)}
+           "idw_update": list(IDW_UPDATES), "negatives": [AUTO_NEGATIVES, *NEGATIVES], "loss": list(LOSSES)}
 FLAG_TYPES = {
     "embedding_dim": flags.positive_int, "encoder_layers": flags.non_negative_int,
     "encoder_heads": flags.positive_int, "encoder_ffn_multiplier": flags.positive_int,

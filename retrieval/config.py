@@ -19,6 +19,15 @@ NEGATIVES = ("in-batch", "full", "mixed", "sampled")
 the batch's other targets (logQ-corrected), every item of the catalog, the batch's targets plus
 ``sampled_negatives`` items drawn uniformly (Yang et al. 2020, mixed negative sampling), or the
 ``sampled_negatives`` uniform items alone."""
+AUTO_NEGATIVES = "auto"
+"""``negatives`` left to the model: the first entry of its ``MODEL_NEGATIVES``."""
+MODEL_NEGATIVES = {"sur": NEGATIVES, "mur": NEGATIVES, "sasrec": ("full", "sampled")}
+"""Model -> the negatives it trains with, its default first: in-batch for the two towers, the
+full softmax for SASRec (Klenitskiy & Vasilev 2023: full cross-entropy beats SASRec's sampled
+BCE). SASRec scores every position of a sequence, so it has no batch of single targets to
+contrast."""
+MODEL_WEIGHTINGS = {"sasrec": ("none",)}
+"""Models that support only some weighting schemes (absent: every scheme)."""
 LOSSES = ("softmax", "bce")
 """``softmax``: cross-entropy over the target and its negatives; ``bce``: binary cross-entropy
 on the target and each sampled negative (SASRec's original loss, Kang & McAuley 2018, eq. 7)."""
@@ -82,7 +91,8 @@ class RetrievalConfig:
         temperature: Softmax temperature tau of the training loss: in-batch
             scores are divided by tau before the logQ correction (the authors'
             MovieLens config uses 0.01; 1 is eq. 1 as written).
-        negatives: One of ``NEGATIVES``.
+        negatives: One of ``NEGATIVES``, or ``"auto"``: the model's default
+            (``MODEL_NEGATIVES``; read the resolved value from ``negatives_for_model``).
         sampled_negatives: Uniformly drawn negatives per batch of ``mixed`` and ``sampled``.
         loss: One of ``LOSSES`` (``bce`` only with ``sampled`` negatives).
         idw_update: Sleep-phase rule, one of ``IDW_UPDATES``.
@@ -102,7 +112,7 @@ class RetrievalConfig:
     logq_correction: bool = True
     remove_accidental_hits: bool = True
     temperature: float = 1.0
-    negatives: str = "in-batch"
+    negatives: str = AUTO_NEGATIVES
     sampled_negatives: int = 256
     loss: str = "softmax"
     # training
@@ -141,13 +151,24 @@ class RetrievalConfig:
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model: unknown value {self.model!r}; choose one of {sorted(MODELS)}")
-        if self.negatives not in NEGATIVES:
-            raise ValueError(f"negatives: unknown value {self.negatives!r}; choose one of {list(NEGATIVES)}")
+        if self.negatives != AUTO_NEGATIVES and self.negatives not in NEGATIVES:
+            raise ValueError(f"negatives: unknown value {self.negatives!r}; choose one of "
+                             f"{[AUTO_NEGATIVES, *NEGATIVES]}")
+        if self.negatives_for_model not in MODEL_NEGATIVES[self.model]:
+            raise ValueError(f"negatives: model {self.model} trains with one of "
+                             f"{list(MODEL_NEGATIVES[self.model])} (default "
+                             f"{MODEL_NEGATIVES[self.model][0]}), got {self.negatives!r}")
+        if self.model in MODEL_WEIGHTINGS and self.weighting not in MODEL_WEIGHTINGS[self.model]:
+            raise ValueError(f"weighting: model {self.model} supports only "
+                             f"{list(MODEL_WEIGHTINGS[self.model])}, got {self.weighting!r}")
+        if self.model == "sasrec" and self.use_item_category:
+            raise ValueError("use_item_category: sasrec scores items by its item-id embedding "
+                             "table alone; drop --item-category")
         if self.loss not in LOSSES:
             raise ValueError(f"loss: unknown value {self.loss!r}; choose one of {list(LOSSES)}")
-        if self.loss == "bce" and self.negatives != "sampled":
+        if self.loss == "bce" and self.negatives_for_model != "sampled":
             raise ValueError(f"loss: bce needs --negatives sampled (it scores the target against "
-                             f"sampled items), got negatives {self.negatives!r}")
+                             f"sampled items), got negatives {self.negatives_for_model!r}")
         if self.sampled_negatives < 1:
             raise ValueError(f"sampled_negatives: must be >= 1, got {self.sampled_negatives}")
         if self.scoring not in SCORINGS:
@@ -176,13 +197,21 @@ class RetrievalConfig:
             raise ValueError(f"learning_rate: must be > 0, got {self.learning_rate}")
 
     @property
+    def negatives_for_model(self) -> str:
+        """The negatives training uses: ``negatives``, or the model's default when ``"auto"``."""
+        return MODEL_NEGATIVES[self.model][0] if self.negatives == AUTO_NEGATIVES else self.negatives
+
+    @property
     def interests(self) -> int:
         """M, the number of user representations the user tower outputs."""
-        if self.model == "sur":
-            return 1
+        if self.model != "mur":
+            return MODELS[self.model]
         return self.num_interests or MODELS[self.model]
 
     @property
     def output_dim(self) -> int:
-        """D, the size of user and item representations."""
+        """D, the size of user and item representations (SASRec: ``embedding_dim``, its
+        item table is both the input embedding and the item representation)."""
+        if self.model == "sasrec":
+            return self.embedding_dim
         return self.item_hidden[-1] if self.item_hidden else self.embedding_dim

@@ -25,6 +25,7 @@ from funnel.outdir import DATASET_COPY
 from retrieval import weighting as weighting_lib
 from retrieval.config import RetrievalConfig
 from retrieval.model import ItemStatistics, TwoTowerModel
+from retrieval.sasrec import SasRecModel
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -32,6 +33,14 @@ WEIGHTS = "weights"
 WEIGHTS_PREFIX = "model"
 IDW_HISTORY = "idw_history.json"
 IDW_EMBEDDINGS = "idw_embeddings.npz"
+
+RetrievalModel = TwoTowerModel | SasRecModel
+MODEL_CLASSES: dict[str, type[RetrievalModel]] = {
+    "sur": TwoTowerModel,
+    "mur": TwoTowerModel,
+    "sasrec": SasRecModel,
+}
+"""``config.model`` -> the class built for it (same towers, item statistics and weighting variables)."""
 
 
 def item_statistics(data_dir: str | Path) -> ItemStatistics:
@@ -59,15 +68,16 @@ def item_clusters(data_dir: str | Path) -> np.ndarray | None:
     return clusters
 
 
-def build_model(config: RetrievalConfig, items: ItemStatistics) -> tuple[TwoTowerModel, weighting_lib.Weighting]:
-    """The two-tower model with the loss of ``config.weighting``, variables created."""
+def build_model(config: RetrievalConfig, items: ItemStatistics) -> tuple[RetrievalModel, weighting_lib.Weighting]:
+    """The ``MODEL_CLASSES`` model of ``config.model`` with the loss of ``config.weighting``,
+    variables created."""
     scheme = weighting_lib.build(config)
-    model = TwoTowerModel(config, items, loss=scheme.loss())
+    model = MODEL_CLASSES[config.model](config, items, loss=scheme.loss())
     model.build_towers()
     return model, scheme
 
 
-def load_trained(run_dir: str | Path) -> tuple[TwoTowerModel, RetrievalConfig]:
+def load_trained(run_dir: str | Path) -> tuple[RetrievalModel, RetrievalConfig]:
     """Rebuild a trained model from its run folder alone (``RUN/dataset`` holds the item tables).
 
     The model is in its inference state: post-hoc item norm switched on where

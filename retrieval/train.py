@@ -25,6 +25,7 @@ from funnel import dataset, distribute, outdir, progress, schema
 from funnel.optimizer import FusedAdam
 from retrieval import weighting as weighting_lib
 from retrieval.config import RetrievalConfig
+from retrieval.sequence_batches import sequence_datasets
 from retrieval.run import (CONFIG_FILE, IDW_EMBEDDINGS, IDW_HISTORY, METRICS_FILE, WEIGHTS,
                            WEIGHTS_PREFIX, build_model, item_clusters, item_statistics)
 
@@ -37,6 +38,17 @@ MAX_ITEMS_FOR_SNAPSHOTS = 20_000
 def count_examples(data_dir: str | Path, split: str) -> int:
     files = [str(f) for f in schema.Layout(data_dir).retrieval_files(split)]
     return int(sum(1 for _ in tf.data.TFRecordDataset(files))) if files else 0
+
+
+def example_datasets(data_dir: str | Path, batch_size: int, seed: int):
+    """Training (shuffled) and validation batches of (history, target) example dicts."""
+    train = dataset.retrieval_dataset(data_dir, schema.TRAIN, batch_size, shuffle=True, seed=seed)
+    return train, dataset.retrieval_dataset(data_dir, schema.VALIDATION, batch_size)
+
+
+TRAINING_DATA = {"sur": example_datasets, "mur": example_datasets, "sasrec": sequence_datasets}
+"""``config.model`` -> how its ``fit`` reads the data folder: ``(data_dir, batch_size, seed)`` ->
+(training, validation) datasets. SASRec trains whole sequences (``retrieval.sequence_batches``)."""
 
 
 class Trainer:
@@ -67,9 +79,8 @@ class Trainer:
     def _datasets(self):
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        train = dataset.retrieval_dataset(self.data_dir, schema.TRAIN, self.config.batch_size,
-                                          shuffle=True, seed=self.config.seed)
-        validation = dataset.retrieval_dataset(self.data_dir, schema.VALIDATION, self.config.batch_size)
+        train, validation = TRAINING_DATA[self.config.model](self.data_dir, self.config.batch_size,
+                                                             self.config.seed)
         return train.with_options(options), validation.with_options(options)
 
     def fit(self, epochs: int, *, weighted: bool, phase: str,
