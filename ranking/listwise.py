@@ -101,6 +101,13 @@ class CandidateRanker(tfrs.models.Model):
 
     uses_candidate_features = True
 
+    @property
+    def metrics(self):
+        """The in-list HR@10 and NDCG@10 (and Keras' loss trackers), never the backbone's AUC:
+        the backbone's ``compute_loss`` does not run on lists, so its AUC would stay at 0."""
+        backbone = {id(metric) for metric in self.backbone.metrics}
+        return [metric for metric in super().metrics if id(metric) not in backbone]
+
     def row_logits(self, rows: dict, training: bool = False) -> tuple[tf.Tensor, dict]:
         """Rows -> (logits ``[R]``, the backbone's heads)."""
         rows = dict(rows)

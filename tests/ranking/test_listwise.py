@@ -187,3 +187,17 @@ def test_target_ranks_count_better_candidates_only_in_the_list():
     assert found["lists"] == 1
     assert found["mrr"] == pytest.approx(1 / 3)                    # rank 2: two better candidates
     assert found["ndcg@10"] == pytest.approx(1 / np.log2(4))
+
+
+def test_a_list_ranker_records_only_the_metrics_it_computes(tiny_feature_map):
+    """Keras' history of a list ranker holds loss, HR@10 and NDCG@10, never the backbone's AUC,
+    which no list step updates (it read 0.0 every epoch)."""
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(_config("tf4ctr"), tiny_feature_map)
+    model.compile(optimizer="adam")
+    data = tf.data.Dataset.from_tensors(_lists(tiny_feature_map, seed=2))
+    history = model.fit(data, validation_data=data, epochs=2, verbose=0).history
+    computed = {"loss", "regularization_loss", "total_loss", f"hr_at_{listwise.CUTOFF}",
+                f"ndcg_at_{listwise.CUTOFF}"}
+    assert set(history) == computed | {f"val_{name}" for name in computed}
+    assert all(0.0 <= value <= 1.0 for value in history[f"ndcg_at_{listwise.CUTOFF}"])
