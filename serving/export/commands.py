@@ -137,7 +137,7 @@ def evaluate_funnel(args) -> int:
     from serving.export.evaluate import evaluate_funnel as evaluate
 
     result = evaluate(args.export, args.data, candidates=args.candidates, split=args.split,
-                      version=args.version)
+                      version=args.version, ranks_out=args.ranks_out)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -174,4 +174,8 @@ def register(groups) -> None:
     evaluate.add_argument("--version", type=flags.positive_int, default=None,
                           help="export version (default: the newest complete one)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--ranks-out", default=None, metavar="FILE.npz",
+                          help="also write each example's user id and 0-based full-catalog rank in "
+                               "both orders (arrays user_ids, retrieval, funnel; a target outside the "
+                               "candidates gets a huge rank), for benchmarks/compare_ranks.py")
     evaluate.set_defaults(handler=evaluate_funnel)

@@ -17,6 +17,11 @@ the examples whose target was retrieved (``*_retrieved``);
 ``candidate_recall`` (the share of targets among the candidates: the ceiling
 of both orders); ``bootstrap``: the paired bootstrap 95% interval of
 (funnel - retrieval) for HR@10 and NDCG@10 (examples resampled together).
+
+With ``ranks_out`` the per-example ranks of both orders are written with the
+examples' user ids (:mod:`funnel.ranks`; a target outside the candidates gets
+``funnel.ranks.MISSED``), to be compared with any other ranker's ranks on the
+same split (``benchmarks/compare_ranks.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from funnel import dataset, metrics, schema
+from funnel import ranks as ranks_lib
 from retrieval.evaluate import items_seen_before
 from serving import artifacts
 from serving.export import build as export_lib
@@ -49,8 +55,9 @@ def _raw_ids(ids: np.ndarray, vocabulary: np.ndarray, empty: str = schema.UNKNOW
 
 
 def split_requests(data_dir, split: str, candidates: int, max_examples: int | None = None
-                   ) -> tuple[list[RecommendRequest], np.ndarray]:
-    """Recommend requests for a split's examples, and their raw target ids ``[E]``.
+                   ) -> tuple[list[RecommendRequest], np.ndarray, np.ndarray]:
+    """Recommend requests for a split's examples, their raw target ids ``[E]`` and user ids ``[E]``
+    (vocabulary ids, as ``funnel evaluate retrieval`` reports them).
 
     Each request carries the user's whole history before the target, as a
     client of the service would send it: every item the user interacted with
@@ -78,7 +85,7 @@ def split_requests(data_dir, split: str, candidates: int, max_examples: int | No
         requests.append(RecommendRequest(history=[str(i) for i in ids if i != schema.UNKNOWN_VALUE],
                                          user_id=str(user) if user != schema.UNKNOWN_VALUE else None,
                                          k=candidates, candidates=candidates))
-    return requests, targets.astype(str)
+    return requests, targets.astype(str), examples[schema.USER_ID].astype(np.int64)
 
 
 def order_ranks(engine: Engine, requests: list[RecommendRequest], targets: np.ndarray,
@@ -121,8 +128,10 @@ def summarise(ranks: dict[str, np.ndarray], samples: int = 2000, seed: int = 0) 
 
 def evaluate_funnel(export_dir: str | Path, data_dir: str | Path, candidates: int = schema.DEFAULT_LIST_CANDIDATES,
                     split: str = schema.TEST, version: int | None = None,
-                    max_examples: int | None = None, batch_size: int = 256) -> dict:
-    """Both orders on ``split``'s examples (see the module docstring), plus counts."""
+                    max_examples: int | None = None, batch_size: int = 256,
+                    ranks_out: str | Path | None = None) -> dict:
+    """Both orders on ``split``'s examples (see the module docstring), plus counts; with
+    ``ranks_out``, each example's user id and rank in both orders are saved there."""
     if split not in (schema.VALIDATION, schema.TEST):
         raise ValueError(f"split: unknown value {split!r}; choose validation or test")
     schema.FeatureMap.load(data_dir)  # a `funnel preprocess` output, or one line saying it is not
@@ -134,8 +143,11 @@ def evaluate_funnel(export_dir: str | Path, data_dir: str | Path, candidates: in
                          "evaluate on the same `funnel preprocess` output")
     engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates),
                     clock=_unknown_time)
-    requests, targets = split_requests(data_dir, split, candidates, max_examples)
-    result = summarise(order_ranks(engine, requests, targets, batch_size))
+    requests, targets, user_ids = split_requests(data_dir, split, candidates, max_examples)
+    ranks = order_ranks(engine, requests, targets, batch_size)
+    if ranks_out is not None:
+        ranks_lib.save(ranks_out, user_ids, **ranks)
+    result = summarise(ranks)
     result.update({"split": split, "examples": int(len(targets)), "candidates": int(candidates),
                    "export_version": loaded.version})
     logger.info("funnel evaluation on %d %s examples: %s", len(targets), split, result)

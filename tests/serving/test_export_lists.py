@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from funnel import schema
+from funnel import ranks, schema
 from funnel.cli import main as cli_main
 from serving import artifacts
 from serving.api import RecommendRequest
@@ -53,11 +53,17 @@ def test_export_records_candidate_inputs_and_the_gate(list_export):
     assert gate["order"] == expected
 
 
-def test_evaluate_funnel_reports_both_orders(list_export, capsys):
+def test_evaluate_funnel_reports_both_orders(list_export, capsys, tmp_path):
     export_dir, runs = list_export
+    ranks_file = tmp_path / "funnel_ranks.npz"
     assert cli_main(["evaluate", "funnel", "--export", str(export_dir), "--data", str(runs["data"]),
-                     "--candidates", "20", "--json"]) == 0
+                     "--candidates", "20", "--json", "--ranks-out", str(ranks_file)]) == 0
     result = json.loads(capsys.readouterr().out)
+    for order in ("retrieval", "funnel"):                      # the saved ranks give the reported metrics
+        users, order_ranks = ranks.load(ranks_file, order)
+        assert len(users) == len(np.unique(users)) == result["examples"]
+        assert np.mean(order_ranks < 10) == pytest.approx(result[order]["hr@10"])
+        assert np.all((order_ranks < 20) | (order_ranks == ranks.MISSED))
     for order in ("retrieval", "funnel"):
         assert set(result[order]) >= {"hr@5", "hr@10", "hr@20", "ndcg@10", "ndcg@20", "mrr", "hr@10_retrieved"}
         assert result[order]["hr@20"] <= result["candidate_recall"] + 1e-9   # nothing beyond the candidates
