@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "ranking.commands",
     "serving.export.commands",
     "serving.commands",
+    "funnel.build",
 )
 GROUPS = {
     "generate": "write a synthetic dataset (IDW paper, Appendix A)",
@@ -41,9 +42,10 @@ GROUPS = {
     "experiment": "run a multi-seed comparison and write a report",
     "export": "export SavedModels and a ScaNN index for serving, or verify an export",
     "serve": "run the REST recommend service",
+    "build": "all of the above, raw data to a served export, in one resumable command",
 }
 """Command groups, in the order data flows through them (the help lists them so)."""
-LEAF_GROUPS = {"generate", "preprocess", "candidates", "export", "serve"}
+LEAF_GROUPS = {"generate", "preprocess", "candidates", "export", "serve", "build"}
 """Groups that are commands themselves, without a second word."""
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, KeyError)
 """Library exceptions that mean "bad input": one line on stderr, exit 2, no traceback."""

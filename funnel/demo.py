@@ -1,8 +1,9 @@
-"""``make demo``: the whole funnel on a synthetic dataset, one CLI command per stage.
+"""``make demo``: ``funnel generate``, then ``funnel build`` on the synthetic data.
 
-Each step is printed before it runs, so the demo doubles as a worked example of
-the commands a user types; it replaces the runs of an earlier demo in ``--out``. It ends with the service running and a sample
-recommendation printed; Ctrl-C stops it.
+Every command is printed before it runs, so the demo doubles as a worked example of
+what a user types on their own data: ``funnel build`` prints each stage's command
+and resumes an interrupted demo at its first unfinished stage. It ends with the
+service running and a sample recommendation printed; Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable
+
+from funnel import build, cli
 
 DEMO_RETRIEVAL_OPTIONS = ("--epochs", "3", "--idw-max-rounds", "2", "--idw-wake-epochs", "1",
                           "--idw-calibration-epochs", "1")
@@ -37,21 +37,28 @@ TINY_OPTIONS = {
 """``--tiny``: the same commands on a tiny dataset with tiny models, a smoke run (the test
 suite's) that shows every step works, not what the models can do. The export skips its
 fresh-process verify (the end-to-end test verifies every format's export)."""
+SEED = ("--seed", "7")
 
 
-def run_in_subprocess(args: list[str]) -> None:
-    """Run ``funnel ARGS`` as a user would, in its own process; a failure stops the demo."""
-    subprocess.run([sys.executable, "-m", "funnel.cli", *args], check=True)
+def build_arguments(raw: Path, build_dir: Path, tiny: bool) -> list[str]:
+    """``funnel build``'s arguments: the demo's few-epoch options (or ``--tiny``'s) as stage flags."""
+    options = TINY_OPTIONS if tiny else {}
+    stage_flags = {
+        "preprocess": (*options.get("preprocess", ()), *SEED),
+        "retrieval": (*options.get("retrieval", DEMO_RETRIEVAL_OPTIONS), *SEED),
+        "candidates": (*options.get("candidates", DEMO_CANDIDATE_OPTIONS), *SEED),
+        "ranking": (*options.get("ranking", DEMO_RANKING_OPTIONS), *SEED),
+        "export": options.get("export", ()),
+        "evaluate": options.get("evaluate", ()),
+    }
+    arguments = ["--input", str(raw), "--format", "synthetic", "--out", str(build_dir)]
+    for stage, flags in stage_flags.items():
+        if flags:
+            arguments.append(f"--{stage}-flags={shlex.join(flags)}")
+    return [*arguments, "--no-serve"]
 
 
-def _step(run: Callable[[list[str]], None], args: list[str]) -> None:
-    print(f"\n$ {shlex.join(['funnel', *args])}", flush=True)
-    started = time.perf_counter()
-    run(args)
-    print(f"  ({time.perf_counter() - started:.1f} s)", flush=True)
-
-
-def main(argv: list[str] | None = None, run: Callable[[list[str]], None] = run_in_subprocess) -> int:
+def main(argv: list[str] | None = None, run: build.Runner = build.run_in_subprocess) -> int:
     """Run the demo; ``run`` executes one ``funnel`` command line (a test runs them in-process)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo", help="folder for everything the demo writes")
@@ -61,26 +68,17 @@ def main(argv: list[str] | None = None, run: Callable[[list[str]], None] = run_i
                         help="a tiny dataset and tiny models: a smoke run of every step")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    raw, data, runs, export = out / "raw", out / "data", out / "runs", out / "export"
-    tiny = TINY_OPTIONS if args.tiny else {}
+    raw, build_dir = out / "raw", out / "build"
+    export = build_dir / "export"
 
-    _step(run, ["generate", "--out", str(raw), "--seed", "7", *tiny.get("generate", ())])
-    _step(run, ["preprocess", "--input", str(raw), "--format", "synthetic", "--out", str(data),
-                "--seed", "7", *tiny.get("preprocess", ())])
-    retrieval_run, ranking_run = runs / "retrieval", runs / "ranking"
-    _step(run, ["train", "retrieval", "--data", str(data), "--model", "mur", "--weighting", "idw",
-                *tiny.get("retrieval", DEMO_RETRIEVAL_OPTIONS), "--seed", "7", "--out", str(retrieval_run),
-                "--overwrite"])
-    _step(run, ["evaluate", "retrieval", "--run", str(retrieval_run), "--data", str(data)])
-    candidates = out / "candidates"
-    _step(run, ["candidates", "--data", str(data), "--retrieval", str(retrieval_run),
-                *tiny.get("candidates", DEMO_CANDIDATE_OPTIONS), "--seed", "7", "--out", str(candidates)])
-    _step(run, ["train", "ranking", "--data", str(data), "--candidates", str(candidates), "--model", "tf4ctr",
-                *tiny.get("ranking", DEMO_RANKING_OPTIONS), "--seed", "7", "--out", str(ranking_run),
-                "--overwrite"])
-    _step(run, ["export", "--retrieval", str(retrieval_run), "--ranking", str(ranking_run),
-                "--data", str(data), "--out", str(export), *tiny.get("export", ())])
-    _step(run, ["evaluate", "funnel", "--export", str(export), "--data", str(data), *tiny.get("evaluate", ())])
+    generate = ["generate", "--out", str(raw), *SEED, *(TINY_OPTIONS["generate"] if args.tiny else ())]
+    print(f"\n$ {shlex.join(['funnel', *generate])}", flush=True)
+    run(generate, None)
+    build_args = build_arguments(raw, build_dir, args.tiny)
+    print(f"\n$ {shlex.join(['funnel', 'build', *build_args])}", flush=True)
+    options = build.options_from_args(cli.build_parser().parse_args(["build", *build_args]))
+    state = build.run_build(options, run=run)
+    print(build.summary(options, state), flush=True)
     if args.no_serve:
         print(f"\nDemo done: the export is in {export}.")
         return 0

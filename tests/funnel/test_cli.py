@@ -45,7 +45,7 @@ def test_every_command_is_reachable():
     assert {" ".join(path) for path, _ in LEAVES} == {
         "generate", "preprocess", "candidates", "train retrieval", "train ranking", "evaluate retrieval",
         "evaluate ranking", "evaluate funnel", "experiment retrieval", "experiment ranking",
-        "export", "serve"}
+        "export", "serve", "build"}
 
 
 @pytest.mark.parametrize("path, parser", LEAVES, ids=[" ".join(p) for p, _ in LEAVES])
