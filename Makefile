@@ -1,5 +1,6 @@
 # make setup: create .venv if missing and install funnel with its test extras.
-# make demo:  setup, then the whole funnel end to end on synthetic data.
+# make demo:  setup, then the whole funnel end to end on synthetic data (funnel generate,
+#             then funnel build).
 # make test:  setup, then the test suite on TEST_WORKERS processes (pytest-xdist, one
 #             test file per process; TEST_WORKERS=0 runs it in this process).
 PYTHON ?= python3

@@ -11,7 +11,8 @@ a user can re-run or vary one stage by hand.
 skips a stage whose recorded command is unchanged and whose completion marker
 (the file the stage writes last) exists, and resumes at the first other one,
 clearing its folder first; every stage after it runs again, since it reads what
-that stage writes. Changing a stage's flags therefore re-runs it and what follows.
+that stage writes. Changing a stage's flags therefore re-runs it and what follows; new
+data under the same ``--input`` path is not noticed (use a new ``--out``).
 
 The orchestrator sits above every stage and imports none of them: no TensorFlow,
 no Beam; it only shells out to ``funnel`` commands and reads their JSON files.
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 from funnel import cli, flags
 from pipelines.names import FORMATS
@@ -92,7 +93,8 @@ class BuildOptions:
     input: str
     format: str
     out: str
-    stage_flags: dict  # stage name -> tuple of extra flags, placed after build's own defaults
+    stage_flags: Mapping[str, tuple[str, ...]]
+    """Stage name -> flags added to its command, after build's own defaults (so they win)."""
     serve: bool = False
     port: int = 8000
 
@@ -223,7 +225,8 @@ def summary(options: BuildOptions, state: dict) -> str:
     out = Path(options.out)
     evaluation = json.loads((out / EVALUATION_FILE).read_text())
     manifest = json.loads((out / "export" / "manifest.json").read_text())
-    lines = [f"\nfunnel build: done ({out})"]
+    seconds = sum(state["stages"][stage.name]["seconds"] for stage in STAGES)
+    lines = [f"\nfunnel build: done ({out}; stages {seconds:.0f} s in all)"]
     for stage in STAGES:
         record = state["stages"][stage.name]
         lines.append(f"  {stage.help:24s} {record['seconds']:>8.1f} s   {out / stage.output}")
@@ -238,7 +241,8 @@ def summary(options: BuildOptions, state: dict) -> str:
     gate = manifest.get("gate")
     if gate:
         lines.append(f"gate ({gate['examples']} validation users): NDCG@10 ranking "
-                     f"{gate['funnel']['ndcg@10']:.4f} vs retrieval {gate['retrieval']['ndcg@10']:.4f} "
+                     f"{gate['funnel']['ndcg@10']:.4f} vs retrieval {gate['retrieval']['ndcg@10']:.4f}, "
+                     f"HR@10 {gate['funnel']['hr@10']:.4f} vs {gate['retrieval']['hr@10']:.4f} "
                      f"-> the service orders by {gate['order']}")
     lines.append(f"export: {out / 'export'} (version {evaluation['export_version']})")
     lines.append(f"serve it: {shlex.join(['funnel', *state['serve']])}")
@@ -249,12 +253,15 @@ def build_command(args: argparse.Namespace) -> int:
     if not Path(args.input).exists():  # before any folder is created or anything heavy imported
         raise FileNotFoundError(f"--input {args.input}: no such file or folder")
     options = options_from_args(args)
+    resume = "run the same `funnel build` again: it resumes at that stage"
     try:
         state = run_build(options)
     except StageFailedError as error:
-        print(f"funnel build: {error}; fix it and run the same `funnel build` again: it resumes "
-              "at that stage", file=sys.stderr)
+        print(f"funnel build: {error}; fix it and {resume}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\nfunnel build: interrupted; {resume}", file=sys.stderr)
+        return 130
     print(summary(options, state), flush=True)
     if args.serve:
         print(f"\n$ {shlex.join(['funnel', *state['serve']])}", flush=True)
@@ -262,6 +269,9 @@ def build_command(args: argparse.Namespace) -> int:
             run_in_subprocess(state["serve"])
         except KeyboardInterrupt:
             pass
+        except StageFailedError as error:
+            print(f"funnel build: {error}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -22,7 +22,8 @@ STAGE_WORDS = ["preprocess", "train retrieval", "candidates", "train ranking", "
 EVALUATION = {"split": "test", "examples": 40, "candidates": 20, "candidate_recall": 0.5, "export_version": 1,
               "retrieval": {"hr@10": 0.25, "ndcg@10": 0.125}, "funnel": {"hr@10": 0.375, "ndcg@10": 0.1875},
               "bootstrap": {"ndcg@10": {"mean": 0.0625, "low": 0.01, "high": 0.1}}}
-GATE = {"examples": 40, "order": "ranking", "funnel": {"ndcg@10": 0.2}, "retrieval": {"ndcg@10": 0.1}}
+GATE = {"examples": 40, "order": "ranking", "funnel": {"hr@10": 0.3, "ndcg@10": 0.2},
+        "retrieval": {"hr@10": 0.2, "ndcg@10": 0.1}}
 
 
 class FakeRunner:
