@@ -176,8 +176,9 @@ class SasRecModel(tfrs.Model):
         valid = position_targets >= schema.FIRST_VALUE_ID
         states = tf.boolean_mask(self.user_tower.sequence(history, training=training), valid)
         targets = tf.boolean_mask(position_targets, valid)
-        negatives = (sequence_losses.uniform_negatives(self.config.sampled_negatives, self.num_items)
-                     if self.loss_fn.sampled else None)
+        draw = self.loss_fn.draw
+        negatives = (draw(self.config.sampled_negatives, self.num_items, tf.size(targets))
+                     if draw is not None else None)
         return self.loss_fn.per_position(states, targets, self.item_tower.table(), negatives)
 
     def compute_loss(self, inputs, training=False):

@@ -13,8 +13,8 @@ negatives:
 - ``sampled`` + ``softmax``: cross-entropy over the target and ``S`` uniformly
   drawn items shared by the batch, a negative equal to the target masked;
 - ``sampled`` + ``bce``: ``-log sigma(r_target) - sum_j log(1 - sigma(r_j))``
-  over the same ``S`` items (§III-E's binary cross-entropy; S = 1 is the
-  original SASRec).
+  over ``S`` uniform items drawn for each position (§III-E's binary
+  cross-entropy; S = 1 is the original SASRec, one negative per position).
 """
 
 from __future__ import annotations
@@ -39,10 +39,17 @@ def full_softmax(states, targets, table, negatives=None):
 
 
 def _target_and_sampled_logits(states, targets, table, negatives):
-    """Target logits ``[P]`` and sampled logits ``[P, S]`` (copies of the target masked)."""
+    """Target logits ``[P]`` and sampled logits ``[P, S]`` (copies of the target masked).
+
+    ``negatives``: ``[S]`` shared by every position, or ``[P, S]`` one row per position.
+    """
+    targets = tf.convert_to_tensor(targets, tf.int64)
+    negatives = tf.convert_to_tensor(negatives, tf.int64)
     positive = tf.reduce_sum(states * tf.gather(table, targets), axis=-1)
-    sampled = tf.matmul(states, tf.gather(table, negatives), transpose_b=True)
-    hit = tf.equal(negatives[tf.newaxis, :], targets[:, tf.newaxis])
+    if negatives.shape.rank == 1:
+        negatives = tf.broadcast_to(negatives[tf.newaxis, :], [tf.shape(targets)[0], tf.shape(negatives)[0]])
+    sampled = tf.einsum("pd,psd->ps", states, tf.gather(table, negatives))
+    hit = tf.equal(negatives, targets[:, tf.newaxis])
     return positive, tf.where(hit, MASK_LOGIT, sampled)
 
 
@@ -54,7 +61,8 @@ def sampled_softmax(states, targets, table, negatives):
 
 
 def sampled_bce(states, targets, table, negatives):
-    """Binary cross-entropy of the target (label 1) and each of ``negatives`` ``[S]`` (label 0): -> ``[P]``.
+    """Binary cross-entropy of the target (label 1) and each of its ``negatives`` ``[P, S]``
+    (or ``[S]`` shared; label 0): -> ``[P]``.
 
     ``-log sigma(x) = softplus(-x)`` and ``-log(1 - sigma(x)) = softplus(x)``;
     a masked copy of the target adds ``softplus(MASK_LOGIT) = 0``.
@@ -63,24 +71,33 @@ def sampled_bce(states, targets, table, negatives):
     return tf.nn.softplus(-positive) + tf.reduce_sum(tf.nn.softplus(sampled), axis=1)
 
 
-def uniform_negatives(count: int, num_items: int, seed=None):
-    """``count`` item ids drawn uniformly from the real items ``[FIRST_VALUE_ID, num_items)``: ``[S]`` int64."""
-    return tf.random.uniform([count], minval=schema.FIRST_VALUE_ID, maxval=num_items,
-                             dtype=tf.int64, seed=seed)
+def shared_negatives(count: int, num_items: int, positions):
+    """``count`` item ids drawn uniformly from the real items ``[FIRST_VALUE_ID, num_items)``,
+    shared by the batch's ``positions``: ``[S]`` int64."""
+    return tf.random.uniform([count], minval=schema.FIRST_VALUE_ID, maxval=num_items, dtype=tf.int64)
+
+
+def position_negatives(count: int, num_items: int, positions):
+    """``count`` uniform real item ids for each of ``positions`` (a scalar P): ``[P, S]`` int64."""
+    return tf.random.uniform([positions, count], minval=schema.FIRST_VALUE_ID, maxval=num_items,
+                             dtype=tf.int64)
 
 
 @dataclasses.dataclass(frozen=True)
 class SequenceLoss:
-    """A per-position loss and whether it needs ``uniform_negatives`` drawn for each batch."""
+    """A per-position loss and how its negatives are drawn for each batch (None: no sampling).
+
+    ``draw(count, num_items, positions)`` returns the ``negatives`` argument of ``per_position``.
+    """
 
     per_position: Callable
-    sampled: bool
+    draw: Callable | None = None
 
 
 SEQUENCE_LOSSES = {
-    ("full", "softmax"): SequenceLoss(full_softmax, sampled=False),
-    ("sampled", "softmax"): SequenceLoss(sampled_softmax, sampled=True),
-    ("sampled", "bce"): SequenceLoss(sampled_bce, sampled=True),
+    ("full", "softmax"): SequenceLoss(full_softmax),
+    ("sampled", "softmax"): SequenceLoss(sampled_softmax, draw=shared_negatives),
+    ("sampled", "bce"): SequenceLoss(sampled_bce, draw=position_negatives),
 }
 """(negatives, loss) -> SASRec's loss; ``retrieval.config.MODEL_NEGATIVES`` lists the same negatives."""
 

@@ -97,16 +97,34 @@ def test_sampled_softmax_matches_a_hand_computed_value_with_the_target_masked_am
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
-def test_sampled_bce_matches_a_hand_computed_value():
+def test_sampled_bce_matches_a_hand_computed_value_with_negatives_per_position():
     from retrieval.sequence_losses import sampled_bce
 
     def softplus(x):
         return math.log1p(math.exp(x))
 
-    negatives = np.array([3, 4])
-    expected = [softplus(-1.0) + softplus(0.5) + softplus(1.5), softplus(-1.5) + softplus(2.0)]
+    negatives = np.array([[3, 4], [2, 4]])         # position 1 drew its own target 4: masked
+    expected = [softplus(-1.0) + softplus(0.5) + softplus(1.5), softplus(-1.5) + softplus(-0.5)]
     got = sampled_bce(STATES, TARGETS, TABLE, negatives).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("loss,shape", [("softmax", (5,)), ("bce", (7, 5))])
+def test_sampled_losses_draw_real_items_shared_by_the_batch_or_per_position(loss, shape):
+    """Sampled softmax shares S negatives across the batch; BCE draws S per position (S = 1
+    is the original SASRec); neither ever draws padding or OOV."""
+    import tensorflow as tf
+
+    from retrieval.sequence_losses import sequence_loss
+
+    draw = sequence_loss("sampled", loss).draw
+    negatives = draw(5, 12, tf.constant(7)).numpy()
+    assert negatives.shape == shape
+    many = draw(200, 4, tf.constant(7)).numpy()
+    assert set(np.unique(many)) == {2, 3}
+    model = tiny_sasrec(negatives="sampled", loss=loss, sampled_negatives=5)
+    value = model.compute_loss((tf.constant([padded([2, 3])]), tf.constant([padded([3, 4])]))).numpy()
+    assert np.isfinite(value) and value > 0
 
 
 def test_the_model_loss_averages_the_full_softmax_over_real_positions_only():
