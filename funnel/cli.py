@@ -15,6 +15,7 @@ import importlib
 import logging
 import sys
 
+from funnel import noise
 from funnel.flags import Parser
 
 DESCRIPTION = """\
@@ -51,6 +52,9 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryErro
 """Library exceptions that mean "bad input": one line on stderr, exit 2, no traceback."""
 QUIET_WARNINGS = ("apitools not found",)
 """Third-party warnings that say nothing to a funnel user (Beam's BigQuery client at import)."""
+QUIET_LOGGERS = ("absl", "tensorflow")
+"""Loggers whose INFO records are TensorFlow's internals (sharding callbacks, renamed SavedModel
+inputs, "Assets written to"): warnings only, unless ``-v``."""
 
 
 class UsageError(Exception):
@@ -87,9 +91,13 @@ def _configure_logging(verbose: bool) -> None:
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(_DropQuietWarnings())
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; ``argv`` None is a process's own command line (``funnel ...``), whose
+    stderr then drops TensorFlow's and ScaNN's native INFO lines (:func:`noise.filter_native_logs`)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     _configure_logging(args.verbose)
@@ -98,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"'{args.command}' needs a subcommand")
     if extra and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if argv is None:
+        noise.filter_native_logs()
     try:
         result = handler(args, extra) if getattr(args, "accepts_extra", False) else handler(args)
     except (UsageError, *USER_ERRORS) as error:

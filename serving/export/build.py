@@ -31,7 +31,7 @@ from serving.bundle import candidate_inputs
 from serving.export.layout import (CANDIDATE, FEATURES, FOLDERS, MANIFEST, MANIFEST_DIR, MODELS_CONFIG,
                             MODELS_SCANN_CONFIG, POPULAR_FILE, QUERY, RANKING, RETRIEVAL, RETRIEVAL_SCANN,
                             SAMPLES, SAMPLES_FILE, SAVEDMODELS, SCANN, SCHEMA_ASSET, STOCK_SERVABLES,
-                            complete_versions)
+                            complete_versions, write_verify_log)
 from serving.export.staging import Staging, VerificationFailedError, remove_abandoned
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class ExportResult:
     root: Path
     manifest: dict
     verify_output: str = ""
+    verify_log: Path | None = None
+    """``EXPORT/verify/<version>.log``, holding ``verify_output``; None when not verified."""
 
 
 # ------------------------------------------------------------------ versions
@@ -325,9 +327,10 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
     write_atomic(root / MODELS_SCANN_CONFIG,
                  models_config(versions, options.serving_root, STOCK_SERVABLES + (RETRIEVAL_SCANN,), previous))
     write_atomic(root / MANIFEST, json.dumps(manifest, indent=2))
+    verify_log = write_verify_log(root, version, verify_output) if options.verify else None
     logger.info("exported version %d to %s (ScaNN recall@%d %.4f)", version, root, checked.k,
                 checked.recall)
-    return ExportResult(version, root, manifest, verify_output)
+    return ExportResult(version, root, manifest, verify_output, verify_log)
 
 
 def _build_modules(runs: Runs, schema_file: Path, vocabularies: dict[str, Path]) -> dict:

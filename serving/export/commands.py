@@ -29,7 +29,8 @@ def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--data", default=None, metavar="DIR",
                        help="pipeline output: its test split gives the held-out ScaNN queries, its "
                             "validation split the gate that decides ranking vs retrieval order "
-                            "(default: histories sampled by the training item frequency, no gate)")
+                            "(default: histories sampled by the training item frequency, no gate, so "
+                            "`funnel serve --order auto` answers in retrieval order)")
     group.add_argument("--gate-candidates", type=flags.positive_int, default=schema.DEFAULT_LIST_CANDIDATES,
                        help="candidates per validation user in the gate (the service's default)")
     group.add_argument("--min-recall", type=flags.number(0.0, 1.0, exclusive_minimum=True),
@@ -79,20 +80,23 @@ def build_export(args) -> int:
                                    tolerance=getattr(args, "tolerance", 1e-5))
     try:
         result = export.export(args.retrieval, args.ranking, args.out, options, gate=_gate(args))
-    except export.VerificationFailedError as error:
-        sys.stdout.write(error.output)
+    except export.VerificationFailedError as error:  # nothing of the version is kept, nor its log
+        for line in layout.verify_summary(error.output)[1]:
+            print(line)
         print(f"funnel export: {error}", file=sys.stderr)
         return 1
-    sys.stdout.write(result.verify_output)
     scann, verified = result.manifest["scann"], result.manifest["verify"]
     recall_k = scann["recall_k"]
     measured = ", ".join(f"{name} {value:.4f}" for name, value in verified.get("recall", {}).items())
+    passed, _ = layout.verify_summary(result.verify_output)
     print(f"exported version {result.version} to {result.root} "
           f"(ScaNN recall@{recall_k} = {scann[f'recall_at_{recall_k}']:.4f}, bar {scann['min_recall']}; "
-          + (f"verified in a fresh process: {measured})" if verified["verified"] else "NOT verified)"))
+          + (f"verified in a fresh process, {passed} checks passed: {measured}; every check and "
+             f"signature in {result.verify_log})" if verified["verified"] else "NOT verified)"))
     gate = result.manifest.get("gate")
     if gate is None:
-        print("no --data: no gate evaluated; `funnel serve --order auto` orders answers by the ranking model")
+        print("no --data: no gate evaluated; `funnel serve --order auto` answers in retrieval order "
+              "(--order ranking serves the ranker's order)")
     else:
         print(f"gate on {gate['examples']} validation users ({gate['candidates']} candidates): NDCG@10 "
               f"ranking {gate['funnel']['ndcg@10']:.4f} vs retrieval {gate['retrieval']['ndcg@10']:.4f}, "
@@ -108,16 +112,23 @@ def verify_export(args) -> int:
     layout.require_export(args.export_dir, flag="EXPORT")
     from serving.export.verify import verify_in_subprocess
 
-    completed = verify_in_subprocess(args.export_dir, args.version, args.tolerance)
-    sys.stdout.write(completed.stdout)
+    version = args.version or layout.complete_versions(args.export_dir)[-1]
+    completed = verify_in_subprocess(args.export_dir, version, args.tolerance)
     lines = completed.stderr.strip().splitlines()
     if completed.returncode == VERIFY_USAGE_ERROR and lines:
         raise ValueError(lines[-1])
+    log = layout.write_verify_log(args.export_dir, version, completed.stdout)
+    passed, failed = layout.verify_summary(completed.stdout)
+    for line in failed:
+        print(line)
     if completed.returncode:
         tail = "\n".join(lines[-5:])
-        print(f"funnel export verify: FAILED (exit {completed.returncode})"
+        print(f"funnel export verify: FAILED (exit {completed.returncode}, {len(failed)} failed checks, "
+              f"{passed} passed; every check and signature in {log})"
               + (f"\n{tail}" if tail else ""), file=sys.stderr)
         return 1
+    print(f"verified export {args.export_dir} version {version} in a fresh process: {passed} checks "
+          f"passed (every check and signature in {log})")
     return 0
 
 

@@ -14,6 +14,7 @@ TF Serving's ``<base>/<model>/<version>/``, one version number per export::
     EXPORT/manifest.json         the manifest of the newest version
     EXPORT/models.config         TF Serving model config (stock servables, label ``stable``)
     EXPORT/models_scann.config   the same plus ``retrieval_scann`` (TF Serving with ScaNN ops)
+    EXPORT/verify/<v>.log        what verify printed for version v (every check, every signature)
 
 The exporter, ``verify``, the staging step and the service's loader import the
 names from here, so none of them imports another to learn a folder's name.
@@ -39,6 +40,25 @@ MODELS_CONFIG = "models.config"
 MODELS_SCANN_CONFIG = "models_scann.config"
 POPULAR_FILE = "popular.json"
 SAMPLES_FILE = "reference.npz"
+VERIFY_LOG_DIR = "verify"
+
+
+def verify_log(export_dir: str | Path, version: int) -> Path:
+    """``EXPORT/verify/<version>.log``: verify's whole output, which the terminal gets summarised."""
+    return Path(export_dir) / VERIFY_LOG_DIR / f"{version}.log"
+
+
+def write_verify_log(export_dir: str | Path, version: int, output: str) -> Path:
+    path = verify_log(export_dir, version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(output)
+    return path
+
+
+def verify_summary(output: str) -> tuple[int, list[str]]:
+    """``(checks passed, the FAIL lines)`` of verify's output (its lines start ``OK`` or ``FAIL``)."""
+    lines = output.splitlines()
+    return sum(line.startswith("OK") for line in lines), [line for line in lines if line.startswith("FAIL")]
 
 
 def require_export(path: str | Path, flag: str = "--export") -> Path:

@@ -74,6 +74,8 @@ def test_layout_manifest_and_models_config(exported, runs):
     assert manifest["verify"]["recall"] == {"index": scann["recall_at_60"],
                                             "retrieval_scann": scann["also"]["retrieval_scann"]}
     assert "0 failed check(s)" in exported.verify_output
+    assert exported.verify_log == root / "verify" / f"{version}.log"  # the terminal gets a summary
+    assert exported.verify_log.read_text() == exported.verify_output
     assert manifest["retrieval"]["config"]["num_interests"] == 3
     assert "final_val_loss" in manifest["retrieval"]["metrics"]
     config = (root / "models.config").read_text()
@@ -307,12 +309,17 @@ def test_export_verify_command_passes_in_a_fresh_process(exported, capsys):
     assert cli.main(["export", "verify", str(exported.root)]) == 0
     out, err = capsys.readouterr()
     assert "Traceback" not in err
-    assert "signature_def['serving_default']:" in out
-    assert "inputs['history'] tensor_info:" in out and "dtype: DT_STRING" in out
-    assert "Method name is: tensorflow/serving/predict" in out
-    assert "OK   query: batch 500" in out and "OK   ranking: batch 1" in out
-    assert 'OK   ranking/serving_default: REST {"instances": ...}' in out
-    assert "0 failed check(s)" in out
+    log = exported.root / "verify" / f"{exported.version}.log"
+    assert out.splitlines() == [f"verified export {exported.root} version {exported.version} in a fresh "
+                                f"process: {log.read_text().count(chr(10) + 'OK ')} checks passed (every "
+                                f"check and signature in {log})"]
+    details = log.read_text()  # the signature dumps go to the log, not the terminal
+    assert "signature_def['serving_default']:" in details
+    assert "inputs['history'] tensor_info:" in details and "dtype: DT_STRING" in details
+    assert "Method name is: tensorflow/serving/predict" in details
+    assert "OK   query: batch 500" in details and "OK   ranking: batch 1" in details
+    assert 'OK   ranking/serving_default: REST {"instances": ...}' in details
+    assert "0 failed check(s)" in details
 
 
 def test_export_verify_command_fails_on_a_corrupted_export(exported, tmp_path, capsys):
@@ -330,7 +337,9 @@ def test_export_verify_command_fails_on_a_corrupted_export(exported, tmp_path, c
     out, err = capsys.readouterr()
     assert "FAIL models share one schema fingerprint" in out
     assert "FAIL ranking: probability vs training-time model" in out
-    assert err.startswith("funnel export verify: FAILED (exit 1)") and "Traceback" not in err
+    assert all(line.startswith("FAIL") for line in out.splitlines())  # only the failures
+    assert err.startswith("funnel export verify: FAILED (exit 1") and "Traceback" not in err
+    assert str(copy / "verify" / "1.log") in err
 
 
 def test_export_verify_command_refuses_a_missing_version_in_one_line(exported, capsys):
