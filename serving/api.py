@@ -90,9 +90,18 @@ class BatchRequest(BaseModel):
     requests: list[RecommendRequest] = Field(min_length=1, max_length=settings.MAX_BATCH_REQUESTS)
 
 
+SCORE_MEANING = (
+    "the answer's `order` model's probability for this item: a list ranker's softmax of its logits over "
+    "the request's candidates (the probability that it is the next item among them); a pointwise "
+    "ranker's click probability; in retrieval order, the softmax of the retrieval scores (eq. 4, at "
+    "the retrieval run's training temperature) over the candidates; in a fallback, the item's share "
+    "of popularity")
+"""What ``score`` is; the engine computes it so (``Engine._scores``)."""
+
+
 class RecommendedItem(BaseModel):
     item_id: str
-    score: float = Field(description="ranking model's click probability (fallback: popularity share)")
+    score: float = Field(description=SCORE_MEANING)
     retrieval_score: float = Field(description="eq. 4 multi-interest score (fallback: popularity share)")
     rank: int
     title: Optional[str] = None
@@ -103,7 +112,7 @@ class Candidate(BaseModel):
     retrieval_score: float
     title: Optional[str] = None
     interest: Optional[int] = Field(default=None, description="which of the M interests nominated it")
-    score: Optional[float] = Field(default=None, description="ranking model's score")
+    score: Optional[float] = Field(default=None, description=SCORE_MEANING)
 
 
 class HistoryItem(BaseModel):
@@ -143,7 +152,15 @@ class LoadedVersion(BaseModel):
     warm_ms: float
     order: str = Field(description="how answers are ordered: 'ranking' or 'retrieval' (the manifest's "
                        "gate, or `funnel serve --order`)")
-    manifest: dict
+    created: Optional[str] = Field(default=None, description="when the export version was built")
+    catalog: dict = Field(description="the catalog: `items`, `embedding_dim`, `interests` (M), `scoring`")
+    schema_fingerprint: Optional[str] = Field(default=None, description="the feature contract's hash; "
+                                              "requests follow the schema it names")
+    gate: Optional[dict] = Field(default=None, description="the export's gate on validation users: the "
+                                 "`order` it chose, its `candidates` per user, both orders' figures; none "
+                                 "without `funnel export --data`")
+    manifest: Optional[dict] = Field(default=None, description="the whole manifest (training runs, "
+                                     "paths, options): only with 'Authorization: Bearer <admin token>'")
 
 
 class ModelsResponse(BaseModel):

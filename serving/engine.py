@@ -40,6 +40,24 @@ MAX_NAMED_UNKNOWN = 20
 STAGES = ("retrieval", "ranking")
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """``exp(logits) / sum(exp(logits))`` over one request's candidates, in float64."""
+    shifted = np.asarray(logits, np.float64) - np.max(logits)
+    weights = np.exp(shifted)
+    return weights / weights.sum()
+
+
+def logits_of(probabilities: np.ndarray) -> np.ndarray:
+    """The logits of the ranking signature's float32 ``sigmoid(logit)``.
+
+    ``1 - p`` is exact in float64 for a float32 ``p``; a ``p`` rounded to 1.0
+    (a logit above about 17) is read as half an ulp below 1, so such logits are capped there.
+    """
+    p = np.asarray(probabilities, np.float64)
+    tail = np.maximum(1.0 - p, 2.0 ** -25)
+    return np.log(np.maximum(p, 1e-300)) - np.log(tail)
+
+
 def _default(kind: schema.Kind):
     return 0.0 if kind is schema.Kind.NUMERIC else schema.UNKNOWN_VALUE
 
@@ -73,6 +91,8 @@ class Engine:
         self._clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
         self._versions = {name: str(v) for name, v in bundle.model_versions.items()}
         self._titles = bundle.titles
+        retrieval = bundle.manifest.get("retrieval", {}) if bundle.manifest else {}
+        self._retrieval_temperature = float(retrieval.get("config", {}).get("temperature", 1.0))
         self._item_columns = self._catalog_columns(bundle)
         self.item_search = ItemSearch(bundle.item_ids, bundle.titles, bundle.popular_rows)
         if bundle.scoring not in interests.SCORINGS:
@@ -276,8 +296,9 @@ class Engine:
             order = np.arange(min(request.k, len(probabilities)))
         else:
             order = np.argsort(-probabilities, kind="stable")[: request.k]
+        scores = self._scores(candidates)
         items = [{"item_id": str(self.bundle.item_ids[candidates["rows"][j]]),
-                  "score": float(probabilities[j]),
+                  "score": float(scores[j]),
                   "retrieval_score": float(candidates["scores"][j]),
                   "rank": rank + 1,
                   "title": self._title(candidates["rows"][j])}
@@ -289,8 +310,18 @@ class Engine:
             answer["candidates"] = [{"item_id": str(self.bundle.item_ids[row]), "retrieval_score": float(s),
                                      "title": self._title(row), "interest": int(m), "score": float(p)}
                                     for row, s, m, p in zip(candidates["rows"], candidates["scores"],
-                                                            candidates["interest"], probabilities)]
+                                                            candidates["interest"], scores)]
         return answer
+
+    def _scores(self, candidates) -> np.ndarray:
+        """Each candidate's ``score`` (``serving.api.SCORE_MEANING``), under the model whose order the answer follows."""
+        if len(candidates["rows"]) == 0:
+            return np.zeros(0)
+        if self.bundle.order == "retrieval":
+            return softmax(np.asarray(candidates["scores"], np.float64) / self._retrieval_temperature)
+        if self.bundle.candidate_features:
+            return softmax(logits_of(candidates["probabilities"]))
+        return np.asarray(candidates["probabilities"], np.float64)
 
     def _fallback(self, request, resolved) -> dict:
         """Most popular items for a history with no known item (flagged ``fallback``)."""

@@ -44,6 +44,8 @@ function cell(value, kind) {
     return td;
   }
   if (kind === "num") return element("td", typeof value === "number" ? value.toFixed(4) : "", "num");
+  // A score is a probability over the candidates: 4 significant digits (scientific when tiny).
+  if (kind === "score") return element("td", typeof value === "number" ? value.toPrecision(4) : "", "num");
   if (kind === "int") return element("td", value, "num");
   return element("td", value, kind === "title" ? "title-col" : "");
 }
@@ -66,8 +68,9 @@ function showModels(models) {
   const active = models.active;
   if (!active) return;
   $("versions").textContent = `export version ${active.version}, backend ${models.backend}`;
-  interestsTotal = (active.manifest.catalog || {}).interests || null;
-  showGate(active.manifest.gate, active.order);
+  interestsTotal = (active.catalog || {}).interests || null;
+  if (active.gate && active.gate.candidates) $("candidates").value = active.gate.candidates;  // what the gate measured
+  showGate(active.gate, active.order);
 }
 
 function showGate(gate, served) {
@@ -219,14 +222,14 @@ function showAnswer(data) {
   $("candidate-note").textContent = data.fallback ? "Nothing retrieved: the most popular items, by their share."
     : "The candidates by retrieval score (eq. 4).";
   fill("candidate-table", candidates.map((c, i) => ({ ...c, n: i + 1 })),
-       [["n"], ["item_id"], ["title", "title"], ["interest", "interest"], ["retrieval_score", "num"], ["score", "num"]],
+       [["n"], ["item_id"], ["title", "title"], ["interest", "interest"], ["retrieval_score", "num"], ["score", "score"]],
        (c) => (final.has(c.item_id) ? "chosen" : ""));
   $("order").replaceChildren(orderBadge(data.order));
   $("order-note").textContent = ORDER_NOTES[data.order] || "";
   fill("ranking-table", data.items.map((item) => {
     const i = position.get(item.item_id);
     return { ...item, interest: i === undefined ? null : candidates[i].interest, was: i === undefined ? "" : i + 1 };
-  }), [["rank"], ["item_id"], ["title", "title"], ["interest", "interest"], ["score", "num"],
+  }), [["rank"], ["item_id"], ["title", "title"], ["interest", "interest"], ["score", "score"],
        ["retrieval_score", "num"], ["was", "int"]]);
 }
 

@@ -1,6 +1,7 @@
 """Guards serving/engine.py and retrieval/interests.py: eq. 4 merge, exclusion,
 unknown ids, popularity fallback, one ranking call per batch."""
 
+import dataclasses
 import datetime
 import math
 
@@ -241,3 +242,41 @@ def test_eq4_numpy_agrees_with_the_retrieval_model():
     ours = interests.candidate_scores(z, np.broadcast_to(items, (3, 10, 8)))
     theirs = np.asarray(model.interest_scores(z, items, "mixture"))
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def _list_ranker(bundle, shift: float = 8.0):
+    """``bundle`` as a ranker of candidate lists whose logits are the toy's plus ``shift``: sigmoids
+    of 4.3..11.7 in float32, the 0.9999... the signature returned for every item of a real list ranker
+    (float32 keeps such logits to about 1%: 1 - p is a few hundred ulps)."""
+    def rank(features, owner):
+        p = np.asarray(bundle.rank(features, owner), np.float64)
+        return (1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p) + shift)))).astype(np.float32)
+
+    return dataclasses.replace(bundle, candidate_features=True, rank=rank)
+
+
+@pytest.mark.parametrize("order", ["ranking", "retrieval"])
+def test_a_list_rankers_scores_are_its_softmax_over_the_candidates(toy_bundle, order):
+    base = toy_bundle(order=order)
+    engine = Engine(_list_ranker(base))
+    request = RecommendRequest(history=["i1", "i7", "i12"], k=10, candidates=30, explain=True)
+    answer = engine.recommend([request])[0][0]
+    scores = [item["score"] for item in answer["items"]]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)  # distinct, ordered
+    assert max(scores) < 0.5 and sum(scores) <= 1.0
+    every = {c["item_id"]: c["score"] for c in answer["candidates"]}
+    assert sum(every.values()) == pytest.approx(1.0)
+    first, second = answer["items"][:2]
+    if order == "ranking":  # the toy's probability of i<r> is (r + 1) / 41: logits differ by hand
+        r1, r2 = int(first["item_id"][1:]), int(second["item_id"][1:])
+        logit = lambda r: math.log((r + 1) / 41) - math.log1p(-(r + 1) / 41)
+        expected = math.exp(logit(r1) - logit(r2))
+    else:  # softmax of the retrieval scores at temperature 1
+        expected = math.exp(first["retrieval_score"] - second["retrieval_score"])
+    assert first["score"] / second["score"] == pytest.approx(expected, rel=1e-2)
+
+
+def test_a_pointwise_rankers_score_stays_its_click_probability(engine):
+    answer = engine.recommend([RecommendRequest(history=["i1", "i7", "i12"], k=5, candidates=20)])[0][0]
+    assert [item["score"] for item in answer["items"]] == pytest.approx(
+        [(int(item["item_id"][1:]) + 1) / 41 for item in answer["items"]])

@@ -119,7 +119,7 @@ def test_answer_shows_interests_both_orders_and_the_chosen_order(browser, server
     assert column(page, "ranking-table", 6) == [str(candidates.index(i) + 1) for i in final]
     marked = page.locator("#candidate-table tbody tr.chosen td:nth-child(2)").all_text_contents()
     assert sorted(marked) == sorted(final)
-    # the order the service chose: ranking, the default of an export without a gate
+    # the order the service chose: ranking, as this toy export is served
     assert answer["order"] == "ranking" and page.text_content("#order") == "ranking"
     assert "no gate" in page.text_content("#gate-note")
     assert page.locator("#gate-table").is_hidden()
