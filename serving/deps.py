@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Annotated, Optional, Sequence
 
@@ -71,3 +72,11 @@ async def get_service(request: Request) -> Service:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def is_admin(service: Service, authorization: str | None) -> bool:
+    """Whether ``authorization`` is ``Bearer <the admin token>`` (never, without a token configured)."""
+    token = service.settings.admin_token
+    if not token or authorization is None:
+        return False
+    return secrets.compare_digest(authorization.encode(), f"Bearer {token}".encode())

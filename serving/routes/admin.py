@@ -6,12 +6,10 @@ Mounted only when an admin token is configured; the token must be sent as
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Header, HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from serving.deps import ServiceDep
+from serving.deps import ServiceDep, is_admin
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -19,8 +17,7 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 @router.post("/reload")
 async def post_reload(service: ServiceDep, authorization: str | None = Header(default=None)) -> dict:
     """Load the newest version (retrying a refused one); answers what happened."""
-    expected = f"Bearer {service.settings.admin_token}"
-    if authorization is None or not secrets.compare_digest(authorization.encode(), expected.encode()):
+    if not is_admin(service, authorization):
         raise HTTPException(status_code=401, detail="authorization: a valid 'Bearer <admin token>' is required")
     outcome = await run_in_threadpool(service.manager.check, True)
     served = service.manager.current

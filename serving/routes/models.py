@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 
 from serving.api import LoadedVersion, ModelsResponse, RefusedVersion, SampleUser, SamplesResponse
-from serving.deps import ServiceDep
+from serving.deps import ServiceDep, is_admin
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
 @router.get("/models", response_model=ModelsResponse)
-def get_models(service: ServiceDep) -> ModelsResponse:
+def get_models(service: ServiceDep, authorization: str | None = Header(default=None)) -> ModelsResponse:
+    """What a client needs of the active version; its whole manifest (server paths, training
+    options) only for the admin token."""
     served = service.manager.current
     active = None
     if served is not None:
+        manifest = served.manifest
         active = LoadedVersion(version=served.version, model_versions=served.engine.model_versions,
                                loaded_at=served.loaded_at, warm_ms=served.warm_ms,
-                               order=served.engine.bundle.order, manifest=served.manifest)
+                               order=served.engine.bundle.order, created=manifest.get("created"),
+                               catalog=dict(manifest.get("catalog", {})),
+                               schema_fingerprint=manifest.get("schema", {}).get("fingerprint"),
+                               gate=manifest.get("gate"),
+                               manifest=manifest if is_admin(service, authorization) else None)
     refused = [RefusedVersion(version=r.version, error=r.error, at=r.at) for r in service.manager.refused]
     return ModelsResponse(backend=service.backend.name, ready=service.manager.ready, active=active,
                           refused=refused, reloading=service.manager.reloading)

@@ -122,9 +122,19 @@ def test_body_over_one_mib_is_refused_before_parsing(client):
 def test_models_lists_the_active_version(client):
     body = client.get("/v1/models").json()
     assert body["ready"] is True and body["backend"] == "fake"
-    assert body["active"]["version"] == "1" and body["active"]["manifest"]["version"] == "1"
+    assert body["active"]["version"] == "1" and body["active"]["manifest"] is None  # no admin token
     assert body["active"]["order"] == "ranking"
     assert body["refused"] == []
+
+
+def test_models_give_the_whole_manifest_only_for_the_admin_token(backend):
+    app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0, admin_token=TOKEN),
+                     backend=backend)
+    with TestClient(app) as client:
+        for headers in ({}, {"authorization": "Bearer wrong-token"}, {"authorization": TOKEN}):
+            assert client.get("/v1/models", headers=headers).json()["active"]["manifest"] is None
+        admin = client.get("/v1/models", headers={"authorization": f"Bearer {TOKEN}"}).json()
+        assert admin["active"]["manifest"]["version"] == "1"
 
 
 def test_models_say_which_order_answers_follow(make_backend):
@@ -197,10 +207,13 @@ def test_settings_reject_bad_values():
         ServiceSettings(export_dir="x", tf_inter_op_threads=-1)
 
 
-def test_serve_command_hands_its_flags_to_the_server(monkeypatch):
+def test_serve_command_hands_its_flags_to_the_server(monkeypatch, tmp_path):
     from funnel import cli
     from serving import backends, server
 
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "EXP" / "manifests").mkdir(parents=True)
+    (tmp_path / "EXP" / "manifests" / "1.json").write_text("{}")  # a complete version, by name
     started = []
     monkeypatch.setattr(backends, "make_backend", lambda settings: object())  # no preflight
     monkeypatch.setattr(server, "run", started.append)
