@@ -42,7 +42,8 @@ def register(groups) -> None:
                         help="threads running micro-batches at once (default: 2, one per core)")
     parser.add_argument("--order", choices=ORDER_CHOICES, default="auto",
                         help="order of the answers: auto (ranking only where the export's gate found it "
-                        "beats retrieval order on validation users), ranking, or retrieval (default: auto)")
+                        "beats retrieval order on validation users; retrieval order for an export without "
+                        "a gate, made without --data), ranking, or retrieval (default: auto)")
     parser.set_defaults(handler=_serve)
 
 

@@ -93,11 +93,12 @@ def personas(items: pd.DataFrame, item_ids: np.ndarray, users: dict, reference: 
 
 
 def served_order(manifest, order: str = "auto") -> str:
-    """The answers' order: ``order`` itself, or with ``auto`` the export's gate
-    (exports without one, made before the gate existed, keep ranking order)."""
+    """The answers' order: ``order`` itself, or with ``auto`` the export's gate; an export
+    without a gate (``funnel export`` without ``--data``) is answered in retrieval order, since
+    nothing measured that its ranker beats it."""
     if order != "auto":
         return order
-    return (manifest.get("gate") or {}).get("order", "ranking")
+    return (manifest.get("gate") or {}).get("order", "retrieval")
 
 
 def bundle_from_export(loaded, query: QueryFn, rank: RankFn,

@@ -44,9 +44,22 @@ def export_dir(tiny_export):
 
 @pytest.fixture(scope="module")
 def client(export_dir):
-    app = create_app(ServiceSettings(export_dir=str(export_dir), reload_interval_s=0))
+    """In ranking order: the tiny export has no gate, so `--order auto` would answer by retrieval."""
+    app = create_app(ServiceSettings(export_dir=str(export_dir), reload_interval_s=0, order="ranking"))
     with TestClient(app) as client:
         yield client
+
+
+def test_an_export_without_a_gate_is_answered_in_retrieval_order(export_dir, loaded):
+    app = create_app(ServiceSettings(export_dir=str(export_dir), reload_interval_s=0))  # --order auto
+    with TestClient(app) as client:
+        assert client.get("/v1/models").json()["active"]["order"] == "retrieval"
+        body = client.post("/v1/recommend", json={"history": [str(x) for x in loaded.item_ids[:3]], "k": 5}).json()
+    assert body["order"] == "retrieval"
+    retrieval = [item["retrieval_score"] for item in body["items"]]
+    assert retrieval == sorted(retrieval, reverse=True)
+    scores = [item["score"] for item in body["items"]]  # softmax of the retrieval scores
+    assert len(set(scores)) == len(scores) and scores == sorted(scores, reverse=True) and sum(scores) <= 1.0
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +133,36 @@ def test_samples_offer_personas_and_a_new_user(client):
     assert body["fallback"] is False and len(body["items"]) == 10
 
 
-def test_models_show_the_manifest(client):
+def strings(value):
+    """Every string inside a JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def test_models_tell_a_client_what_it_needs_and_no_server_path(client, export_dir):
     active = client.get("/v1/models").json()["active"]
-    assert active["version"] == "1"
-    assert active["manifest"]["schema"]["fingerprint"] == schema.fingerprint()
+    assert active["version"] == "1" and active["order"] in ("ranking", "retrieval")
+    manifest = json.loads((export_dir / layout.MANIFEST).read_text())
+    assert active["schema_fingerprint"] == schema.fingerprint()
+    assert active["catalog"] == manifest["catalog"] and active["gate"] == manifest.get("gate")
+    assert active["manifest"] is None
+    assert [text for text in strings(manifest) if text.startswith("/")]  # the manifest holds server paths
+    assert not [text for text in strings(active) if text.startswith("/")]  # the answer none
     assert client.get("/readyz").json() == {"ready": True, "version": "1"}
+
+
+def test_models_show_the_whole_manifest_to_the_admin(export_dir):
+    app = create_app(ServiceSettings(export_dir=str(export_dir), reload_interval_s=0, admin_token=TOKEN))
+    with TestClient(app) as client:
+        assert client.get("/v1/models").json()["active"]["manifest"] is None
+        active = client.get("/v1/models", headers={"authorization": f"Bearer {TOKEN}"}).json()["active"]
+    assert active["manifest"]["schema"]["fingerprint"] == schema.fingerprint()
 
 
 def test_new_version_swaps_in_and_a_corrupted_one_is_refused(tiny_export, tmp_path):

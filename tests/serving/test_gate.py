@@ -29,7 +29,9 @@ def test_gate_chooses_retrieval_when_ranking_loses_or_ties():
 def test_auto_order_follows_the_manifest_gate_and_a_flag_overrides_it():
     assert served_order({"gate": {"order": "retrieval"}}) == "retrieval"
     assert served_order({"gate": {"order": "retrieval"}}, "ranking") == "ranking"
-    assert served_order({}) == "ranking"                      # exports made before the gate
+    assert served_order({}) == "retrieval"                    # no gate: nothing says ranking is better
+    assert served_order({"gate": None}, "auto") == "retrieval"
+    assert served_order({}, "ranking") == "ranking"
 
 
 def test_engine_answers_in_retrieval_order_when_the_gate_says_so():
