@@ -67,13 +67,60 @@ def _read(files: Sequence[Path], spec, batch_size: int, shuffle: bool, seed: int
 
 def retrieval_dataset(data_dir: str | Path, split: str, batch_size: int = 256,
                       shuffle: bool = False, seed: int | None = None, repeat: bool = False,
-                      num_negatives: int | None = None):
-    """Batched retrieval examples of ``split`` as a ``tf.data.Dataset`` of dicts."""
+                      num_negatives: int | None = None, by_length: bool = False):
+    """Batched retrieval examples of ``split`` as a ``tf.data.Dataset`` of dicts.
+
+    ``by_length``: batch examples of similar history length together
+    (``LENGTH_BUCKETS``) and cut each batch's history to its longest one,
+    ``[B, L']`` with ``L' <= max_len``. Histories are left-padded and every
+    consumer masks padding, so a model computes the same outputs with less work:
+    on sparse catalogs most histories are a few items long.
+    """
     layout = schema.Layout(data_dir)
     if num_negatives is None:
         num_negatives = schema.FeatureMap.load(data_dir).eval_negatives
     spec = _tf_spec(schema.retrieval_example_spec(split, num_negatives))
+    if by_length:
+        return _read_by_length(layout.retrieval_files(split), spec, batch_size, shuffle, seed)
     return _read(layout.retrieval_files(split), spec, batch_size, shuffle, seed, repeat)
+
+
+LENGTH_BUCKETS = (2, 4, 8, 16)
+"""Upper history lengths of the ``by_length`` buckets (the last bucket takes the rest)."""
+
+
+def _history_length(history):
+    """Real (non-padding) items of each history: ``[..., L]`` -> ``[...]`` int32."""
+    import tensorflow as tf
+
+    return tf.reduce_sum(tf.cast(tf.not_equal(history, schema.PADDING_ID), tf.int32), axis=-1)
+
+
+def _read_by_length(files: Sequence[Path], spec, batch_size: int, shuffle: bool, seed: int | None):
+    import tensorflow as tf
+
+    if not files:
+        raise FileNotFoundError("no TFRecord files matched; run `funnel preprocess` first")
+    dataset = tf.data.TFRecordDataset([str(f) for f in files])
+    if shuffle:
+        dataset = dataset.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(lambda record: tf.io.parse_single_example(record, spec),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    boundaries = tf.constant(LENGTH_BUCKETS, tf.int32)
+
+    def bucket(example):
+        length = _history_length(example[schema.HISTORY])
+        return tf.cast(tf.searchsorted(boundaries, length[tf.newaxis], side="left")[0], tf.int64)
+
+    def trim(batch):
+        history = batch[schema.HISTORY]
+        width = tf.maximum(tf.reduce_max(_history_length(history)), 1)
+        return {**batch, schema.HISTORY: history[:, tf.shape(history)[1] - width:]}
+
+    dataset = dataset.group_by_window(bucket, lambda _, window: window.batch(batch_size),
+                                      window_size=batch_size)
+    return dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
+        tf.data.AUTOTUNE)
 
 
 def ranking_dataset(data_dir: str | Path, split: str, batch_size: int = 256,

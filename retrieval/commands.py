@@ -15,7 +15,7 @@ import typing
 from funnel import distribute, flags, outdir, preflight
 from retrieval import names
 from retrieval.config import (AUTO_NEGATIVES, IDW_UPDATES, LOSSES, MODEL_NEGATIVES, MODELS, NEGATIVES,
-                              PRESETS, SCORINGS, RetrievalConfig)
+                              PRESETS, RECENCIES, SCORINGS, RetrievalConfig)
 
 HELP = {
     "model": "sur (one user representation), mur (M of them) or sasrec (causal self-attention, the last position's state; Kang & McAuley 2018)",
@@ -26,11 +26,15 @@ HELP = {
     "encoder_heads": "attention heads per encoder layer",
     "encoder_ffn_multiplier": "encoder feed-forward width, as a multiple of --embedding-dim",
     "dropout": "dropout inside the encoder",
+    "recency": "how the user tower weighs the most recent item: none, or last-state (its encoder "
+               "state added to every interest)",
     "use_item_category": "feed the item category to the item tower",
     "scoring": "how M interests score an item: mixture (IDW eq. 4) or their max",
     "weighting": "loss weighting scheme",
     "logq_correction": "subtract log p(y) from in-batch logits (eq. 2)",
     "remove_accidental_hits": "mask in-batch negatives equal to the positive",
+    "bucket_by_length": "batch training examples of similar history length and cut their common "
+                        "padding (same model, less work per step)",
     "learning_rate": "Adam learning rate",
     "batch_size": "examples per training batch (the in-batch negatives)",
     "epochs": "max epochs of each fit (early stopping on validation loss)",
@@ -69,7 +73,8 @@ DEFAULT_TEXT = {"num_interests": f"{MODELS['mur']} for mur",
 """Defaults said in words where the field's value is a placeholder (0 = the model's own)."""
 CHOICES = {"model": sorted(MODELS), "scoring": list(SCORINGS), "weighting": list(names.WEIGHTINGS),
            "idw_initial_weights": list(names.IDW_INITIAL_WEIGHTS), "verbose": [0, 1, 2],
-           "idw_update": list(IDW_UPDATES), "negatives": [AUTO_NEGATIVES, *NEGATIVES], "loss": list(LOSSES)}
+           "idw_update": list(IDW_UPDATES), "negatives": [AUTO_NEGATIVES, *NEGATIVES], "loss": list(LOSSES),
+           "recency": list(RECENCIES)}
 FLAG_TYPES = {
     "embedding_dim": flags.positive_int, "encoder_layers": flags.non_negative_int,
     "encoder_heads": flags.positive_int, "encoder_ffn_multiplier": flags.positive_int,

@@ -33,6 +33,8 @@ LOSSES = ("softmax", "bce")
 on the target and each sampled negative (SASRec's original loss, Kang & McAuley 2018, eq. 7)."""
 SCORINGS = ("mixture", "max")
 """How M interests score one item: eq. 4's candidate-dependent mixture, or the max."""
+RECENCIES = ("none", "last-state")
+"""``retrieval.towers.RECENCIES``: how the user tower weighs the most recent item."""
 IDW_UPDATES = ("paper", "official")
 """Sleep-phase rules of ``retrieval.weighting.idw.DENSITY_UPDATES`` (eq. 8, or the authors' code)."""
 
@@ -51,6 +53,11 @@ PRESETS: dict[str, dict] = {
         "encoder_layers": 0, "learning_rate": 0.1, "batch_size": 128, "epochs": 10,
         "temperature": 1.0,
     },
+    "sasrec": {
+        "model": "sasrec", "embedding_dim": 64, "encoder_layers": 2, "encoder_heads": 1,
+        "encoder_ffn_multiplier": 1, "dropout": 0.2, "learning_rate": 0.001, "batch_size": 128,
+        "epochs": 50, "patience": 5,
+    },
 }
 """Named groups of settings for ``--preset``; flags given next to it win.
 
@@ -64,6 +71,10 @@ learning rate 0.001, batch 512, 10 epochs, softmax temperature 0.01.
 attention straight over the history (no encoder), M = 3, learning rate 0.1,
 batch 128, 10 epochs. Pair it with ``funnel preprocess --split windows`` on
 sequences of at most 30 items: one training target per sequence.
+``sasrec``: SASRec (Kang & McAuley 2018, §IV-B: 2 blocks, 1 head, FFN of width d, dropout
+0.2, Adam 0.001, batch 128) with d = 64 and the full softmax, early stopping after 5 epochs
+without a better validation loss; chosen on MovieLens 100K (full-catalog recall@20 0.313 vs
+0.226 for the markov baseline; sampled BCE with one negative: see docs, 2026-12-06).
 """
 
 
@@ -83,6 +94,8 @@ class RetrievalConfig:
         encoder_ffn_multiplier: Feed-forward width of each encoder layer, as a
             multiple of ``embedding_dim``.
         dropout: Dropout inside the encoder.
+        recency: One of ``RECENCIES``: ``"last-state"`` adds the encoder's state at the
+            most recent position to every user representation.
         use_item_category: Feed the item's category embedding to the item tower.
         scoring: ``"mixture"`` (eq. 4) or ``"max"`` (the authors' public code).
         weighting: A key of ``retrieval.weighting.WEIGHTINGS``.
@@ -96,6 +109,8 @@ class RetrievalConfig:
         sampled_negatives: Uniformly drawn negatives per batch of ``mixed`` and ``sampled``.
         loss: One of ``LOSSES`` (``bce`` only with ``sampled`` negatives).
         idw_update: Sleep-phase rule, one of ``IDW_UPDATES``.
+        bucket_by_length: Batch training examples of similar history length and cut
+            their common padding (same outputs, less work per step; the two towers only).
     """
 
     model: str = "mur"
@@ -106,6 +121,7 @@ class RetrievalConfig:
     encoder_heads: int = 4
     encoder_ffn_multiplier: int = 2
     dropout: float = 0.0
+    recency: str = "none"
     use_item_category: bool = False
     scoring: str = "mixture"
     weighting: str = "none"
@@ -116,6 +132,7 @@ class RetrievalConfig:
     sampled_negatives: int = 256
     loss: str = "softmax"
     # training
+    bucket_by_length: bool = True
     learning_rate: float = 0.01
     batch_size: int = 256
     epochs: int = 20
@@ -171,6 +188,8 @@ class RetrievalConfig:
                              f"sampled items), got negatives {self.negatives_for_model!r}")
         if self.sampled_negatives < 1:
             raise ValueError(f"sampled_negatives: must be >= 1, got {self.sampled_negatives}")
+        if self.recency not in RECENCIES:
+            raise ValueError(f"recency: unknown value {self.recency!r}; choose one of {list(RECENCIES)}")
         if self.scoring not in SCORINGS:
             raise ValueError(f"scoring: unknown value {self.scoring!r}; choose one of {list(SCORINGS)}")
         if self.num_interests < 0:

@@ -27,6 +27,7 @@ import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
 from funnel import schema
+from retrieval import negatives
 from retrieval.config import RetrievalConfig
 from retrieval.towers import ItemTower, UserTower
 
@@ -118,7 +119,8 @@ class TwoTowerModel(tfrs.Model):
         self.user_tower = UserTower(
             items.num_items, config.embedding_dim, config.output_dim, config.interests,
             encoder_layers=config.encoder_layers, encoder_heads=config.encoder_heads,
-            ffn_multiplier=config.encoder_ffn_multiplier, dropout=config.dropout, name="user_tower")
+            ffn_multiplier=config.encoder_ffn_multiplier, dropout=config.dropout,
+            recency=config.recency, name="user_tower")
         self.item_tower = ItemTower(
             items.num_items, config.embedding_dim, config.item_hidden,
             item_categories=items.categories if config.use_item_category else None,
@@ -127,10 +129,11 @@ class TwoTowerModel(tfrs.Model):
         self.item_weights = tf.Variable(tf.ones([items.num_items]), trainable=False, name="item_weights")
         self.item_margins = tf.Variable(tf.zeros([items.num_items]), trainable=False, name="item_margins")
         self.use_sample_weights = tf.Variable(False, trainable=False, name="use_sample_weights")
+        self.per_example_loss = loss or keras.losses.CategoricalCrossentropy(
+            from_logits=True, reduction=keras.losses.Reduction.NONE)
         with float32_scope():
             self.task = tfrs.tasks.Retrieval(
-                loss=loss or keras.losses.CategoricalCrossentropy(
-                    from_logits=True, reduction=keras.losses.Reduction.NONE),
+                loss=self.per_example_loss,
                 remove_accidental_hits=config.remove_accidental_hits,
                 temperature=config.temperature if config.temperature != 1.0 else None)
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -158,22 +161,67 @@ class TwoTowerModel(tfrs.Model):
         return scores - tf.linalg.diag(margins)
 
     def compute_loss(self, features, training=False):
-        """Mean over the global batch of (weighted) in-batch softmax losses (eqs. 1-3, 10)."""
+        """Mean over the global batch of (weighted) softmax losses (eqs. 1-3, 10) against
+        the negatives of ``config.negatives`` (:mod:`retrieval.negatives`)."""
         targets = features[schema.TARGET_ITEM]
+        weights = None
+        if training:
+            weights = tf.where(self.use_sample_weights, tf.gather(self.item_weights, targets),
+                               tf.ones(tf.shape(targets), tf.float32))
+        if self.config.negatives_for_model == "in-batch":
+            per_example = self._in_batch_loss(features, targets, weights, training)
+        else:
+            per_example = self._sampled_loss(features, targets, weights, training)
+        return tf.nn.compute_average_loss(per_example)
+
+    def candidate_logits(self, features, training=False):
+        """Logits ``[B, C]`` and one-hot labels ``[B, C]`` of a non-in-batch negatives mode,
+        temperature and the target's margin applied."""
+        targets = features[schema.TARGET_ITEM]
+        users = self.user_tower(features[schema.HISTORY], training=training)
+        scoring = SCORE_REDUCTIONS[self.config.scoring]
+        num_items = self.sampling_probability.shape[0]
+
+        def embed(ids):
+            return self.item_tower(ids, training=training)
+
+        def score(items):
+            return interest_scores(users, items, self.config.scoring)
+
+        def score_own(items):
+            return scoring(tf.einsum("bmd,bd->bm", users, items)[:, :, tf.newaxis])[:, 0]
+
+        count, mode = self.config.sampled_negatives, self.config.negatives_for_model
+        if mode == "full":
+            logits, labels = negatives.full_candidates(score, embed, targets, num_items)
+        elif mode == "mixed":
+            logits, labels = negatives.mixed_candidates(
+                score, embed, targets, count, num_items,
+                self.sampling_probability if self.config.logq_correction else None)
+        else:
+            logits, labels = negatives.sampled_candidates(score, score_own, embed, targets,
+                                                          count, num_items)
+        logits = logits / self.config.temperature
+        margins = tf.gather(self.item_margins, targets)
+        return logits - labels * margins[:, tf.newaxis], labels
+
+    def _sampled_loss(self, features, targets, weights, training):
+        logits, labels = self.candidate_logits(features, training=training)
+        if self.config.loss == "bce":
+            per_example = negatives.binary_cross_entropy(labels, logits)
+            return per_example if weights is None else per_example * weights
+        return self.per_example_loss(labels, logits, sample_weight=weights)
+
+    def _in_batch_loss(self, features, targets, weights, training):
         scores = self.batch_logits(features, training=training)
         identity = tf.eye(tf.shape(scores)[1], dtype=scores.dtype)
         sampling = (tf.gather(self.sampling_probability, targets)
                     if self.config.logq_correction else None)
-        weights = None
-        if training:
-            weights = tf.where(self.use_sample_weights, tf.gather(self.item_weights, targets),
-                               tf.ones_like(scores[:, 0]))
         with float32_scope():  # the task builds its correction layers at call time
-            per_example = self.task(scores, identity, sample_weight=weights,
-                                    candidate_sampling_probability=sampling,
-                                    candidate_ids=targets, compute_metrics=False,
-                                    compute_batch_metrics=False)
-        return tf.nn.compute_average_loss(per_example)
+            return self.task(scores, identity, sample_weight=weights,
+                             candidate_sampling_probability=sampling,
+                             candidate_ids=targets, compute_metrics=False,
+                             compute_batch_metrics=False)
 
     def train_step(self, inputs):
         """TFRS' train step, plus loss scaling when the optimizer is a LossScaleOptimizer."""

@@ -4,7 +4,11 @@
 most recent last) -> item embeddings plus learned positional embeddings ->
 a Transformer encoder (self-attention with padding masked) -> parametric
 attention with M learned global queries -> M user representations ``[B, M, D]``.
-M = 1 is SUR, M = 5 is MUR.
+M = 1 is SUR, M = 5 is MUR. With ``recency="last-state"`` each representation
+also adds the encoder's state at the most recent position, ``z_m + h^(L)``:
+the global queries pool the whole history, and the last item, which carries
+most of the next item's signal on sparse catalogs (a first-order Markov chain
+is a strong baseline there), anchors every interest.
 
 ``ItemTower``: item ids ``[N]`` -> item-id embedding (optionally concatenated with
 the item's category embedding, looked up inside the tower) -> MLP -> ``[N, D]``
@@ -76,13 +80,21 @@ class ParametricAttention(keras.layers.Layer):
         return tf.einsum("bml,bld->bmd", tf.cast(weights, hidden.dtype), hidden)
 
 
+RECENCIES = ("none", "last-state")
+"""How the user tower weighs the most recent item: not specially, or its state added to every interest."""
+
+
 class UserTower(keras.Model):
     """History ``[B, L]`` int64 -> M user representations ``[B, M, D]`` float32."""
 
     def __init__(self, num_items: int, embedding_dim: int, output_dim: int, num_interests: int,
                  encoder_layers: int = 2, encoder_heads: int = 4, ffn_multiplier: int = 2,
-                 dropout: float = 0.0, max_length: int = schema.MAX_SEQUENCE_LENGTH, **kwargs):
+                 dropout: float = 0.0, max_length: int = schema.MAX_SEQUENCE_LENGTH,
+                 recency: str = "none", **kwargs):
         super().__init__(**kwargs)
+        if recency not in RECENCIES:
+            raise ValueError(f"recency: unknown value {recency!r}; choose one of {list(RECENCIES)}")
+        self.recency = recency
         self.item_embedding = keras.layers.Embedding(num_items, embedding_dim, name="item_embedding")
         self.position_embedding = keras.layers.Embedding(max_length, embedding_dim,
                                                          name="position_embedding")
@@ -103,7 +115,10 @@ class UserTower(keras.Model):
             x = layer(x, mask, training=training)
         if self.projection is not None:
             x = self.projection(x)
-        return tf.cast(self.interests(x, mask), tf.float32)
+        interests = self.interests(x, mask)
+        if self.recency == "last-state":
+            interests += x[:, -1:, :]
+        return tf.cast(interests, tf.float32)
 
 
 class ItemTower(keras.Model):

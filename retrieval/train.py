@@ -40,15 +40,24 @@ def count_examples(data_dir: str | Path, split: str) -> int:
     return int(sum(1 for _ in tf.data.TFRecordDataset(files))) if files else 0
 
 
-def example_datasets(data_dir: str | Path, batch_size: int, seed: int):
-    """Training (shuffled) and validation batches of (history, target) example dicts."""
-    train = dataset.retrieval_dataset(data_dir, schema.TRAIN, batch_size, shuffle=True, seed=seed)
-    return train, dataset.retrieval_dataset(data_dir, schema.VALIDATION, batch_size)
+def example_datasets(data_dir: str | Path, config: RetrievalConfig):
+    """Training (shuffled) and validation batches of (history, target) example dicts, batched
+    by history length when ``config.bucket_by_length`` (``funnel.dataset.retrieval_dataset``)."""
+    by_length = config.bucket_by_length
+    train = dataset.retrieval_dataset(data_dir, schema.TRAIN, config.batch_size, shuffle=True,
+                                      seed=config.seed, by_length=by_length)
+    return train, dataset.retrieval_dataset(data_dir, schema.VALIDATION, config.batch_size,
+                                            by_length=by_length)
 
 
-TRAINING_DATA = {"sur": example_datasets, "mur": example_datasets, "sasrec": sequence_datasets}
-"""``config.model`` -> how its ``fit`` reads the data folder: ``(data_dir, batch_size, seed)`` ->
-(training, validation) datasets. SASRec trains whole sequences (``retrieval.sequence_batches``)."""
+def whole_sequences(data_dir: str | Path, config: RetrievalConfig):
+    """SASRec's training sequences and validation examples (``retrieval.sequence_batches``)."""
+    return sequence_datasets(data_dir, config.batch_size, config.seed)
+
+
+TRAINING_DATA = {"sur": example_datasets, "mur": example_datasets, "sasrec": whole_sequences}
+"""``config.model`` -> how its ``fit`` reads the data folder: ``(data_dir, config)`` ->
+(training, validation) datasets. SASRec trains whole sequences."""
 
 
 class Trainer:
@@ -79,8 +88,7 @@ class Trainer:
     def _datasets(self):
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        train, validation = TRAINING_DATA[self.config.model](self.data_dir, self.config.batch_size,
-                                                             self.config.seed)
+        train, validation = TRAINING_DATA[self.config.model](self.data_dir, self.config)
         return train.with_options(options), validation.with_options(options)
 
     def fit(self, epochs: int, *, weighted: bool, phase: str,

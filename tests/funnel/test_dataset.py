@@ -61,3 +61,27 @@ def test_item_frequencies_and_head_mask_are_indexed_by_item_id(tmp_path):
     np.testing.assert_array_equal(dataset.item_frequencies(tmp_path), [0, 0, 10, 4, 1])
     np.testing.assert_array_equal(dataset.head_items(tmp_path), [False, False, True, False, False])
     assert dataset.item_table(tmp_path).loc[3, schema.ITEM_ID] == "i7"
+
+
+def test_batches_by_length_keep_every_example_and_cut_only_common_padding(tmp_path):
+    rng = np.random.default_rng(0)
+    records = []
+    for user, length in enumerate(rng.integers(1, schema.MAX_SEQUENCE_LENGTH + 1, size=60)):
+        history = [0] * (schema.MAX_SEQUENCE_LENGTH - length) + list(rng.integers(2, 50, size=length))
+        records.append({schema.USER_ID: user + 2, schema.HISTORY: history, schema.HISTORY_LENGTH: int(length),
+                        schema.TARGET_ITEM: int(rng.integers(2, 50))})
+    layout = schema.Layout(tmp_path)
+    _write(layout.root / layout.RETRIEVAL_DIR / "train-00000-of-00001.tfrecord", records)
+    batches = list(dataset.retrieval_dataset(tmp_path, schema.TRAIN, batch_size=8, shuffle=True, seed=1,
+                                             num_negatives=0, by_length=True).as_numpy_iterator())
+    seen = {}
+    for batch in batches:
+        history = batch[schema.HISTORY]
+        lengths = (history != schema.PADDING_ID).sum(axis=1)
+        assert history.shape[1] == lengths.max()                      # cut to the batch's longest
+        for user, row in zip(batch[schema.USER_ID], history):
+            seen[int(user)] = [int(v) for v in row[row != schema.PADDING_ID]]
+    assert len(batches) > 60 // 8                                     # buckets leave part-filled batches
+    assert seen == {r[schema.USER_ID]: [v for v in r[schema.HISTORY] if v] for r in records}
+    widths = {batch[schema.HISTORY].shape[1] for batch in batches}
+    assert min(widths) < schema.MAX_SEQUENCE_LENGTH                   # some batches are short

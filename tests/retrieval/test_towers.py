@@ -1,6 +1,7 @@
 """Guards retrieval/towers.py: shapes, padding masks, parametric attention (IDW §3.1)."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import funnel  # noqa: F401
@@ -67,3 +68,15 @@ def test_item_tower_normalise_and_category_inside_the_tower():
     a, b, c = tower(np.array([1, 2, 3])).numpy()  # categories 1, 2, 2
     np.testing.assert_allclose(b, c, rtol=1e-6)
     assert not np.allclose(a, b)
+
+
+@pytest.mark.parametrize("recency", ["none", "last-state"])
+def test_user_tower_gives_the_same_interests_when_common_left_padding_is_cut(recency):
+    tf.keras.utils.set_random_seed(0)
+    tower = UserTower(num_items=20, embedding_dim=8, output_dim=4, num_interests=3, encoder_layers=2,
+                      encoder_heads=2, recency=recency)
+    history = np.zeros((2, schema.MAX_SEQUENCE_LENGTH), np.int64)
+    history[0, -3:], history[1, -5:] = [4, 5, 6], [7, 8, 9, 10, 11]
+    full = tower(tf.constant(history)).numpy()
+    cut = tower(tf.constant(history[:, -5:])).numpy()
+    np.testing.assert_allclose(cut, full, rtol=1e-5, atol=1e-6)
