@@ -127,15 +127,16 @@ def test_answer_shows_interests_both_orders_and_the_chosen_order(browser, server
 
 
 def test_gate_figures_show_and_retrieval_order_is_followed(browser, serve_toy):
-    with serve_toy(gate={**GATE, "order": "retrieval"}, order="retrieval") as server:
+    with serve_toy(gate={**GATE, "order": "retrieval", "candidates": 37}, order="retrieval") as server:
         page = open_page(browser, server)
+        assert page.input_value("#candidates") == "37"  # the gate's candidate count, from /v1/models
         assert page.text_content("#gate-order").startswith("The export's gate chose retrieval order")
         assert "943 validation users" in page.text_content("#gate-order")
         rows = page.locator("#gate-table tbody tr")
         assert rows.nth(0).locator("td").all_text_contents() == ["retrieval order", "0.1177", "0.0612"]
         assert rows.nth(1).locator("td").all_text_contents() == ["ranking order", "0.1431", "0.0755"]
         assert rows.nth(0).get_attribute("class") == "chosen"
-        assert "0.4512 with 100 candidates" in page.text_content("#gate-note")
+        assert "0.4512 with 37 candidates" in page.text_content("#gate-note")
         page.fill("#history", "i1, i2, i3")
         page.fill("#k", "4")
         page.click("#go")
