@@ -188,5 +188,6 @@ def register(groups) -> None:
     evaluate.add_argument("--ranks-out", default=None, metavar="FILE.npz",
                           help="also write each example's user id and 0-based full-catalog rank in "
                                "both orders (arrays user_ids, retrieval, funnel; a target outside the "
-                               "candidates gets a huge rank), for benchmarks/compare_ranks.py")
+                               "candidates gets a huge rank), for benchmarks/compare_ranks.py "
+                               "(default: none, no file)")
     evaluate.set_defaults(handler=evaluate_funnel)
