@@ -147,13 +147,19 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, **options)
 
 
-def config_from_args(args: argparse.Namespace, **overrides) -> RetrievalConfig:
-    from funnel import config as config_lib
-
+def chosen_settings(args: argparse.Namespace) -> dict:
+    """The config values the user chose: the preset's, then the flags given beside it."""
     values = {name[len("config_"):]: value for name, value in vars(args).items()
               if name.startswith("config_")}
     preset = PRESETS[args.preset] if getattr(args, "preset", None) else {}
-    return config_lib.from_dict(RetrievalConfig, {**preset, **values, **overrides})
+    return {**preset, **values}
+
+
+def config_from_args(args: argparse.Namespace, **overrides) -> RetrievalConfig:
+    """The user's settings on top of their model's defaults (``retrieval.config.build``)."""
+    from retrieval.config import build
+
+    return build({**chosen_settings(args), **overrides})
 
 
 def train_command(args) -> int:
@@ -194,8 +200,9 @@ def experiment_command(args, extra) -> int:
     overrides = flags.Parser(prog="funnel experiment retrieval (config flags)")
     add_config_flags(overrides)
     config_args = overrides.parse_args(extra)
+    config_from_args(config_args)  # a bad setting fails before any method trains
     report = run_experiment(args.data, args.methods, args.seeds, args.out,
-                            base=config_from_args(config_args), first_seed=args.first_seed,
+                            settings=chosen_settings(config_args), first_seed=args.first_seed,
                             reference=args.reference)
     print(report.markdown)
     print(f"report written to {args.out}")

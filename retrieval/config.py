@@ -78,6 +78,25 @@ without a better validation loss; chosen on MovieLens 100K (full-catalog recall@
 """
 
 
+MODEL_DEFAULTS: dict[str, dict] = {
+    "sasrec": {key: value for key, value in PRESETS["sasrec"].items() if key != "model"},
+}
+"""Settings a model trains with unless a flag or preset says otherwise: ``RetrievalConfig``'s
+field defaults are the recommended two-tower model's; SASRec keeps its own (``PRESETS["sasrec"]``)."""
+
+
+def build(values: dict) -> "RetrievalConfig":
+    """The config of explicitly chosen ``values`` on top of their model's ``MODEL_DEFAULTS``.
+
+    Raises:
+        ValueError: an unknown key or a bad value (``funnel.config.from_dict``).
+    """
+    from funnel import config as config_lib
+
+    model = values.get("model", RetrievalConfig.model)
+    return config_lib.from_dict(RetrievalConfig, {**MODEL_DEFAULTS.get(model, {}), **values})
+
+
 @dataclasses.dataclass(frozen=True)
 class RetrievalConfig:
     """Every option of a retrieval run. Unknown keys are rejected by ``funnel.config``.

@@ -36,6 +36,7 @@ from funnel import config as config_lib
 from funnel import dataset
 from funnel import ranks as ranks_lib
 from retrieval.config import RetrievalConfig
+from retrieval.config import build as build_config
 from retrieval.names import parse_method
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,11 @@ def summarise(values: Sequence[float | None]) -> dict:
     return {"mean": float(finite.mean()), "std": std, "n": int(finite.size)}
 
 
-def run_method(method: str, seed: int, data_dir: Path, out_dir: Path, base: RetrievalConfig) -> dict:
+def run_method(method: str, seed: int, data_dir: Path, out_dir: Path, settings: dict) -> dict:
     """Train and test one method at one seed (or reuse a finished run); return its test metrics.
+
+    ``settings``: the config values chosen for every method, on top of each model's own
+    defaults (``retrieval.config.build``: SASRec keeps its settings unless told otherwise).
 
     Also writes the run's per-example test ranks (``TEST_RANKS``).
     """
@@ -88,8 +92,7 @@ def run_method(method: str, seed: int, data_dir: Path, out_dir: Path, base: Retr
         from retrieval.train import train
 
         model, weighting = parsed
-        config = config_lib.from_dict(RetrievalConfig, {**config_lib.to_dict(base), "model": model,
-                                                        "weighting": weighting, "seed": seed})
+        config = build_config({**settings, "model": model, "weighting": weighting, "seed": seed})
         if _trained_with(run_dir, config):
             training = json.loads((run_dir / "metrics.json").read_text())
         else:
@@ -140,11 +143,14 @@ def _trained_with(run_dir: Path, config: RetrievalConfig) -> bool:
 
 
 def run_experiment(data_dir: str | Path, methods: Sequence[str], seeds: int, out_dir: str | Path,
-                   base: RetrievalConfig | None = None, first_seed: int = 0,
+                   settings: dict | None = None, first_seed: int = 0,
                    reference: str | None = None) -> Report:
-    """Every method x seed, then the markdown/JSON report and the plots under ``out_dir``."""
+    """Every method x seed, then the markdown/JSON report and the plots under ``out_dir``.
+
+    ``settings``: config values applied to every method (``run_method``).
+    """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    base = base or RetrievalConfig()
+    settings = dict(settings or {})
     for method in methods:
         parse_method(method)
     if seeds < 1:
@@ -155,13 +161,13 @@ def run_experiment(data_dir: str | Path, methods: Sequence[str], seeds: int, out
     for method in methods:
         for seed in range(first_seed, first_seed + seeds):
             logger.info("experiment: %s seed %d", method, seed)
-            per_seed.setdefault(method, []).append(run_method(method, seed, data_dir, out_dir, base))
+            per_seed.setdefault(method, []).append(run_method(method, seed, data_dir, out_dir, settings))
     summary = {method: {name: summarise([run.get(name) for run in runs])
                         for name in sorted({k for run in runs for k in run})}
                for method, runs in per_seed.items()}
     seed_list = list(range(first_seed, first_seed + seeds))
     results = {"data": str(data_dir), "seeds": seed_list,
-               "config": config_lib.to_dict(base), "summary": summary, "per_seed": per_seed,
+               "settings": settings, "summary": summary, "per_seed": per_seed,
                "reference": reference,
                "paired_bootstrap": paired_comparisons(out_dir, methods, seed_list, reference),
                "gains_over_sur_percent": gains_over(summary, "sur"),

@@ -77,3 +77,13 @@ def test_unknown_preset_and_update_are_refused(capsys):
     assert "invalid choice: 'idw-fast'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _parse(["--idw-update", "kde"])
+
+
+def test_sasrec_trains_with_its_own_defaults_unless_a_flag_says_otherwise():
+    from retrieval.config import PRESETS, RetrievalConfig
+
+    sasrec = _parse(["--model", "sasrec"])
+    assert sasrec.embedding_dim == PRESETS["sasrec"]["embedding_dim"] != RetrievalConfig().embedding_dim
+    assert sasrec.learning_rate == PRESETS["sasrec"]["learning_rate"]
+    assert _parse(["--model", "sasrec", "--embedding-dim", "8"]).embedding_dim == 8
+    assert _parse([]).embedding_dim == RetrievalConfig().embedding_dim      # the two towers keep theirs
