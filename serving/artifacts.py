@@ -20,7 +20,7 @@ import pandas as pd
 from funnel import schema
 from serving.export import layout
 from serving.export import modules
-from serving.bundle import expand_candidates
+from serving.bundle import RankScores, expand_candidates
 from serving.index import ScannIndex
 from serving.signature_runner import SessionModel
 
@@ -142,20 +142,23 @@ class LoadedExport:
         specs = modules.ranking_input_specs(candidate_features=self.candidate_features)
         return self._rank_fn(**_inputs(features, specs))[modules.PROBABILITY]
 
-    def rank_candidates(self, features: dict, owner: np.ndarray) -> np.ndarray:
+    def rank_candidates(self, features: dict, owner: np.ndarray) -> RankScores:
         """The candidates of several requests in one call (a ``bundle.RankFn``).
 
         ``features``: ``bundle.REQUEST_FEATURES`` one row per request (``HISTORY``
         ``[B, L]``), ``bundle.ITEM_FEATURES`` one row per candidate ``[N]``;
-        ``owner [N]``: the request row of each candidate. Returns ``[N]``
-        float32. Exports without the ranking ``candidates`` signature are
-        scored row by row through ``serving_default`` instead.
+        ``owner [N]``: the request row of each candidate. Returns the ``[N]``
+        float32 probabilities and logits (None from an export without the
+        ``logit`` output). Exports without the ranking ``candidates`` signature
+        are scored row by row through ``serving_default`` instead.
         """
         if self._rank_candidates_fn is None:
-            return self.rank(expand_candidates(features, owner))
-        inputs = _inputs({**features, modules.OWNER: owner},
-                         modules.candidates_input_specs(self.candidate_features))
-        return self._rank_candidates_fn(**inputs)[modules.PROBABILITY]
+            specs = modules.ranking_input_specs(candidate_features=self.candidate_features)
+            outputs = self._rank_fn(**_inputs(expand_candidates(features, owner), specs))
+        else:
+            outputs = self._rank_candidates_fn(**_inputs({**features, modules.OWNER: owner},
+                                                         modules.candidates_input_specs(self.candidate_features)))
+        return RankScores(outputs[modules.PROBABILITY], outputs.get(modules.LOGIT))
 
     def close(self) -> None:
         """Release the models' sessions (the version must no longer be called)."""

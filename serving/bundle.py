@@ -21,9 +21,29 @@ QueryFn = Callable[[np.ndarray], np.ndarray]
 """Raw item-id history ``[B, L]`` (str, left-padded with ``""``) -> interests ``[B, M, D]``."""
 SearchFn = Callable[[np.ndarray, int], "tuple[np.ndarray, np.ndarray]"]
 """Queries ``[Q, D]`` and k -> (item rows ``[Q, k]`` int, scores ``[Q, k]``)."""
-RankFn = Callable[[Mapping[str, np.ndarray], np.ndarray], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class RankScores:
+    """What the ranking model answers for N candidates.
+
+    Attributes:
+        probability: click probability ``[N]`` float32 (``sigmoid(logit)``).
+        logit: the ranking signature's ``logit`` ``[N]`` float32, or None for an
+            export written before the signature had that output.
+    """
+
+    probability: np.ndarray
+    logit: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        if self.logit is not None and np.shape(self.logit) != np.shape(self.probability):
+            raise ValueError(f"logit: shape {np.shape(self.logit)} != probability's {np.shape(self.probability)}")
+
+
+RankFn = Callable[[Mapping[str, np.ndarray], np.ndarray], RankScores]
 """Raw ranking features of B requests and their N candidates, and ``owner [N]``
-(the request row of each candidate) -> click probability ``[N]``.
+(the request row of each candidate) -> :class:`RankScores` of the N candidates.
 ``REQUEST_FEATURES`` have one row per request (``HISTORY`` ``[B, L]``), ``ITEM_FEATURES``
 one per candidate ``[N]``."""
 

@@ -10,7 +10,8 @@ For B requests at once (the micro-batcher merges concurrent requests):
    its interests by IDW eq. 4 (:mod:`retrieval.interests`), duplicates and
    (optionally) history items removed, the best ``candidates`` kept.
 4. Ranking: every candidate of every request in one ranking-model call,
-   ``[sum_b C_b]`` click probabilities; the best ``k`` per request are returned.
+   ``[sum_b C_b]`` click probabilities and logits; the best ``k`` per request
+   (by logit) are returned.
 
 A request whose history has no known item gets the most popular items instead,
 flagged ``fallback``. The engine does no I/O and holds no mutable state, so a
@@ -30,7 +31,7 @@ from funnel import schema
 from retrieval import candidates as candidates_lib
 from retrieval import interests
 from serving.api import RecommendRequest
-from serving.bundle import ITEM_FEATURES, ModelBundle
+from serving.bundle import ITEM_FEATURES, ModelBundle, RankScores
 from serving.item_search import ItemSearch
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,21 @@ def logits_of(probabilities: np.ndarray) -> np.ndarray:
     p = np.asarray(probabilities, np.float64)
     tail = np.maximum(1.0 - p, 2.0 ** -25)
     return np.log(np.maximum(p, 1e-300)) - np.log(tail)
+
+
+def ranking_logits(scored: dict) -> np.ndarray:
+    """The ranking model's logits ``[C]`` of one request's candidates (a dict of :meth:`Engine.score`).
+
+    The ranking signature's own float32 ``logit`` where the export has it; an
+    export written before that output has only ``probability``, whose sigmoid
+    is inverted instead (:func:`logits_of`: about 1% off near 11, capped above
+    about 17, so a confident list ranker's top candidates can tie). Both
+    order candidates as the probability does; the signature's logit also
+    separates those whose float32 probabilities are equal.
+    """
+    if scored["logits"] is not None:
+        return np.asarray(scored["logits"], np.float64)
+    return logits_of(scored["probabilities"])
 
 
 def _default(kind: schema.Kind):
@@ -130,7 +146,8 @@ class Engine:
         Returns:
             Per request ``None`` (no known history item: fallback) or a dict with
             the candidates in retrieval order: ``rows`` ``[C]``, ``scores``
-            (retrieval, eq. 4), ``probabilities`` (ranking), ``interest``,
+            (retrieval, eq. 4), ``probabilities`` and ``logits`` (ranking; ``logits``
+            None from an export without them, see :func:`ranking_logits`), ``interest``,
             ``features`` and the ``history`` fed to the models; and seconds per stage.
         """
         timings = dict.fromkeys(STAGES, 0.0)
@@ -145,7 +162,8 @@ class Engine:
             timings["retrieval"] = middle - start
             timings["ranking"] = time.perf_counter() - middle
             for slot, i in enumerate(active):
-                scored[i] = {**candidates[slot], "probabilities": ranked[slot]}
+                scored[i] = {**candidates[slot], "probabilities": ranked[slot].probability,
+                             "logits": ranked[slot].logit}
         return scored, timings
 
     def warm(self, batch_sizes: Sequence[int] | None = None) -> float:
@@ -233,7 +251,7 @@ class Engine:
                         "features": {name: values[b, keep] for name, values in features.items()}})
         return out
 
-    def _rank(self, requests, resolved, candidates) -> list[np.ndarray]:
+    def _rank(self, requests, resolved, candidates) -> list[RankScores]:
         """Step 4: one ranking call over every candidate of every request.
 
         Request features go once per request and item features once per
@@ -241,7 +259,7 @@ class Engine:
         """
         counts = np.array([len(c["rows"]) for c in candidates])
         if counts.sum() == 0:
-            return [np.zeros(0, np.float32) for _ in candidates]
+            return [RankScores(np.zeros(0, np.float32)) for _ in candidates]
         owner = np.repeat(np.arange(len(candidates)), counts)
         rows = np.concatenate([c["rows"] for c in candidates])
         features = self._request_features(requests)
@@ -250,10 +268,15 @@ class Engine:
         if self.bundle.candidate_features:
             features.update({name: np.concatenate([c["features"][name] for c in candidates])
                              for name in schema.CANDIDATE_FEATURES})
-        probabilities = np.asarray(self.bundle.rank(features, owner), dtype=np.float32).reshape(-1)
+        ranked = self.bundle.rank(features, owner)
+        probabilities = np.asarray(ranked.probability, dtype=np.float32).reshape(-1)
         if probabilities.shape[0] != rows.shape[0]:
             raise ValueError(f"rank: {probabilities.shape[0]} scores for {rows.shape[0]} candidates")
-        return np.split(probabilities, np.cumsum(counts)[:-1])
+        splits = np.cumsum(counts)[:-1]
+        if ranked.logit is None:
+            return [RankScores(p) for p in np.split(probabilities, splits)]
+        logits = np.asarray(ranked.logit, dtype=np.float32).reshape(-1)
+        return [RankScores(p, z) for p, z in zip(np.split(probabilities, splits), np.split(logits, splits))]
 
     def _request_features(self, requests) -> dict[str, np.ndarray]:
         """User and context features of each request ``{name: [B]}``."""
@@ -291,11 +314,10 @@ class Engine:
     def _answer(self, request, resolved, candidates) -> dict:
         """The top ``k`` in the bundle's order: by ranking score, or retrieval order when the
         export's gate (or ``funnel serve --order``) chose it; ``order`` says which."""
-        probabilities = candidates["probabilities"]
         if self.bundle.order == "retrieval":
-            order = np.arange(min(request.k, len(probabilities)))
+            order = np.arange(min(request.k, len(candidates["rows"])))
         else:
-            order = np.argsort(-probabilities, kind="stable")[: request.k]
+            order = np.argsort(-ranking_logits(candidates), kind="stable")[: request.k]
         scores = self._scores(candidates)
         items = [{"item_id": str(self.bundle.item_ids[candidates["rows"][j]]),
                   "score": float(scores[j]),
@@ -320,7 +342,7 @@ class Engine:
         if self.bundle.order == "retrieval":
             return softmax(np.asarray(candidates["scores"], np.float64) / self._retrieval_temperature)
         if self.bundle.candidate_features:
-            return softmax(logits_of(candidates["probabilities"]))
+            return softmax(ranking_logits(candidates))
         return np.asarray(candidates["probabilities"], np.float64)
 
     def _fallback(self, request, resolved) -> dict:

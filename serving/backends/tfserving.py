@@ -23,7 +23,7 @@ from serving.export import layout
 from serving.export import modules
 from serving.backends.export_bundle import bundle_from_export, latest_version
 from serving.backends.rest import PredictClient, TFServingError
-from serving.bundle import ModelBundle, expand_candidates
+from serving.bundle import ModelBundle, RankScores, expand_candidates
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,13 @@ class TFServingBackend:
             out = query_client.predict({schema.HISTORY: history}, output=modules.EMBEDDINGS)
             return out[modules.EMBEDDINGS].astype(np.float32)
 
-        def rank(features, owner) -> np.ndarray:
+        def rank(features, owner) -> RankScores:
             inputs = ({**features, modules.OWNER: np.asarray(owner, np.int64)} if candidates
                       else expand_candidates(features, owner))
-            out = rank_client.predict(inputs, output=modules.PROBABILITY)
-            return out[modules.PROBABILITY].astype(np.float32).reshape(-1)
+            out = rank_client.predict(inputs, output=modules.PROBABILITY)  # unnamed: an export without logit
+            logit = out.get(modules.LOGIT)
+            return RankScores(out[modules.PROBABILITY].astype(np.float32).reshape(-1),
+                              None if logit is None else logit.astype(np.float32).reshape(-1))
 
         return bundle_from_export(loaded, query=query, rank=rank, close=http.close,
                                   order=self.settings.order)

@@ -504,8 +504,8 @@ def _write_features(runs: Runs, folder: Path, options: ExportOptions) -> None:
 
 
 def _write_samples(runs: Runs, folder: Path, options: ExportOptions, held_out: np.ndarray) -> None:
-    """Sample raw inputs and the training-time models' outputs on them, and the held-out
-    histories of the recall check (for ``verify``)."""
+    """Sample raw inputs and the training-time models' outputs on them (a list ranker's exact
+    logits too), and the held-out histories of the recall check (for ``verify``)."""
     import tensorflow as tf
 
     from serving.export import modules
@@ -526,15 +526,16 @@ def _write_samples(runs: Runs, folder: Path, options: ExportOptions, held_out: n
     top_rows = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     raw = sample_ranking_inputs(runs, options.samples, options.seed + 20)
     encoded = encode_ranking_rows(runs, raw)
-    probability = np.reshape(runs.ranking_model(
-        {n: tf.constant(v) for n, v in encoded.items()}, training=False).numpy(), [-1])
+    ranked = modules.ranking_outputs(runs.ranking_model, {n: tf.constant(v) for n, v in encoded.items()})
     arrays = {
         f"query/{schema.HISTORY}": histories.astype(str), "query/embeddings": embeddings,
         f"candidate/{modules.ITEM_IDS}": item_sample.astype(str), "candidate/embeddings": candidate,
         "retrieval/k": np.array(k), "retrieval/item_ids": runs.item_ids[top_rows].astype(str),
         "retrieval/scores": np.take_along_axis(scores, top_rows, axis=1),
-        "ranking/probability": probability, recall.HISTORY_SAMPLE: held_out.astype(str),
+        "ranking/probability": ranked[modules.PROBABILITY].numpy(), recall.HISTORY_SAMPLE: held_out.astype(str),
     }
+    if modules.has_exact_logits(runs.ranking_model):  # a pointwise logit is derived from the probability
+        arrays["ranking/logit"] = ranked[modules.LOGIT].numpy()
     for name, value in raw.items():
         arrays[f"ranking/input/{name}"] = value.astype(str) if value.dtype == object else value
     np.savez(folder / SAMPLES_FILE, **arrays)

@@ -38,7 +38,7 @@ from serving import artifacts
 from serving.export import build as export_lib
 from serving.api import RecommendRequest
 from serving.backends.export_bundle import bundle_from_export
-from serving.engine import Engine
+from serving.engine import Engine, ranking_logits
 from serving.settings import MAX_HISTORY
 
 logger = logging.getLogger(__name__)
@@ -104,8 +104,9 @@ def order_ranks(engine: Engine, requests: list[RecommendRequest], targets: np.nd
                 continue
             position = hits[0]
             ranks["retrieval"][start + offset] = position
-            better = found["probabilities"] > found["probabilities"][position]
-            ties_before = (found["probabilities"] == found["probabilities"][position])[:position]
+            logits = ranking_logits(found)  # the key the service orders by
+            better = logits > logits[position]
+            ties_before = (logits == logits[position])[:position]
             ranks["funnel"][start + offset] = int(better.sum() + ties_before.sum())
     return ranks
 

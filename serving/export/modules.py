@@ -13,12 +13,18 @@ query               ``history`` string [B, T] ("" = empty)      ``embeddings`` [
 query/history_int64 ``history`` int64 [B, T] (negative = empty) ``embeddings`` [B, M, D]
 candidate           ``item_ids`` string [N]                     ``embeddings`` [N, D]
 retrieval(_scann)   ``history`` string [B, T], ``k`` int32 [B]  ``item_ids`` [B, k], ``scores``
-ranking             every ``schema.RANKING_FEATURES`` raw [B]   ``probability`` [B]
+ranking             every ``schema.RANKING_FEATURES`` raw [B]   ``probability``, ``logit`` [B]
                     (+ ``schema.CANDIDATE_FEATURES`` float32
                     [B] for a ranker of candidate lists)
-ranking/candidates  request features [B], item features [N],    ``probability`` [N]
+ranking/candidates  request features [B], item features [N],    ``probability``, ``logit`` [N]
                     ``owner`` int64 [N]
 ==================  ==========================================  =============================
+
+``logit`` is float32 and exact for a ranker of candidate lists
+(``ranking.listwise.CandidateRanker.row_logits``; ``probability`` is its
+sigmoid), so logits far past where a float32 sigmoid rounds to 1 (about 17)
+stay distinct; for a pointwise model, whose heads are probabilities, it is the
+log-odds of ``probability`` (see :func:`ranking_outputs`).
 
 ``k`` is per row so TF Serving's row format (``{"instances": [...]}``) maps
 onto the top-K signatures; all rows of one request must ask for the same k.
@@ -51,6 +57,7 @@ EMBEDDINGS = "embeddings"
 ITEM_IDS = "item_ids"
 SCORES = "scores"
 PROBABILITY = "probability"
+LOGIT = "logit"
 K = "k"
 SERVING_DEFAULT = "serving_default"
 HISTORY_INT64 = "history_int64"
@@ -278,8 +285,41 @@ def candidates_input_specs(candidate_features: bool = False) -> Mapping[str, tf.
                                    OWNER: tf.TensorSpec([None], tf.int64, name=OWNER)})
 
 
+SATURATED_TAIL = 2.0 ** -25
+"""``1 - p`` of a float32 probability rounded to 1.0, read as half an ulp below 1 (a logit of about 17.3)."""
+
+
+def log_odds(probability: tf.Tensor) -> tf.Tensor:
+    """``log(p) - log(1 - p)`` of float32 probabilities, in float64 (``1 - p`` is exact there),
+    capped at about +-17 where float32 saturates; float32 ``[R]``."""
+    p = tf.cast(probability, tf.float64)
+    tail = tf.maximum(1.0 - p, SATURATED_TAIL)
+    return tf.cast(tf.math.log(tf.maximum(p, 1e-300)) - tf.math.log(tail), tf.float32)
+
+
+def has_exact_logits(model) -> bool:
+    """The model scores rows by a logit it exposes (a ranker of candidate lists)."""
+    return callable(getattr(model, "row_logits", None))
+
+
+def ranking_outputs(model, features: dict) -> dict[str, tf.Tensor]:
+    """A trained ranking model on encoded features -> ``{probability, logit}``, float32 ``[R]`` each.
+
+    A ranker of candidate lists gives its logit (``row_logits``) and
+    ``probability = sigmoid(logit)``, what its ``call`` computes; a pointwise
+    model's heads are probabilities (LAFAM's a mixture of sigmoids), so its
+    logit is :func:`log_odds` of the probability. Shared by the signatures
+    and the exporter's reference outputs.
+    """
+    if has_exact_logits(model):
+        logit = tf.reshape(tf.cast(model.row_logits(features, training=False)[0], tf.float32), [-1])
+        return {PROBABILITY: tf.sigmoid(logit), LOGIT: logit}
+    probability = tf.reshape(model(features, training=False), [-1])
+    return {PROBABILITY: probability, LOGIT: log_odds(probability)}
+
+
 class RankingModel(_WithSchema):
-    """Raw feature dict -> click probability; lookups and bucketing inside."""
+    """Raw feature dict -> click probability and logit; lookups and bucketing inside."""
 
     def __init__(self, model, vocabularies: dict[str, str], schema_file: str):
         super().__init__(schema_file, name="ranking")
@@ -317,12 +357,8 @@ class RankingModel(_WithSchema):
             return {}
         return {name: tf.cast(raw[name], tf.float32) for name in schema.CANDIDATE_FEATURES}
 
-    def probability(self, raw: dict) -> tf.Tensor:
-        features = {**self.encode(raw), **self.candidate_values(raw)}
-        return tf.reshape(self.model(features, training=False), [-1])
-
     def serve(self, **raw):
-        return {PROBABILITY: self.probability(raw)}
+        return ranking_outputs(self.model.model, {**self.encode(raw), **self.candidate_values(raw)})
 
     def serve_candidates(self, **raw):
         """Every candidate of B requests in one call, each request's features encoded once.
@@ -342,7 +378,7 @@ class RankingModel(_WithSchema):
         features.update({schema.HISTORY: per_request[schema.HISTORY], HISTORY_OWNER: owner})
         features.update(self.encode(raw, ITEM_FEATURES))
         features.update(self.candidate_values(raw))
-        return {PROBABILITY: tf.reshape(self.model(features, training=False), [-1])}
+        return ranking_outputs(self.model.model, features)
 
     def signatures(self) -> dict:
         """Each signature traced once, from a ``tf.function`` that is not an attribute.

@@ -8,7 +8,10 @@ The checks, each printed as ``OK`` or ``FAIL`` (any ``FAIL`` -> exit code 1):
 - outputs through the serving signatures match the training-time models'
   outputs on the export's sample inputs (``samples/<v>/reference.npz``,
   written by the exporter from the Keras models) within ``--tolerance``
-  (1e-5); the ScaNN model and index reach the manifest's recall bar on them;
+  (1e-5), a ranker's ``logit`` too where the exporter recorded it (a ranker
+  of candidate lists; a pointwise logit is the log-odds of ``probability``,
+  checked to be its inverse sigmoid); the ScaNN model and index reach the
+  manifest's recall bar on them;
 - the query and ranking signatures answer batches of 1 and 500 identically
   to the samples they repeat;
 - a TF Serving REST predict body in row format (``{"instances": [...]}``) and
@@ -254,19 +257,32 @@ def _repeat(inputs: dict[str, np.ndarray], batch: int) -> tuple[dict, np.ndarray
     return {name: np.asarray(value)[rows] for name, value in inputs.items()}, rows
 
 
-def check_candidates(check: "Checker", ranking, rows: dict[str, np.ndarray], reference: np.ndarray) -> None:
+def ranking_references(samples: dict) -> dict[str, np.ndarray]:
+    """``{ranking output: training-time values}``: ``probability``, and ``logit`` where the
+    exporter recorded it (exact logits; exports before the output have none)."""
+    from serving.export import modules
+
+    references = {modules.PROBABILITY: samples["ranking/probability"]}
+    if "ranking/logit" in samples:
+        references[modules.LOGIT] = samples["ranking/logit"]
+    return references
+
+
+def check_candidates(check: "Checker", ranking, rows: dict[str, np.ndarray],
+                     references: dict[str, np.ndarray]) -> None:
     """The ``candidates`` signature against the training-time scores and against ``serving_default``.
 
-    With every sample row its own request the scores must equal the reference;
-    with the rows regrouped into two requests they must equal
-    ``serving_default`` on the same rows expanded per candidate.
+    With every sample row its own request the scores (each output of
+    ``references``) must equal the reference; with the rows regrouped into two
+    requests they must equal ``serving_default`` on the same rows expanded per candidate.
     """
     from serving.export import modules
 
-    own = {**rows, modules.OWNER: np.arange(len(reference), dtype=np.int64)}
+    own = {**rows, modules.OWNER: np.arange(len(references[modules.PROBABILITY]), dtype=np.int64)}
     got = check.run("ranking/candidates: call", lambda: _call(ranking.signatures[modules.CANDIDATES], own))
     if got is not None:
-        check.close("ranking/candidates vs training-time model", got[modules.PROBABILITY], reference)
+        for output, reference in references.items():
+            check.close(f"ranking/candidates: {output} vs training-time model", got[output], reference)
     grouped = candidate_inputs(rows, 2)
     owner = grouped.pop(modules.OWNER)
     expanded = check.run("ranking: serving_default on expanded rows", lambda: _call(
@@ -274,8 +290,19 @@ def check_candidates(check: "Checker", ranking, rows: dict[str, np.ndarray], ref
     got = check.run("ranking/candidates: two requests", lambda: _call(
         ranking.signatures[modules.CANDIDATES], {**grouped, modules.OWNER: owner}))
     if got is not None and expanded is not None:
-        check.close("ranking/candidates vs serving_default per candidate", got[modules.PROBABILITY],
-                    expanded[modules.PROBABILITY])
+        for output in references:
+            check.close(f"ranking/candidates: {output} vs serving_default per candidate", got[output],
+                        expanded[output])
+
+
+def check_logit_is_log_odds(check: "Checker", what: str, got: dict[str, np.ndarray]) -> None:
+    """``sigmoid(logit)`` equals the signature's own ``probability`` (when it has a ``logit``)."""
+    from serving.export import modules
+
+    if modules.LOGIT in got:
+        logit = np.asarray(got[modules.LOGIT], np.float64)
+        check.close(f"{what}: sigmoid(logit) vs probability", 1.0 / (1.0 + np.exp(-logit)),
+                    got[modules.PROBABILITY])
 
 
 def check_recall(check: Checker, root: Path, version: int, manifest: dict, loaded: dict,
@@ -403,14 +430,20 @@ def check_reference_outputs(check: Checker, loaded: dict, inputs: dict, samples:
         compare(layout.CANDIDATE, modules.EMBEDDINGS, "candidate/embeddings")
     if layout.RANKING in loaded:
         ranking = loaded[layout.RANKING]
-        compare(layout.RANKING, modules.PROBABILITY, "ranking/probability")
+        references = ranking_references(samples)
+        got = compare(layout.RANKING, modules.PROBABILITY, "ranking/probability")
+        if got is not None:
+            check_logit_is_log_odds(check, layout.RANKING, got)
+            if modules.LOGIT in references:
+                check.close(f"{layout.RANKING}: {modules.LOGIT} vs training-time model", got[modules.LOGIT],
+                            references[modules.LOGIT])
         got = check.run("ranking: context_int64 call", lambda: _call(
             ranking.signatures[modules.CONTEXT_INT64], context_int64_inputs(inputs[layout.RANKING])))
         if got is not None:
-            check.close("ranking: context_int64 vs training-time model", got[modules.PROBABILITY],
-                        samples["ranking/probability"])
+            for output, reference in references.items():
+                check.close(f"ranking: context_int64 {output} vs training-time model", got[output], reference)
         if modules.CANDIDATES in ranking.signatures:
-            check_candidates(check, ranking, inputs[layout.RANKING], samples["ranking/probability"])
+            check_candidates(check, ranking, inputs[layout.RANKING], references)
     if layout.RETRIEVAL in loaded:
         got = compare(layout.RETRIEVAL, modules.SCORES, "retrieval/scores")
         if got is not None:
@@ -423,8 +456,10 @@ def check_batches(check: Checker, loaded: dict, inputs: dict, samples: dict) -> 
     """The query and ranking models answer batches of 1 and ``LARGE_BATCH`` as the samples they repeat."""
     from serving.export import modules
 
-    for name, output, reference_key in ((layout.QUERY, modules.EMBEDDINGS, "query/embeddings"),
-                                        (layout.RANKING, modules.PROBABILITY, "ranking/probability")):
+    references = {layout.QUERY: {modules.EMBEDDINGS: samples.get("query/embeddings")}}
+    if layout.RANKING in loaded:
+        references[layout.RANKING] = ranking_references(samples)
+    for name, outputs in references.items():
         if name not in loaded:
             continue
         fn = loaded[name].signatures[modules.SERVING_DEFAULT]
@@ -432,7 +467,9 @@ def check_batches(check: Checker, loaded: dict, inputs: dict, samples: dict) -> 
             repeated, rows = _repeat(inputs[name], batch)
             got = check.run(f"{name}: batch {batch}", lambda: _call(fn, repeated))
             if got is not None:
-                check.close(f"{name}: batch {batch}", got[output], samples[reference_key][rows])
+                for output, reference in outputs.items():
+                    suffix = f" {output}" if len(outputs) > 1 else ""
+                    check.close(f"{name}: batch {batch}{suffix}", got[output], reference[rows])
 
 
 def _signature_inputs(name: str, signature_name: str, inputs: dict) -> dict | None:

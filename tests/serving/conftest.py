@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from funnel import schema
-from serving.bundle import ModelBundle, SampleUser
+from serving.bundle import ModelBundle, RankScores, SampleUser
 
 
 def brute_force_search(embeddings: np.ndarray):
@@ -35,8 +35,8 @@ def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int 
 
     * query: interest m = embedding of the m-th most recent known history item
       (zeros when the history is shorter than M).
-    * rank: probability of item ``i<r>`` = ``(r + 1) / (num_items + 1)``, so the
-      ranking model prefers higher rows whatever retrieval says.
+    * rank: probability of item ``i<r>`` = ``(r + 1) / (num_items + 1)`` (float32, and its
+      logit), so the ranking model prefers higher rows whatever retrieval says.
     * ``gate``: the manifest's ``gate`` entry (as ``funnel export`` writes it);
       ``order``: how answers are ordered.
     * ``rank_entered`` / ``rank_release``: rank sets the first and waits for the
@@ -65,7 +65,8 @@ def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int 
             rank_entered.set()
             rank_release.wait(30)
         rows = np.array([row_of[x] for x in features[schema.ITEM_ID]])
-        return (rows + 1) / (num_items + 1)
+        p = (rows + 1) / (num_items + 1)
+        return RankScores(p.astype(np.float32), (np.log(p) - np.log1p(-p)).astype(np.float32))
 
     popular = np.arange(num_items)[::-1].copy()
     counts = np.arange(num_items, 0, -1).astype(np.float64)

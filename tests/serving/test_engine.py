@@ -11,8 +11,8 @@ import pytest
 from funnel import schema
 from retrieval import interests
 from serving.api import RecommendRequest
-from serving.bundle import expand_candidates
-from serving.engine import Engine, filled_columns
+from serving.bundle import RankScores, expand_candidates
+from serving.engine import Engine, filled_columns, logits_of, ranking_logits
 
 
 def test_mixture_matches_eq4_by_hand():
@@ -244,13 +244,16 @@ def test_eq4_numpy_agrees_with_the_retrieval_model():
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
-def _list_ranker(bundle, shift: float = 8.0):
-    """``bundle`` as a ranker of candidate lists whose logits are the toy's plus ``shift``: sigmoids
-    of 4.3..11.7 in float32, the 0.9999... the signature returned for every item of a real list ranker
+def _list_ranker(bundle, shift: float = 8.0, scale: float = 1.0, with_logits: bool = False):
+    """``bundle`` as a ranker of candidate lists whose logits are the toy's times ``scale`` plus
+    ``shift``. By default an export written before the ``logit`` output: only the float32 sigmoids,
+    of 4.3..11.7, the 0.9999... the signature returned for every item of a real list ranker
     (float32 keeps such logits to about 1%: 1 - p is a few hundred ulps)."""
     def rank(features, owner):
-        p = np.asarray(bundle.rank(features, owner), np.float64)
-        return (1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p) + shift)))).astype(np.float32)
+        p = np.asarray(bundle.rank(features, owner).probability, np.float64)
+        logits = scale * (np.log(p) - np.log1p(-p)) + shift
+        probability = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return RankScores(probability, logits.astype(np.float32) if with_logits else None)
 
     return dataclasses.replace(bundle, candidate_features=True, rank=rank)
 
@@ -274,6 +277,35 @@ def test_a_list_rankers_scores_are_its_softmax_over_the_candidates(toy_bundle, o
     else:  # softmax of the retrieval scores at temperature 1
         expected = math.exp(first["retrieval_score"] - second["retrieval_score"])
     assert first["score"] / second["score"] == pytest.approx(expected, rel=1e-2)
+
+
+def test_a_confident_list_rankers_logits_above_20_give_distinct_ordered_scores(toy_bundle):
+    """Logits 20.3..41.8 (the toy's times 3, plus 30): every float32 sigmoid is 1.0, but the
+    signature's ``logit`` keeps them apart, so the answer follows the logits and its scores are
+    their softmax; inverting the probability (an export without ``logit``) ties them all."""
+    base = toy_bundle()
+    request = RecommendRequest(history=["i1", "i7", "i12"], k=10, candidates=30, explain=True)
+    answer = Engine(_list_ranker(base, shift=30.0, scale=3.0, with_logits=True)).recommend([request])[0][0]
+    scores = [item["score"] for item in answer["items"]]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+    assert sum(scores) <= 1.0 and sum(c["score"] for c in answer["candidates"]) == pytest.approx(1.0)
+    rows = [int(item["item_id"][1:]) for item in answer["items"]]
+    assert rows == sorted(rows, reverse=True)             # the toy's logits grow with the row
+    logit = lambda r: 3.0 * (math.log((r + 1) / 41) - math.log1p(-(r + 1) / 41)) + 30.0
+    assert logit(rows[-1]) > 20.0
+    assert scores[0] / scores[1] == pytest.approx(math.exp(logit(rows[0]) - logit(rows[1])), rel=1e-5)
+    old = Engine(_list_ranker(base, shift=30.0, scale=3.0)).recommend([request])[0][0]
+    assert len({item["score"] for item in old["items"]}) == 1
+
+
+def test_ranking_logits_prefer_the_signatures_logit_and_else_invert_the_probability():
+    logits = np.array([-3.0, 0.5, 11.0, 25.0, 40.0], np.float32)
+    probability = (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+    assert ranking_logits({"logits": logits, "probabilities": probability}).tolist() == logits.tolist()
+    inverted = ranking_logits({"logits": None, "probabilities": probability})
+    np.testing.assert_array_equal(inverted, logits_of(probability))
+    np.testing.assert_allclose(inverted[:3], logits[:3], rtol=1e-2)   # about 1% near 11
+    assert inverted[3] == inverted[4] == pytest.approx(25 * math.log(2), rel=1e-3)  # capped: p rounds to 1.0
 
 
 def test_a_pointwise_rankers_score_stays_its_click_probability(engine):

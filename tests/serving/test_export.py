@@ -94,9 +94,10 @@ def test_signatures_have_named_inputs_and_outputs(exported):
         "candidate": {"serving_default": ({"item_ids"}, {"embeddings"})},
         "retrieval": {"serving_default": ({"history", "k"}, {"item_ids", "scores"})},
         "retrieval_scann": {"serving_default": ({"history", "k"}, {"item_ids", "scores"})},
-        "ranking": {"serving_default": (set(f.name for f in schema.RANKING_FEATURES), {"probability"}),
-                    "context_int64": (set(f.name for f in schema.RANKING_FEATURES), {"probability"}),
-                    "candidates": (set(f.name for f in schema.RANKING_FEATURES) | {"owner"}, {"probability"})},
+        "ranking": {"serving_default": (set(f.name for f in schema.RANKING_FEATURES), {"probability", "logit"}),
+                    "context_int64": (set(f.name for f in schema.RANKING_FEATURES), {"probability", "logit"}),
+                    "candidates": (set(f.name for f in schema.RANKING_FEATURES) | {"owner"},
+                                   {"probability", "logit"})},
     }
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["models"]["ranking"]["signatures"] == ["candidates", "context_int64", "serving_default"]
@@ -111,7 +112,8 @@ def test_signatures_have_named_inputs_and_outputs(exported):
 def test_candidates_signature_scores_like_rows_expanded_per_candidate(exported, runs):
     """Two requests' features once each, five candidates tied by owner: the scores
     equal serving_default on every candidate's full row, and an export without
-    the signature (older versions) is scored through that row path instead."""
+    the signature (older versions) is scored through that row path instead; one
+    without the ``logit`` output answers ``logit`` None (the engine then inverts the probability)."""
     loaded = artifacts.load_export(exported.root)
     rows = export.sample_ranking_inputs(loaded_runs := export.load_runs(runs["retrieval"], runs["ranking"]), 5, 3)
     rows[schema.HISTORY] = export.sample_histories(loaded_runs, 5, 4)
@@ -120,9 +122,17 @@ def test_candidates_signature_scores_like_rows_expanded_per_candidate(exported, 
     grouped.update({f.name: rows[f.name] for f in bundle.ITEM_FEATURES})
     expected = loaded.rank(bundle.expand_candidates(grouped, owner))
     assert len(set(np.round(expected, 6))) > 1
-    np.testing.assert_allclose(loaded.rank_candidates(grouped, owner), expected, rtol=1e-6, atol=1e-7)
+    ranked = loaded.rank_candidates(grouped, owner)
+    np.testing.assert_allclose(ranked.probability, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ranked.logit, np.log(expected / (1.0 - expected)), rtol=1e-4, atol=1e-4)
+    signature = loaded._rank_candidates_fn
     loaded._rank_candidates_fn = None
-    np.testing.assert_array_equal(loaded.rank_candidates(grouped, owner), expected)
+    by_rows = loaded.rank_candidates(grouped, owner)
+    np.testing.assert_array_equal(by_rows.probability, expected)
+    np.testing.assert_array_equal(by_rows.logit, ranked.logit)
+    loaded._rank_candidates_fn = lambda **inputs: {"probability": signature(**inputs)["probability"]}
+    older = loaded.rank_candidates(grouped, owner)
+    assert older.logit is None and np.array_equal(older.probability, ranked.probability)
 
 
 def test_each_savedmodel_carries_vocabularies_schema_and_warmup(exported):

@@ -1,5 +1,5 @@
-"""Guards serving/export/verify.py's pieces that need no export: TF Serving REST body mapping
-and the ``saved_model_cli show`` formatting of signatures."""
+"""Guards serving/export/verify.py's pieces that need no export: TF Serving REST body mapping,
+the ``saved_model_cli show`` formatting of signatures and the ranking logit checks."""
 
 import base64
 
@@ -87,3 +87,20 @@ def test_checker_counts_failures_and_tolerance():
     assert check.run("crash", lambda: 1 / 0) is None
     assert check.failures == 3
     assert "FAIL off: max abs diff 2.00e-05" in out.getvalue()
+
+
+def test_a_rankers_logit_is_checked_against_its_probability_and_the_recorded_reference():
+    import io
+
+    out = io.StringIO()
+    check = verify.Checker(tolerance=1e-5, out=out)
+    logit = np.array([-2.0, 0.0, 3.0], np.float32)
+    probability = (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+    verify.check_logit_is_log_odds(check, "ranking", {"probability": probability, "logit": logit})
+    verify.check_logit_is_log_odds(check, "swapped", {"probability": probability, "logit": probability})
+    verify.check_logit_is_log_odds(check, "older", {"probability": probability})  # no logit: nothing to check
+    assert check.checks == 2 and check.failures == 1
+    assert "FAIL swapped: sigmoid(logit) vs probability" in out.getvalue()
+    assert set(verify.ranking_references({"ranking/probability": probability})) == {"probability"}
+    assert set(verify.ranking_references({"ranking/probability": probability, "ranking/logit": logit})) == {
+        "probability", "logit"}
