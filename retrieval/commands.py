@@ -25,7 +25,7 @@ HELP = {
     "encoder_layers": "self-attention layers of the user tower",
     "encoder_heads": "attention heads per encoder layer",
     "encoder_ffn_multiplier": "encoder feed-forward width, as a multiple of --embedding-dim",
-    "dropout": "dropout inside the encoder",
+    "dropout": "dropout on the user tower's input embeddings and inside the encoder",
     "recency": "how the user tower weighs the most recent item: none, or last-state (its encoder "
                "state added to every interest)",
     "use_item_category": "feed the item category to the item tower",

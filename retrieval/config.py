@@ -114,7 +114,7 @@ class RetrievalConfig:
             (0 layers: parametric attention over the item embeddings directly).
         encoder_ffn_multiplier: Feed-forward width of each encoder layer, as a
             multiple of ``embedding_dim``.
-        dropout: Dropout inside the encoder.
+        dropout: Dropout on the user tower's input embeddings and inside the encoder.
         recency: One of ``RECENCIES``: ``"last-state"`` adds the encoder's state at the
             most recent position to every user representation.
         use_item_category: Feed the item's category embedding to the item tower.

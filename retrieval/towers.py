@@ -103,6 +103,7 @@ class UserTower(keras.Model):
         self.projection = (keras.layers.Dense(output_dim, name="projection")
                            if output_dim != embedding_dim else None)
         self.interests = ParametricAttention(num_interests, name="parametric_attention")
+        self.input_dropout = keras.layers.Dropout(dropout)
         self.max_length = max_length
 
     def call(self, history, training=False):
@@ -111,6 +112,7 @@ class UserTower(keras.Model):
         length = tf.shape(history)[1]
         positions = tf.range(self.max_length - length, self.max_length)
         x = self.item_embedding(history) + self.position_embedding(positions)[tf.newaxis]
+        x = self.input_dropout(x, training=training)
         for layer in self.encoder:
             x = layer(x, mask, training=training)
         if self.projection is not None:
