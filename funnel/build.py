@@ -62,9 +62,9 @@ STAGES = (
 )
 """The stages in data-flow order; an empty ``marker`` means the output is the marker itself."""
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
-RETRIEVAL_DEFAULTS = ("--model", "mur", "--weighting", "idw")
 RANKING_DEFAULTS = ("--model", "tf4ctr")
-"""README's models: the multi-interest two-tower with IDW, and the TF4CTR list ranker."""
+"""The README's ranker, the TF4CTR list ranker; retrieval trains its defaults (the README's
+multi-interest two-tower) unless ``--retrieval-flags`` say otherwise."""
 
 Runner = Callable[[list, Optional[Path]], None]
 """Runs ``funnel ARGS``; with a path, the command's standard output goes to that file.
@@ -120,7 +120,7 @@ def plan(options: BuildOptions) -> list[Step]:
     commands = {
         "preprocess": ("preprocess", "--input", options.input, "--format", options.format,
                        *extra["preprocess"], "--out", str(data)),
-        "retrieval": ("train", "retrieval", "--data", str(data), *RETRIEVAL_DEFAULTS, *extra["retrieval"],
+        "retrieval": ("train", "retrieval", "--data", str(data), *extra["retrieval"],
                       "--out", str(retrieval), "--overwrite"),
         "candidates": ("candidates", "--data", str(data), "--retrieval", str(retrieval), *extra["candidates"],
                        "--out", str(candidates)),

@@ -46,8 +46,10 @@ def _target_and_sampled_logits(states, targets, table, negatives):
     targets = tf.convert_to_tensor(targets, tf.int64)
     negatives = tf.convert_to_tensor(negatives, tf.int64)
     positive = tf.reduce_sum(states * tf.gather(table, targets), axis=-1)
-    if negatives.shape.rank == 1:
-        negatives = tf.broadcast_to(negatives[tf.newaxis, :], [tf.shape(targets)[0], tf.shape(negatives)[0]])
+    if negatives.shape.rank == 1:      # one [S, D] gather and a matmul, not a [P, S, D] copy
+        sampled = tf.matmul(states, tf.gather(table, negatives), transpose_b=True)
+        hit = tf.equal(negatives[tf.newaxis, :], targets[:, tf.newaxis])
+        return positive, tf.where(hit, MASK_LOGIT, sampled)
     sampled = tf.einsum("pd,psd->ps", states, tf.gather(table, negatives))
     hit = tf.equal(negatives, targets[:, tf.newaxis])
     return positive, tf.where(hit, MASK_LOGIT, sampled)

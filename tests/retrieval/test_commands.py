@@ -83,7 +83,7 @@ def test_sasrec_trains_with_its_own_defaults_unless_a_flag_says_otherwise():
     from retrieval.config import PRESETS, RetrievalConfig
 
     sasrec = _parse(["--model", "sasrec"])
-    assert sasrec.embedding_dim == PRESETS["sasrec"]["embedding_dim"] != RetrievalConfig().embedding_dim
-    assert sasrec.learning_rate == PRESETS["sasrec"]["learning_rate"]
-    assert _parse(["--model", "sasrec", "--embedding-dim", "8"]).embedding_dim == 8
-    assert _parse([]).embedding_dim == RetrievalConfig().embedding_dim      # the two towers keep theirs
+    assert sasrec.learning_rate == PRESETS["sasrec"]["learning_rate"] != RetrievalConfig().learning_rate
+    assert sasrec.dropout == PRESETS["sasrec"]["dropout"] != RetrievalConfig().dropout
+    assert _parse(["--model", "sasrec", "--learning-rate", "0.5"]).learning_rate == 0.5
+    assert _parse([]).learning_rate == RetrievalConfig().learning_rate      # the two towers keep theirs
