@@ -28,6 +28,7 @@ HELP = {
     "dropout": "dropout on the user tower's input embeddings and inside the encoder",
     "recency": "how the user tower weighs the most recent item: none, or last-state (its encoder "
                "state added to every interest)",
+    "share_item_embedding": "one item-id embedding table for both towers, as SASRec shares its item table",
     "use_item_category": "feed the item category to the item tower",
     "scoring": "how M interests score an item: mixture (IDW eq. 4) or their max",
     "weighting": "loss weighting scheme",

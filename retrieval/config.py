@@ -129,6 +129,8 @@ class RetrievalConfig:
         dropout: Dropout on the user tower's input embeddings and inside the encoder.
         recency: One of ``RECENCIES``: ``"last-state"`` adds the encoder's state at the
             most recent position to every user representation.
+        share_item_embedding: One item-id embedding table for both towers (the user
+            tower's input and the item tower's), as SASRec shares its item table.
         use_item_category: Feed the item's category embedding to the item tower.
         scoring: ``"mixture"`` (eq. 4) or ``"max"`` (the authors' public code).
         weighting: A key of ``retrieval.weighting.WEIGHTINGS``.
@@ -155,6 +157,7 @@ class RetrievalConfig:
     encoder_ffn_multiplier: int = 2
     dropout: float = 0.0
     recency: str = "last-state"
+    share_item_embedding: bool = False
     use_item_category: bool = False
     scoring: str = "mixture"
     weighting: str = "none"

@@ -124,7 +124,9 @@ class TwoTowerModel(tfrs.Model):
         self.item_tower = ItemTower(
             items.num_items, config.embedding_dim, config.item_hidden,
             item_categories=items.categories if config.use_item_category else None,
-            num_categories=items.num_categories, name="item_tower")
+            num_categories=items.num_categories,
+            item_embedding=self.user_tower.item_embedding if config.share_item_embedding else None,
+            name="item_tower")
         self.sampling_probability = tf.constant(items.sampling_probability, dtype=tf.float32)
         self.item_weights = tf.Variable(tf.ones([items.num_items]), trainable=False, name="item_weights")
         self.item_margins = tf.Variable(tf.zeros([items.num_items]), trainable=False, name="item_margins")

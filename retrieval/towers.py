@@ -133,13 +133,17 @@ class ItemTower(keras.Model):
             tower so an exported tower needs only item ids).
         normalize: L2-normalise outputs (item-norm weighting). A plain attribute
             read at call time, so post-hoc item norm can switch it on after training.
+        item_embedding: An existing item-id embedding to share (the user tower's,
+            as SASRec shares its item table), or None for the tower's own.
     """
 
     def __init__(self, num_items: int, embedding_dim: int, hidden: tuple[int, ...],
                  item_categories: np.ndarray | None = None, num_categories: int = 0,
-                 normalize: bool = False, **kwargs):
+                 normalize: bool = False, item_embedding: keras.layers.Embedding | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.item_embedding = keras.layers.Embedding(num_items, embedding_dim, name="item_embedding")
+        self.item_embedding = item_embedding or keras.layers.Embedding(num_items, embedding_dim,
+                                                                       name="item_embedding")
         self.category_table = None
         if item_categories is not None:
             self.category_table = tf.constant(np.asarray(item_categories, dtype=np.int64))

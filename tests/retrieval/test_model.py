@@ -122,3 +122,18 @@ def test_identity_item_tower_returns_the_embedding_itself():
     np.testing.assert_array_equal(model.item_embeddings(ids), table[ids])
     assert model.config.output_dim == 4
     assert model.user_tower(tf.constant(_features([2])[schema.HISTORY])).shape == (1, 5, 4)
+
+
+def test_a_shared_item_embedding_is_one_table_trained_by_both_towers():
+    shared, _ = _model(share_item_embedding=True)
+    separate, _ = _model(share_item_embedding=False)
+    assert shared.user_tower.item_embedding is shared.item_tower.item_embedding
+    tables = lambda model: [v for v in model.trainable_variables if "item_embedding" in v.name]
+    assert len(tables(shared)) == 1 and len(tables(separate)) == 2
+    features = _features([2, 4, 6])
+    with tf.GradientTape() as tape:
+        loss = shared.compute_loss(features, training=True)
+    gradient = tape.gradient(loss, tables(shared)[0])
+    rows = tf.convert_to_tensor(gradient).numpy()
+    assert np.abs(rows[[3, 5]]).sum() > 0      # history-only items: reached through the user tower
+    assert np.abs(rows[[4, 6]]).sum() > 0      # targets: reached through the item tower too
