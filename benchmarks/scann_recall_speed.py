@@ -1,6 +1,6 @@
 """ScaNN vs brute force on synthetic catalogs: recall@100 and latency per query.
 
-Builds the index exactly as ``funnel export`` does (``serving.index.build_checked``
+Builds the index exactly as ``funnel export`` does (``retrieval.index.build_checked``
 with the catalog-size rules) and times, on one thread of this machine:
 
 - a single query (``search``, one interest vector),
@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from serving import index  # noqa: E402
+from retrieval import index  # noqa: E402
 
 
 def catalog(kind: str, num_items: int, dim: int, num_queries: int, seed: int):

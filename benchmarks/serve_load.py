@@ -262,10 +262,10 @@ def recommend_bodies(item_ids: list[str], count: int, seed: int, history: tuple[
 
 def catalog_ids(export: str) -> list[str]:
     """Raw item ids of the newest version's ScaNN rows (read from the index folder)."""
-    from serving.export import layout
-    from serving import index
-    version = layout.complete_versions(export)[-1]
-    path = Path(export) / layout.SCANN / str(version) / index.ITEM_IDS_FILE
+    from serving import contract
+    from retrieval import index
+    version = contract.complete_versions(export)[-1]
+    path = Path(export) / contract.SCANN / str(version) / index.ITEM_IDS_FILE
     return path.read_text(encoding="utf-8").splitlines()
 
 

@@ -135,7 +135,7 @@ class Retriever:
 def load_retriever(run_dir: str | Path) -> Retriever:
     """Load a retrieval run and index its catalog (exact search below ``EXACT_SEARCH_ITEMS``)."""
     from retrieval.run import load_trained
-    from serving import index as index_lib
+    from retrieval import index as index_lib
 
     model, config = load_trained(run_dir)
     num_items = schema.FeatureMap.load(Path(run_dir) / DATASET_COPY).num_items

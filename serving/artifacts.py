@@ -18,16 +18,15 @@ import numpy as np
 import pandas as pd
 
 from funnel import schema
-from serving.export import layout
-from serving.export import modules
+from retrieval.index import ScannIndex
+from serving import contract
 from serving.bundle import RankScores, expand_candidates
-from serving.index import ScannIndex
 from serving.signature_runner import SessionModel
 
 logger = logging.getLogger(__name__)
 
-FINGERPRINTED = (layout.QUERY, layout.CANDIDATE, layout.RETRIEVAL,
-                 layout.RETRIEVAL_SCANN, layout.RANKING)
+FINGERPRINTED = (contract.QUERY, contract.CANDIDATE, contract.RETRIEVAL,
+                 contract.RETRIEVAL_SCANN, contract.RANKING)
 
 
 class SchemaMismatchError(ValueError):
@@ -36,10 +35,10 @@ class SchemaMismatchError(ValueError):
 
 def resolve_version(export_dir: str | Path, version: int | None = None) -> int:
     """``version`` if it is complete in ``export_dir``, else the newest complete one."""
-    versions = layout.complete_versions(export_dir)
+    versions = contract.complete_versions(export_dir)
     if not versions:
         raise FileNotFoundError(f"{export_dir}: no complete export version "
-                                f"({layout.MANIFEST_DIR}/<version>.json); run `funnel export`")
+                                f"({contract.MANIFEST_DIR}/<version>.json); run `funnel export`")
     if version is None:
         return versions[-1]
     if int(version) not in versions:
@@ -49,14 +48,14 @@ def resolve_version(export_dir: str | Path, version: int | None = None) -> int:
 
 
 def read_manifest(export_dir: str | Path, version: int) -> dict:
-    return json.loads((Path(export_dir) / layout.MANIFEST_DIR / f"{version}.json").read_text())
+    return json.loads((Path(export_dir) / contract.MANIFEST_DIR / f"{version}.json").read_text())
 
 
 def model_fingerprints(export_dir: str | Path, version: int) -> dict[str, str]:
     """The schema fingerprint each SavedModel of ``version`` carries in ``assets/schema.json``."""
     found = {}
     for name in FINGERPRINTED:
-        path = Path(export_dir) / name / str(version) / "assets" / layout.SCHEMA_ASSET
+        path = Path(export_dir) / name / str(version) / "assets" / contract.SCHEMA_ASSET
         if not path.exists():
             raise SchemaMismatchError(f"{path} missing: {name} carries no schema; re-export")
         found[name] = json.loads(path.read_text())["fingerprint"]
@@ -130,7 +129,7 @@ class LoadedExport:
         history = np.asarray(history, dtype=object)
         if history.ndim != 2:
             raise ValueError(f"history: expected [batch, length] raw ids, got shape {history.shape}")
-        return self._query_fn(**{schema.HISTORY: history.astype(str)})[modules.EMBEDDINGS]
+        return self._query_fn(**{schema.HISTORY: history.astype(str)})[contract.EMBEDDINGS]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """ScaNN top-``k`` rows ``[Q, k]`` and dot-product scores for queries ``[Q, D]``."""
@@ -139,8 +138,8 @@ class LoadedExport:
     def rank(self, features: dict) -> np.ndarray:
         """Raw ranking features (every ``schema.RANKING_FEATURES`` name; ``[B]`` each,
         ``HISTORY`` ``[B, L]``) -> click probabilities ``[B]`` float32."""
-        specs = modules.ranking_input_specs(candidate_features=self.candidate_features)
-        return self._rank_fn(**_inputs(features, specs))[modules.PROBABILITY]
+        specs = contract.ranking_inputs(candidate_features=self.candidate_features)
+        return self._rank_fn(**_inputs(features, specs))[contract.PROBABILITY]
 
     def rank_candidates(self, features: dict, owner: np.ndarray) -> RankScores:
         """The candidates of several requests in one call (a ``bundle.RankFn``).
@@ -153,12 +152,12 @@ class LoadedExport:
         are scored row by row through ``serving_default`` instead.
         """
         if self._rank_candidates_fn is None:
-            specs = modules.ranking_input_specs(candidate_features=self.candidate_features)
+            specs = contract.ranking_inputs(candidate_features=self.candidate_features)
             outputs = self._rank_fn(**_inputs(expand_candidates(features, owner), specs))
         else:
-            outputs = self._rank_candidates_fn(**_inputs({**features, modules.OWNER: owner},
-                                                         modules.candidates_input_specs(self.candidate_features)))
-        return RankScores(outputs[modules.PROBABILITY], outputs.get(modules.LOGIT))
+            outputs = self._rank_candidates_fn(**_inputs({**features, contract.OWNER: owner},
+                                                         contract.candidates_inputs(self.candidate_features)))
+        return RankScores(outputs[contract.PROBABILITY], outputs.get(contract.LOGIT))
 
     def close(self) -> None:
         """Release the models' sessions (the version must no longer be called)."""
@@ -167,7 +166,7 @@ class LoadedExport:
 
 
 def load_export(export_dir: str | Path, version: int | None = None,
-                load_models: tuple[str, ...] = (layout.QUERY, layout.RANKING),
+                load_models: tuple[str, ...] = (contract.QUERY, contract.RANKING),
                 threads: tuple[int, int] | None = None) -> LoadedExport:
     """Load ``version`` (default: newest complete) of ``export_dir``.
 
@@ -186,13 +185,13 @@ def load_export(export_dir: str | Path, version: int | None = None,
         raise SchemaMismatchError(f"{root} version {version}: manifest fingerprint "
                                   f"{manifest['schema']['fingerprint']} != {schema.fingerprint()}")
     models = {name: SessionModel(root / name / str(version), *(threads or ())) for name in load_models}
-    scann_index = ScannIndex.load(root / layout.SCANN / str(version))
-    features = root / layout.FEATURES / str(version)
+    scann_index = ScannIndex.load(root / contract.SCANN / str(version))
+    features = root / contract.FEATURES / str(version)
     items = pd.read_csv(features / schema.Layout.ITEMS, dtype={schema.ITEM_ID: str},
                         keep_default_na=False).set_index(schema.ITEM_ID, drop=False)
     users = pd.read_csv(features / schema.Layout.USERS, dtype=str, keep_default_na=False)
     users = users.set_index(schema.USER_ID, drop=False) if schema.USER_ID in users.columns else users
-    popular = json.loads((features / layout.POPULAR_FILE).read_text())
+    popular = json.loads((features / contract.POPULAR_FILE).read_text())
     catalog = manifest["catalog"]
     logger.info("loaded export %s version %d (%d items)", root, version, catalog["items"])
     return LoadedExport(
@@ -203,9 +202,9 @@ def load_export(export_dir: str | Path, version: int | None = None,
         popular_counts=np.array(popular["counts"], dtype=np.float64),
         scoring=catalog["scoring"], num_interests=catalog["interests"],
         embedding_dim=catalog["embedding_dim"],
-        _query_fn=_signature(models, layout.QUERY, modules.SERVING_DEFAULT),
-        _rank_fn=_signature(models, layout.RANKING, modules.SERVING_DEFAULT),
-        _rank_candidates_fn=_signature(models, layout.RANKING, modules.CANDIDATES),
+        _query_fn=_signature(models, contract.QUERY, contract.SERVING_DEFAULT),
+        _rank_fn=_signature(models, contract.RANKING, contract.SERVING_DEFAULT),
+        _rank_candidates_fn=_signature(models, contract.RANKING, contract.CANDIDATES),
         _models=models)
 
 
@@ -217,16 +216,14 @@ def _signature(models: dict, name: str, signature: str):
 
 def _inputs(features: dict, specs: dict) -> dict:
     """The signature's inputs from ``features`` (non-string values of string inputs as
-    their text); raises naming missing inputs."""
-    import tensorflow as tf
-
+    their text); raises naming missing inputs. ``specs``: :class:`serving.contract.Input` by name."""
     missing = sorted(set(specs) - set(features))
     if missing:
         raise ValueError(f"rank: missing feature(s) {missing}")
     inputs = {}
     for name, spec in specs.items():
         value = np.asarray(features[name])
-        if spec.dtype == tf.string and value.dtype.kind not in "SU":
+        if spec.dtype == "string" and value.dtype.kind not in "SU":
             value = value.astype(str)
         inputs[name] = value
     return inputs

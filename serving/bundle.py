@@ -16,6 +16,7 @@ from typing import Callable, Mapping, Optional
 import numpy as np
 
 from funnel import schema
+from serving.contract import OWNER
 
 QueryFn = Callable[[np.ndarray], np.ndarray]
 """Raw item-id history ``[B, L]`` (str, left-padded with ``""``) -> interests ``[B, M, D]``."""
@@ -49,8 +50,6 @@ one per candidate ``[N]``."""
 
 ORDERS = ("ranking", "retrieval")
 """How an answer's items are ordered."""
-OWNER = "owner"
-"""Name of the candidate -> request row index ``[N]`` (the ranking ``candidates`` signature's input)."""
 REQUEST_FEATURES = tuple(f for f in schema.RANKING_FEATURES if f.source is not schema.Source.ITEM)
 """Ranking features shared by every candidate of one request: profile, context, history."""
 ITEM_FEATURES = tuple(f for f in schema.RANKING_FEATURES if f.source is schema.Source.ITEM)

@@ -6,7 +6,7 @@ import argparse
 
 from funnel import flags
 from serving import backends
-from serving.export import layout
+from serving import contract
 
 
 def register(groups) -> None:
@@ -60,7 +60,7 @@ def _serve(args) -> int:
         max_batch=args.max_batch, reload_interval_s=args.reload_interval,
         tf_intra_op_threads=args.tf_threads,
         tf_inter_op_threads=args.tf_inter_threads, batch_threads=args.batch_threads, order=args.order)
-    layout.require_export(args.export)
+    contract.require_export(args.export)
     from serving import server  # after the settings are checked: bad flags fail at once
 
     backend = backends.make_backend(settings)

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from funnel import schema
-from serving.export import layout
+from serving import contract
 from serving.bundle import ModelBundle, QueryFn, RankFn, SampleUser
 
-SERVED_MODELS = (layout.QUERY, layout.RANKING, layout.SCANN, layout.FEATURES)
+SERVED_MODELS = (contract.QUERY, contract.RANKING, contract.SCANN, contract.FEATURES)
 """Models an answer's ``model_versions`` reports: the ones a recommendation used."""
 PERSONAS = 4
 """Demo users built from the most popular items of the largest categories."""
@@ -110,7 +110,7 @@ def bundle_from_export(loaded, query: QueryFn, rank: RankFn,
     titles = None
     if schema.TITLE in loaded.items.columns:
         titles = loaded.items.reindex(item_ids)[schema.TITLE].fillna("").astype(str).to_numpy(object)
-    reference = Path(loaded.root) / layout.SAMPLES / str(loaded.version) / layout.SAMPLES_FILE
+    reference = Path(loaded.root) / contract.SAMPLES / str(loaded.version) / contract.SAMPLES_FILE
     versions = {name: str(loaded.model_versions[name]) for name in SERVED_MODELS
                 if name in loaded.model_versions}
     return ModelBundle(
@@ -127,5 +127,5 @@ def bundle_from_export(loaded, query: QueryFn, rank: RankFn,
 
 def latest_version(export_dir: str | Path) -> Optional[str]:
     """Newest complete version of the export (a listing, no loading)."""
-    versions = layout.complete_versions(export_dir)
+    versions = contract.complete_versions(export_dir)
     return str(versions[-1]) if versions else None

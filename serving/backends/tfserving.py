@@ -19,8 +19,7 @@ import numpy as np
 
 from funnel import schema
 from serving import artifacts
-from serving.export import layout
-from serving.export import modules
+from serving import contract
 from serving.backends.export_bundle import bundle_from_export, latest_version
 from serving.backends.rest import PredictClient, TFServingError
 from serving.bundle import ModelBundle, RankScores, expand_candidates
@@ -69,10 +68,10 @@ class TFServingBackend:
         loaded = artifacts.load_export(self.export_dir, int(version), load_models=())
         http = httpx.Client(timeout=self.settings.tfserving_timeout_s,
                             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
-        query_client = PredictClient(self.url, layout.QUERY, version=str(loaded.version), client=http)
-        candidates = modules.CANDIDATES in loaded.manifest["models"][layout.RANKING].get("signatures", ())
-        rank_client = PredictClient(self.url, layout.RANKING, version=str(loaded.version), client=http,
-                                    signature=modules.CANDIDATES if candidates else modules.SERVING_DEFAULT)
+        query_client = PredictClient(self.url, contract.QUERY, version=str(loaded.version), client=http)
+        candidates = contract.CANDIDATES in loaded.manifest["models"][contract.RANKING].get("signatures", ())
+        rank_client = PredictClient(self.url, contract.RANKING, version=str(loaded.version), client=http,
+                                    signature=contract.CANDIDATES if candidates else contract.SERVING_DEFAULT)
         try:
             for client in (query_client, rank_client):
                 self._wait_available(client)
@@ -81,15 +80,15 @@ class TFServingBackend:
             raise
 
         def query(history: np.ndarray) -> np.ndarray:
-            out = query_client.predict({schema.HISTORY: history}, output=modules.EMBEDDINGS)
-            return out[modules.EMBEDDINGS].astype(np.float32)
+            out = query_client.predict({schema.HISTORY: history}, output=contract.EMBEDDINGS)
+            return out[contract.EMBEDDINGS].astype(np.float32)
 
         def rank(features, owner) -> RankScores:
-            inputs = ({**features, modules.OWNER: np.asarray(owner, np.int64)} if candidates
+            inputs = ({**features, contract.OWNER: np.asarray(owner, np.int64)} if candidates
                       else expand_candidates(features, owner))
-            out = rank_client.predict(inputs, output=modules.PROBABILITY)  # unnamed: an export without logit
-            logit = out.get(modules.LOGIT)
-            return RankScores(out[modules.PROBABILITY].astype(np.float32).reshape(-1),
+            out = rank_client.predict(inputs, output=contract.PROBABILITY)  # unnamed: an export without logit
+            logit = out.get(contract.LOGIT)
+            return RankScores(out[contract.PROBABILITY].astype(np.float32).reshape(-1),
                               None if logit is None else logit.astype(np.float32).reshape(-1))
 
         return bundle_from_export(loaded, query=query, rank=rank, close=http.close,

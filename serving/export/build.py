@@ -1,6 +1,6 @@
 """``funnel export``: a retrieval run and a ranking run -> one versioned, servable export.
 
-The export's folders are :mod:`serving.export.layout`'s.
+The export's folders are :mod:`serving.contract`'s.
 Everything is written under ``EXPORT/.staging-*`` in this same layout,
 verified there in a fresh process, and renamed into place only when complete
 and verified (:mod:`serving.export.staging`); on any failure, a failed verify
@@ -25,14 +25,15 @@ import pandas as pd
 
 from funnel import config as config_lib
 from funnel import dataset, schema
-from serving import index
+from retrieval import index
 from serving.export import recall, run_kinds, warmup
 from serving.bundle import candidate_inputs
-from serving.export.layout import (CANDIDATE, FEATURES, FOLDERS, MANIFEST, MANIFEST_DIR, MODELS_CONFIG,
-                            MODELS_SCANN_CONFIG, POPULAR_FILE, QUERY, RANKING, RETRIEVAL, RETRIEVAL_SCANN,
-                            SAMPLES, SAMPLES_FILE, SAVEDMODELS, SCANN, SCHEMA_ASSET, STOCK_SERVABLES,
-                            complete_versions, write_verify_log)
+from serving.contract import (CANDIDATE, FEATURES, FOLDERS, MANIFEST, MANIFEST_DIR, MODELS_CONFIG,
+                              MODELS_SCANN_CONFIG, POPULAR_FILE, QUERY, RANKING, RETRIEVAL, RETRIEVAL_SCANN,
+                              SAMPLES, SAMPLES_FILE, SAVEDMODELS, SCANN, SCHEMA_ASSET, STOCK_SERVABLES,
+                              complete_versions)
 from serving.export.staging import Staging, VerificationFailedError, remove_abandoned
+from serving.export.verify_log import write_verify_log
 
 logger = logging.getLogger(__name__)
 

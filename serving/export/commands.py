@@ -12,7 +12,9 @@ import json
 import sys
 
 from funnel import flags, preflight, schema
-from serving.export import layout, run_kinds
+from serving import contract
+from serving.export import run_kinds
+from serving.export.verify_log import verify_summary, write_verify_log
 
 BUILD, VERIFY = "build", "verify"
 VERIFY_USAGE_ERROR = 2
@@ -81,14 +83,14 @@ def build_export(args) -> int:
     try:
         result = export.export(args.retrieval, args.ranking, args.out, options, gate=_gate(args))
     except export.VerificationFailedError as error:  # nothing of the version is kept, nor its log
-        for line in layout.verify_summary(error.output)[1]:
+        for line in verify_summary(error.output)[1]:
             print(line)
         print(f"funnel export: {error}", file=sys.stderr)
         return 1
     scann, verified = result.manifest["scann"], result.manifest["verify"]
     recall_k = scann["recall_k"]
     measured = ", ".join(f"{name} {value:.4f}" for name, value in verified.get("recall", {}).items())
-    passed, _ = layout.verify_summary(result.verify_output)
+    passed, _ = verify_summary(result.verify_output)
     print(f"exported version {result.version} to {result.root} "
           f"(ScaNN recall@{recall_k} = {scann[f'recall_at_{recall_k}']:.4f}, bar {scann['min_recall']}; "
           + (f"verified in a fresh process, {passed} checks passed: {measured}; every check and "
@@ -109,16 +111,16 @@ def verify_export(args) -> int:
     """Verify in a fresh process; an export that cannot be read is a user error (exit 2)."""
     if not args.export_dir:
         raise ValueError("funnel export verify needs the EXPORT folder")
-    layout.require_export(args.export_dir, flag="EXPORT")
+    contract.require_export(args.export_dir, flag="EXPORT")
     from serving.export.verify import verify_in_subprocess
 
-    version = args.version or layout.complete_versions(args.export_dir)[-1]
+    version = args.version or contract.complete_versions(args.export_dir)[-1]
     completed = verify_in_subprocess(args.export_dir, version, args.tolerance)
     lines = completed.stderr.strip().splitlines()
     if completed.returncode == VERIFY_USAGE_ERROR and lines:
         raise ValueError(lines[-1])
-    log = layout.write_verify_log(args.export_dir, version, completed.stdout)
-    passed, failed = layout.verify_summary(completed.stdout)
+    log = write_verify_log(args.export_dir, version, completed.stdout)
+    passed, failed = verify_summary(completed.stdout)
     for line in failed:
         print(line)
     if completed.returncode:
@@ -144,7 +146,7 @@ def run_export(args) -> int:
 
 def evaluate_funnel(args) -> int:
     preflight.data_folder(args.data)
-    layout.require_export(args.export)
+    contract.require_export(args.export)
     from serving.export.evaluate import evaluate_funnel as evaluate
 
     result = evaluate(args.export, args.data, candidates=args.candidates, split=args.split,

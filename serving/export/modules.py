@@ -48,23 +48,15 @@ import tensorflow_recommenders as tfrs
 
 from funnel import schema
 from ranking.embedding import HISTORY_OWNER
+from retrieval.index import ScannParams
 from retrieval.model import SCORE_REDUCTIONS, interest_scores
+from serving import contract
 from serving.export import raw_inputs
-from serving.bundle import ITEM_FEATURES, OWNER, REQUEST_FEATURES
-from serving.index import ScannParams
+from serving.bundle import ITEM_FEATURES, REQUEST_FEATURES
+from serving.contract import (CANDIDATES, CONTEXT_INT64, EMBEDDINGS, HISTORY_INT64, ITEM_IDS, K, LOGIT, OWNER,
+                              PROBABILITY, SCORES, SERVING_DEFAULT)
 
-EMBEDDINGS = "embeddings"
-ITEM_IDS = "item_ids"
-SCORES = "scores"
-PROBABILITY = "probability"
-LOGIT = "logit"
-K = "k"
-SERVING_DEFAULT = "serving_default"
-HISTORY_INT64 = "history_int64"
-CONTEXT_INT64 = "context_int64"
-CANDIDATES = "candidates"
-
-NUMERIC_DTYPE = tf.float64
+NUMERIC_DTYPE = tf.as_dtype(contract.NUMERIC_DTYPE)
 """Raw numbers arrive as float64 so bucket edges match ``schema.log_square_bucket``."""
 
 
@@ -256,33 +248,22 @@ class ScannRetrieval(_WithSchema):
         return {SERVING_DEFAULT: self.serve.get_concrete_function()}
 
 
+def _spec(name: str, spec: contract.Input) -> tf.TensorSpec:
+    return tf.TensorSpec([None] * spec.rank, spec.dtype, name=name)
+
+
 @functools.cache
 def ranking_input_specs(int_context: bool = False, candidate_features: bool = False) -> Mapping[str, tf.TensorSpec]:
-    """Raw ranking inputs by feature: strings, float64 numbers, a string history [B, T] (read-only, cached).
-
-    ``candidate_features`` adds the ``schema.CANDIDATE_FEATURES`` (float32 [B])
-    a ranker trained on retrieval's candidate lists reads.
-    """
-    specs = {}
-    for f in schema.RANKING_FEATURES:
-        if f.kind is schema.Kind.SEQUENCE:
-            specs[f.name] = _history_spec()
-        elif f.kind is schema.Kind.NUMERIC:
-            specs[f.name] = tf.TensorSpec([None], NUMERIC_DTYPE, name=f.name)
-        elif int_context and f.source is schema.Source.CONTEXT:
-            specs[f.name] = tf.TensorSpec([None], tf.int64, name=f.name)
-        else:
-            specs[f.name] = tf.TensorSpec([None], tf.string, name=f.name)
-    if candidate_features:
-        specs.update({name: tf.TensorSpec([None], tf.float32, name=name) for name in schema.CANDIDATE_FEATURES})
-    return types.MappingProxyType(specs)
+    """:func:`serving.contract.ranking_inputs` as ``tf.TensorSpec`` s (read-only, cached)."""
+    return types.MappingProxyType({name: _spec(name, spec) for name, spec
+                                   in contract.ranking_inputs(int_context, candidate_features).items()})
 
 
 @functools.cache
 def candidates_input_specs(candidate_features: bool = False) -> Mapping[str, tf.TensorSpec]:
     """Inputs of the ``candidates`` signature: ``ranking_input_specs`` plus ``owner`` [N]."""
-    return types.MappingProxyType({**ranking_input_specs(candidate_features=candidate_features),
-                                   OWNER: tf.TensorSpec([None], tf.int64, name=OWNER)})
+    return types.MappingProxyType({name: _spec(name, spec) for name, spec
+                                   in contract.candidates_inputs(candidate_features).items()})
 
 
 SATURATED_TAIL = 2.0 ** -25

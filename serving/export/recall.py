@@ -7,7 +7,7 @@ the version's samples (:data:`HISTORY_SAMPLE`), so ``verify`` feeds the very
 same histories through the exported query model. Both measures compare with
 exact (brute-force) search and are held to the manifest's ``min_recall``:
 
-- :data:`INDEX`: :func:`serving.index.measure_recall`, recall@k of the native ScaNN index (``scann/<v>``, what the
+- :data:`INDEX`: :func:`retrieval.index.measure_recall`, recall@k of the native ScaNN index (``scann/<v>``, what the
   service searches) over all Q x M interest vectors;
 - :data:`LAYER`: overlap of ``retrieval_scann``'s top-k (the tfrs ScaNN layer,
   eq. 4 merge) with ``retrieval``'s brute-force top-k, per history.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from funnel import schema
-from serving.index import EXACT_BLOCK_ELEMENTS, recall_at_k
+from retrieval.index import EXACT_BLOCK_ELEMENTS, recall_at_k
 
 HISTORY_SAMPLE = "recall/history"
 INDEX, LAYER = "index", "retrieval_scann"

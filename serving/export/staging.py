@@ -29,7 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
-from serving.export.layout import MANIFEST_DIR, complete_versions
+from serving.contract import MANIFEST_DIR, complete_versions
 
 logger = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ import numpy as np
 
 import funnel  # noqa: F401
 from funnel import schema
-from serving.export import layout
+from serving import contract
 from serving.bundle import candidate_inputs, expand_candidates
 
 DEFAULT_TOLERANCE = 1e-5
@@ -310,7 +310,7 @@ def check_recall(check: Checker, root: Path, version: int, manifest: dict, loade
     """Both :mod:`serving.export.recall` measures on the held-out histories the exporter measured
     them on, through the exported query model; returns ``{measure: recall}``."""
     from serving.export import modules, recall
-    from serving.index import ScannIndex, measure_recall
+    from retrieval.index import ScannIndex, measure_recall
 
     scann = manifest["scann"]
     min_recall = scann["min_recall"]
@@ -320,12 +320,12 @@ def check_recall(check: Checker, root: Path, version: int, manifest: dict, loade
     what = f"on {len(histories)} held-out histories"
     default, measured = modules.SERVING_DEFAULT, {}
     inputs = {schema.HISTORY: histories, modules.K: np.full(len(histories), k, np.int32)}
-    if {layout.RETRIEVAL, layout.RETRIEVAL_SCANN} <= set(loaded):
+    if {contract.RETRIEVAL, contract.RETRIEVAL_SCANN} <= set(loaded):
         found = check.run("retrieval_scann: call", lambda: _call(
-            loaded[layout.RETRIEVAL_SCANN].signatures[default], inputs))
+            loaded[contract.RETRIEVAL_SCANN].signatures[default], inputs))
         per_call = recall.histories_per_call(manifest["catalog"]["items"], manifest["catalog"]["interests"])
         exact = check.run("retrieval: call", lambda: recall.call_in_blocks(
-            lambda block: _call(loaded[layout.RETRIEVAL].signatures[default], block), inputs, per_call))
+            lambda block: _call(loaded[contract.RETRIEVAL].signatures[default], block), inputs, per_call))
         if found is not None and exact is not None:
             overlap = measured[recall.LAYER] = recall.top_k_overlap(
                 found[modules.ITEM_IDS], exact[modules.ITEM_IDS])
@@ -337,10 +337,10 @@ def check_recall(check: Checker, root: Path, version: int, manifest: dict, loade
             if shared:
                 check.close("retrieval_scann: scores of shared items", [s for s, _ in shared],
                             [e for _, e in shared])
-    index = check.run("scann: load native index", lambda: ScannIndex.load(root / layout.SCANN / str(version)))
-    if index is not None and layout.QUERY in loaded:
+    index = check.run("scann: load native index", lambda: ScannIndex.load(root / contract.SCANN / str(version)))
+    if index is not None and contract.QUERY in loaded:
         users = check.run("query: held-out histories", lambda: _call(
-            loaded[layout.QUERY].signatures[default], {schema.HISTORY: histories})[modules.EMBEDDINGS])
+            loaded[contract.QUERY].signatures[default], {schema.HISTORY: histories})[modules.EMBEDDINGS])
         if users is not None:
             value = measured[recall.INDEX] = measure_recall(index.search, index.item_embeddings, users, k)
             check.record(value >= min_recall, f"scann: recall@{k} {what} x {users.shape[1]} interests",
@@ -372,8 +372,13 @@ def load_models(check: Checker, root: Path, version: int, out) -> tuple[dict, di
     """
     import tensorflow as tf
 
+    try:  # registers the Scann ops retrieval_scann's graph holds (as tfrs' ScaNN layer does)
+        from scann import scann_ops  # noqa: F401
+    except ImportError:
+        pass
+
     loaded, signatures = {}, {}
-    for name in layout.SAVEDMODELS:
+    for name in contract.SAVEDMODELS:
         folder = root / name / str(version)
         definitions = check.run(f"{name}: read signatures", lambda: read_signatures(folder))
         if definitions is None:
@@ -400,9 +405,9 @@ def sample_inputs(samples: dict) -> dict[str, dict[str, np.ndarray]]:
     for key, value in samples.items():
         if key.startswith("ranking/input/"):
             ranking[key[len("ranking/input/"):]] = value if value.dtype.kind == "f" else _strings(value)
-    return {layout.QUERY: query,
-            layout.CANDIDATE: {modules.ITEM_IDS: _strings(samples[f"candidate/{modules.ITEM_IDS}"])},
-            layout.RETRIEVAL: retrieval, layout.RETRIEVAL_SCANN: retrieval, layout.RANKING: ranking}
+    return {contract.QUERY: query,
+            contract.CANDIDATE: {modules.ITEM_IDS: _strings(samples[f"candidate/{modules.ITEM_IDS}"])},
+            contract.RETRIEVAL: retrieval, contract.RETRIEVAL_SCANN: retrieval, contract.RANKING: ranking}
 
 
 def context_int64_inputs(ranking_inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -424,28 +429,28 @@ def check_reference_outputs(check: Checker, loaded: dict, inputs: dict, samples:
             check.close(f"{name}: {output} vs training-time model", got[output], samples[reference_key])
         return got
 
-    if layout.QUERY in loaded:
-        compare(layout.QUERY, modules.EMBEDDINGS, "query/embeddings")
-    if layout.CANDIDATE in loaded:
-        compare(layout.CANDIDATE, modules.EMBEDDINGS, "candidate/embeddings")
-    if layout.RANKING in loaded:
-        ranking = loaded[layout.RANKING]
+    if contract.QUERY in loaded:
+        compare(contract.QUERY, modules.EMBEDDINGS, "query/embeddings")
+    if contract.CANDIDATE in loaded:
+        compare(contract.CANDIDATE, modules.EMBEDDINGS, "candidate/embeddings")
+    if contract.RANKING in loaded:
+        ranking = loaded[contract.RANKING]
         references = ranking_references(samples)
-        got = compare(layout.RANKING, modules.PROBABILITY, "ranking/probability")
+        got = compare(contract.RANKING, modules.PROBABILITY, "ranking/probability")
         if got is not None:
-            check_logit_is_log_odds(check, layout.RANKING, got)
+            check_logit_is_log_odds(check, contract.RANKING, got)
             if modules.LOGIT in references:
-                check.close(f"{layout.RANKING}: {modules.LOGIT} vs training-time model", got[modules.LOGIT],
+                check.close(f"{contract.RANKING}: {modules.LOGIT} vs training-time model", got[modules.LOGIT],
                             references[modules.LOGIT])
         got = check.run("ranking: context_int64 call", lambda: _call(
-            ranking.signatures[modules.CONTEXT_INT64], context_int64_inputs(inputs[layout.RANKING])))
+            ranking.signatures[modules.CONTEXT_INT64], context_int64_inputs(inputs[contract.RANKING])))
         if got is not None:
             for output, reference in references.items():
                 check.close(f"ranking: context_int64 {output} vs training-time model", got[output], reference)
         if modules.CANDIDATES in ranking.signatures:
-            check_candidates(check, ranking, inputs[layout.RANKING], references)
-    if layout.RETRIEVAL in loaded:
-        got = compare(layout.RETRIEVAL, modules.SCORES, "retrieval/scores")
+            check_candidates(check, ranking, inputs[contract.RANKING], references)
+    if contract.RETRIEVAL in loaded:
+        got = compare(contract.RETRIEVAL, modules.SCORES, "retrieval/scores")
         if got is not None:
             same = _strings(got[modules.ITEM_IDS]) == _strings(samples["retrieval/item_ids"])
             check.record(bool(same.all()), "retrieval: item_ids equal the training-time top-k",
@@ -456,9 +461,9 @@ def check_batches(check: Checker, loaded: dict, inputs: dict, samples: dict) -> 
     """The query and ranking models answer batches of 1 and ``LARGE_BATCH`` as the samples they repeat."""
     from serving.export import modules
 
-    references = {layout.QUERY: {modules.EMBEDDINGS: samples.get("query/embeddings")}}
-    if layout.RANKING in loaded:
-        references[layout.RANKING] = ranking_references(samples)
+    references = {contract.QUERY: {modules.EMBEDDINGS: samples.get("query/embeddings")}}
+    if contract.RANKING in loaded:
+        references[contract.RANKING] = ranking_references(samples)
     for name, outputs in references.items():
         if name not in loaded:
             continue
@@ -481,7 +486,7 @@ def _signature_inputs(name: str, signature_name: str, inputs: dict) -> dict | No
     if signature_name == modules.CANDIDATES:
         return candidate_inputs(inputs[name], 2)
     if signature_name == modules.HISTORY_INT64:
-        history = inputs[layout.QUERY][schema.HISTORY]
+        history = inputs[contract.QUERY][schema.HISTORY]
         if not all(v == "" or str(v).isdigit() for v in history.reshape(-1)):
             return None
         return {schema.HISTORY: np.vectorize(lambda v: int(v) if v else -1, otypes=[np.int64])(history)}
@@ -569,7 +574,7 @@ def verify_export(export_dir: str | Path, version: int | None = None,
     manifest = artifacts.read_manifest(root, version)
     print(f"export {root} version {version}", file=out)
     check_fingerprints(check, root, version, manifest)
-    samples = dict(np.load(root / layout.SAMPLES / str(version) / layout.SAMPLES_FILE))
+    samples = dict(np.load(root / contract.SAMPLES / str(version) / contract.SAMPLES_FILE))
     loaded, signatures = load_models(check, root, version, out)
     inputs = sample_inputs(samples)
     check_reference_outputs(check, loaded, inputs, samples)

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from funnel import cli, schema
 from retrieval import interests
 from serving import artifacts, signature_runner
-from serving.export import layout
+from serving import contract
 from serving.app import create_app
 from serving.settings import ServiceSettings
 
@@ -26,15 +26,15 @@ TOKEN = "export-admin-token"
 def copy_version(export_dir, source: int, target: int, corrupt: bool = False) -> None:
     """Publish ``target`` as a copy of ``source`` (a new version with the same models);
     ``corrupt`` overwrites its ranking SavedModel with garbage."""
-    for name in layout.FOLDERS:
+    for name in contract.FOLDERS:
         shutil.copytree(export_dir / name / str(source), export_dir / name / str(target))
     if corrupt:
-        (export_dir / layout.RANKING / str(target) / "saved_model.pb").write_bytes(b"\x00garbage")
-    manifest = json.loads((export_dir / layout.MANIFEST_DIR / f"{source}.json").read_text())
+        (export_dir / contract.RANKING / str(target) / "saved_model.pb").write_bytes(b"\x00garbage")
+    manifest = json.loads((export_dir / contract.MANIFEST_DIR / f"{source}.json").read_text())
     manifest["version"] = target
     for info in manifest["models"].values():
         info["version"] = target
-    (export_dir / layout.MANIFEST_DIR / f"{target}.json").write_text(json.dumps(manifest))
+    (export_dir / contract.MANIFEST_DIR / f"{target}.json").write_text(json.dumps(manifest))
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_candidates_match_the_exported_bruteforce_retrieval(client, loaded, expo
     body = client.post("/v1/recommend", json={"history": history, "k": 5, "candidates": n,
                                               "exclude_history": False, "explain": True}).json()
     ours = body["candidates"]
-    retrieval = tf.saved_model.load(str(export_dir / layout.RETRIEVAL / "1")).signatures["serving_default"]
+    retrieval = tf.saved_model.load(str(export_dir / contract.RETRIEVAL / "1")).signatures["serving_default"]
     padded = [""] * (schema.MAX_SEQUENCE_LENGTH - len(history)) + history
     out = retrieval(history=tf.constant([padded]), k=tf.constant([10], tf.int32))
     theirs_ids = [x.decode() for x in out["item_ids"].numpy()[0]]
@@ -148,7 +148,7 @@ def strings(value):
 def test_models_tell_a_client_what_it_needs_and_no_server_path(client, export_dir):
     active = client.get("/v1/models").json()["active"]
     assert active["version"] == "1" and active["order"] in ("ranking", "retrieval")
-    manifest = json.loads((export_dir / layout.MANIFEST).read_text())
+    manifest = json.loads((export_dir / contract.MANIFEST).read_text())
     assert active["schema_fingerprint"] == schema.fingerprint()
     assert active["catalog"] == manifest["catalog"] and active["gate"] == manifest.get("gate")
     assert active["manifest"] is None
@@ -189,7 +189,7 @@ def test_new_version_swaps_in_and_a_corrupted_one_is_refused(tiny_export, tmp_pa
 def test_schema_mismatch_stops_startup_with_a_clear_message(tiny_export, tmp_path, capsys):
     export_dir = tmp_path / "export"
     shutil.copytree(tiny_export[0], export_dir)
-    asset = export_dir / layout.RANKING / "1" / "assets" / layout.SCHEMA_ASSET
+    asset = export_dir / contract.RANKING / "1" / "assets" / contract.SCHEMA_ASSET
     document = json.loads(asset.read_text())
     document["fingerprint"] = "0" * 16
     asset.write_text(json.dumps(document))

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from funnel import schema
-from serving import artifacts, bundle, index
-from serving.export import build as export, layout, recall, staging, verify, warmup
+from retrieval import index
+from serving import artifacts, bundle, contract
+from serving.export import build as export, recall, staging, verify, warmup
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,7 @@ def tree_digest(folder: Path) -> str:
 def test_layout_manifest_and_models_config(exported, runs):
     root, version = exported.root, exported.version
     assert version == 1
-    for name in layout.FOLDERS:
+    for name in contract.FOLDERS:
         assert (root / name / "1").is_dir(), name
     assert not list(root.glob(".staging-*"))  # its own, and the killed export's
     manifest = json.loads((root / "manifest.json").read_text())
@@ -137,9 +138,9 @@ def test_candidates_signature_scores_like_rows_expanded_per_candidate(exported, 
 
 def test_each_savedmodel_carries_vocabularies_schema_and_warmup(exported):
     root = exported.root
-    for name in layout.SAVEDMODELS:
+    for name in contract.SAVEDMODELS:
         assets = root / name / "1" / "assets"
-        document = json.loads((assets / layout.SCHEMA_ASSET).read_text())
+        document = json.loads((assets / contract.SCHEMA_ASSET).read_text())
         assert document["fingerprint"] == schema.fingerprint()
         assert (assets / f"{schema.ITEM_ID}.txt").exists()
         requests = warmup.read(root / name / "1")
@@ -211,7 +212,7 @@ def test_load_export_matches_manifest_and_tables(exported):
 def test_load_export_refuses_a_schema_mismatch(exported, tmp_path):
     copy = tmp_path / "export"
     shutil.copytree(exported.root, copy)
-    schema_file = copy / "ranking" / "1" / "assets" / layout.SCHEMA_ASSET
+    schema_file = copy / "ranking" / "1" / "assets" / contract.SCHEMA_ASSET
     document = json.loads(schema_file.read_text())
     schema_file.write_text(json.dumps({**document, "fingerprint": "0000000000000000"}))
     with pytest.raises(artifacts.SchemaMismatchError, match="ranking.*0000000000000000"):
@@ -264,7 +265,7 @@ def test_interrupted_export_leaves_the_previous_version_intact(exported, runs, t
         export.export(runs["retrieval"], runs["ranking"], root, export.ExportOptions(verify=False))
     assert len(renames) == 3
     assert tree_digest(root) == before  # version 1, manifest.json and models.config untouched
-    assert not any((root / name / "2").exists() for name in layout.FOLDERS)
+    assert not any((root / name / "2").exists() for name in contract.FOLDERS)
     assert not list(root.glob(".staging-*"))
     assert artifacts.resolve_version(root) == 1
 
@@ -341,7 +342,7 @@ def test_export_verify_command_fails_on_a_corrupted_export(exported, tmp_path, c
     vocabulary = copy / "ranking" / "1" / "assets" / f"{schema.ITEM_ID}.txt"
     vocabulary.write_text("".join(reversed(vocabulary.read_text().splitlines(keepends=True))))
     # A candidate model claiming another schema.
-    schema_file = copy / "candidate" / "1" / "assets" / layout.SCHEMA_ASSET
+    schema_file = copy / "candidate" / "1" / "assets" / contract.SCHEMA_ASSET
     schema_file.write_text(json.dumps({**json.loads(schema_file.read_text()), "fingerprint": "bad"}))
     assert cli.main(["export", "verify", str(copy)]) == 1
     out, err = capsys.readouterr()

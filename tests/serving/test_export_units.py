@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from serving.export import build as export, layout, recall, warmup
+from serving import contract
+from serving.export import build as export, recall, warmup
 
 
 def test_models_config_is_tf_serving_text_proto():
@@ -45,7 +46,7 @@ def test_next_version_counts_folders_and_manifests(tmp_path):
     (tmp_path / "manifests").mkdir()
     (tmp_path / "manifests" / "7.json").write_text("{}")
     assert export.next_version(tmp_path) == 8
-    assert layout.complete_versions(tmp_path) == [7]
+    assert contract.complete_versions(tmp_path) == [7]
 
 
 def test_write_atomic_replaces_whole_file(tmp_path):

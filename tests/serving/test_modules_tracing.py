@@ -12,7 +12,7 @@ loading metadata: the model counts its calls to show it is not.
 import tensorflow as tf
 
 from funnel import schema
-from serving.bundle import OWNER
+from serving.contract import OWNER
 from serving.export import modules
 
 

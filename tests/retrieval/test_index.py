@@ -1,9 +1,9 @@
-"""Guards serving/index.py: parameter rules, recall measurement, the recall bar, save/load."""
+"""Guards retrieval/index.py: parameter rules, recall measurement, the recall bar, save/load."""
 
 import numpy as np
 import pytest
 
-from serving import index
+from retrieval import index
 
 
 def _clustered(num_items, dim=16, seed=0, clusters=20):
