@@ -1,4 +1,10 @@
-"""Imports point down: no module of funnel's packages imports itself back, even from inside a function.
+"""Imports point down: no module of funnel's packages imports itself back, and no
+package imports a layer above its own, even from inside a function.
+
+The layers, lowest first: ``funnel/`` (schema, config, metrics, I/O) <-
+``pipelines/`` <- ``retrieval/``, ``ranking/`` (side by side, neither imports
+the other) <- ``serving/`` (export and service) <- the CLI (``funnel.cli``,
+``funnel.build``, ``funnel.demo``, which live in ``funnel/`` but drive every stage).
 
 The graph is read from the source with ``ast`` (nothing is imported), counting
 every ``import`` and ``from ... import`` wherever it stands, since an import
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("funnel", "pipelines", "retrieval", "ranking", "serving")
@@ -25,6 +32,28 @@ def modules_of(root: Path, packages) -> dict[str, tuple[Path, bool]]:
     return found
 
 
+def imported_names(path: Path, package: str) -> Iterator[tuple[str, str | None]]:
+    """Each import of the file ``path`` (in ``package``) as ``(module, name)``, wherever it stands:
+    ``import a.b`` -> ``("a.b", None)``, ``from a import b`` -> ``("a", "b")``, relative
+    imports resolved against ``package``."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, None
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module
+            for alias in node.names:
+                yield source, alias.name
+
+
+def _package_of(name: str, is_package: bool) -> str:
+    return name if is_package else name.rpartition(".")[0]
+
+
 def import_graph(root: Path, packages=PACKAGES) -> dict[str, set[str]]:
     """``{module: the project modules it imports}``; ``from a import b`` counts ``a.b`` when it is a module."""
     modules = modules_of(root, packages)
@@ -36,20 +65,44 @@ def import_graph(root: Path, packages=PACKAGES) -> dict[str, set[str]]:
 
     graph = {}
     for name, (path, is_package) in modules.items():
-        package = name if is_package else name.rpartition(".")[0]
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                targets.update(known(alias.name) for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[:len(package.split(".")) - node.level + 1]
-                    source = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    source = node.module
-                targets.update(known(f"{source}.{alias.name}") for alias in node.names)
+        targets = {known(source if alias is None else f"{source}.{alias}")
+                   for source, alias in imported_names(path, _package_of(name, is_package))}
         graph[name] = {t for t in targets if t and t != name}
     return graph
+
+
+LAYERS = {"funnel": 0, "pipelines": 1, "retrieval": 2, "ranking": 2, "serving": 3}
+"""Height of each package's layer: a module may import its own package and the layers below."""
+CLI = ("funnel.cli", "funnel.build", "funnel.demo")
+"""The top layer: the entry points, which live in ``funnel/`` but drive every stage."""
+CLI_LAYER = ("the CLI", max(LAYERS.values()) + 1)
+
+
+def layer(module: str) -> tuple[str, int] | None:
+    """``(name, height)`` of the layer of the dotted ``module``; None outside the project."""
+    if any(module == cli or module.startswith(cli + ".") for cli in CLI):
+        return CLI_LAYER
+    package = module.partition(".")[0]
+    return (package, LAYERS[package]) if package in LAYERS else None
+
+
+def upward_imports(root: Path, packages=PACKAGES) -> list[str]:
+    """Every import of a module below ``root`` that reaches a higher layer or a sibling's, as
+    ``"retrieval/x.py imports serving.index: retrieval may not import serving"``, sorted."""
+    modules = modules_of(root, packages)
+    found = set()
+    for name, (path, is_package) in modules.items():
+        importer = layer(name)
+        for source, alias in imported_names(path, _package_of(name, is_package)):
+            target = source
+            if alias is not None and (f"{source}.{alias}" in modules or layer(f"{source}.{alias}") == CLI_LAYER):
+                target = f"{source}.{alias}"
+            imported = layer(target)
+            if imported is None or imported[0] == importer[0] or imported[1] < importer[1]:
+                continue
+            found.add(f"{path.relative_to(root).as_posix()} imports {target}: "
+                      f"{importer[0]} may not import {imported[0]}")
+    return sorted(found)
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -107,3 +160,51 @@ def test_a_cycle_hidden_in_a_function_level_import_is_found(tmp_path):
     assert graph["pkg.sub.idw"] == {"pkg.evaluate"}
     assert graph["pkg.evaluate"] == {"pkg.train"}
     assert cycles(graph) == [["pkg.evaluate", "pkg.sub.idw", "pkg.train"]]
+
+
+def test_every_import_points_down_the_layers():
+    found = upward_imports(ROOT)
+    assert not found, "imports pointing up (or across, between retrieval and ranking):\n" + "\n".join(found)
+
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_the_service_never_imports_the_exporter():
+    """What both need (folder, signature and input names) is in ``serving.contract``; the
+    service loads no export code (TensorFlow, TFRS, the training models), not even in a function."""
+    graph = import_graph(ROOT)
+    found = [f"{module} imports {target}" for module, targets in sorted(graph.items())
+             if _within(module, "serving") and not _within(module, "serving.export")
+             for target in sorted(targets) if _within(target, "serving.export")]
+    assert not found, "; ".join(found)
+
+def test_an_upward_import_hidden_in_a_function_is_reported(tmp_path):
+    files = {
+        "funnel/__init__.py": "",
+        "funnel/config.py": "def f():\n    from funnel import cli\n",
+        "funnel/demo.py": "from serving import launch\nimport serving.app\n",  # the CLI: allowed
+        "pipelines/__init__.py": "",
+        "pipelines/read.py": "import funnel.config\nfrom retrieval import towers\n",
+        "retrieval/__init__.py": "",
+        "retrieval/index.py": "from funnel import config\nfrom . import x\n",
+        "retrieval/x.py": "import numpy\n\ndef f():\n    import serving.app\n",
+        "retrieval/sub/__init__.py": "",
+        "retrieval/sub/y.py": "from ...serving.app import create_app\nfrom ..index import build\n",
+        "ranking/__init__.py": "",
+        "ranking/m.py": "from retrieval.index import build\nfrom pipelines import read\n",
+        "serving/__init__.py": "",
+        "serving/app.py": "from retrieval import index\nfrom ..ranking import m\nfrom funnel import config\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert upward_imports(tmp_path) == [
+        "funnel/config.py imports funnel.cli: funnel may not import the CLI",
+        "pipelines/read.py imports retrieval: pipelines may not import retrieval",
+        "ranking/m.py imports retrieval.index: ranking may not import retrieval",
+        "retrieval/sub/y.py imports serving.app: retrieval may not import serving",
+        "retrieval/x.py imports serving.app: retrieval may not import serving",
+    ]
