@@ -60,8 +60,7 @@ def test_exported_sasrec_serves_the_models_own_top_k(sasrec_export):
     expected_ids, expected_scores = direct_top_k(run_dir, history)
     app = create_app(ServiceSettings(export_dir=str(export_dir), reload_interval_s=0))
     with TestClient(app) as client:
-        manifest = client.get("/v1/models").json()["active"]["manifest"]
-        assert manifest["catalog"]["interests"] == 1
+        assert client.get("/v1/models").json()["active"]["catalog"]["interests"] == 1
         body = client.post("/v1/recommend", json={"history": history, "k": 5, "candidates": 60,
                                                   "exclude_history": False, "explain": True}).json()
     served = body["candidates"][:K]
