@@ -6,8 +6,8 @@ rebuilds the same model from it. The defaults are the product's, chosen on the
 validation users of MovieLens 100K and amazon-games (docs/quality.md, "Choosing
 retrieval's defaults"): MUR (M = 5) with two self-attention layers of four
 heads as in the IDW paper (Mehta et al. 2023, §4.4), but 64-wide embeddings and
-a one-layer item MLP of 64 instead of 16, the last position's state added to
-every interest, in-batch negatives with the logQ correction, batches of 512 at
+a one-layer item MLP of 64 instead of 16, one item-id table shared by both
+towers, the last position's state added to every interest, in-batch negatives with the logQ correction, batches of 512 at
 learning rate 0.003. ``--preset idw-paper`` restores the paper's settings
 (embedding 16, item MLP 16-16, learning rate 0.01, batch 256) for its Table-1
 comparison; IDW keeps momentum 0.9 and eta = 4e-4.
@@ -46,7 +46,7 @@ IDW_UPDATES = ("paper", "official")
 PRESETS: dict[str, dict] = {
     "idw-paper": {
         "embedding_dim": 16, "item_hidden": (16, 16), "recency": "none", "learning_rate": 0.01,
-        "batch_size": 256, "epochs": 20, "bucket_by_length": False,
+        "batch_size": 256, "epochs": 20, "bucket_by_length": False, "share_item_embedding": False,
     },
     "idw-official": {
         "weighting": "idw", "idw_update": "official", "idw_momentum": 0.8, "idw_eta": 2e-4,
@@ -71,7 +71,7 @@ PRESETS: dict[str, dict] = {
 """Named groups of settings for ``--preset``; flags given next to it win.
 
 ``idw-paper``: the IDW paper's towers and training (§4.4): 16-wide embeddings, an item
-MLP of 16-16, no recency term, Adam 0.01, batches of 256 drawn at random; the
+MLP of 16-16, a table per tower, no recency term, Adam 0.01, batches of 256 drawn at random; the
 two towers' defaults before they were chosen by measurement.
 ``idw-official``: the authors' IDW loop (``density_smoothed_retrieval.py``,
 ``train.py``): their density update, m = 0.8, max-norm stop at 2e-4, 5 rounds.
@@ -157,7 +157,7 @@ class RetrievalConfig:
     encoder_ffn_multiplier: int = 2
     dropout: float = 0.0
     recency: str = "last-state"
-    share_item_embedding: bool = False
+    share_item_embedding: bool = True
     use_item_category: bool = False
     scoring: str = "mixture"
     weighting: str = "none"
