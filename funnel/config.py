@@ -50,10 +50,15 @@ def save(config: Any, path: str | Path) -> None:
     Path(path).write_text(json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")
 
 
-def load(cls: Type[T], path: str | Path, command: str | None = None) -> T:
+def load(cls: Type[T], path: str | Path, command: str | None = None,
+         absent: Mapping[str, Any] | None = None) -> T:
     """``cls`` from the JSON file ``path``; with ``command`` (the one that writes such
-    files) a file of another kind is refused by :func:`require_saved_by`."""
-    raw = json.loads(Path(path).read_text())
+    files) a file of another kind is refused by :func:`require_saved_by`.
+
+    ``absent``: the value a key missing from the file stands for, where a field
+    was added with a default other than the behaviour files written before it had.
+    """
+    raw = {**(absent or {}), **json.loads(Path(path).read_text())}
     if command:
         require_saved_by(cls, raw, path, command)
     fields = {f.name: f for f in dataclasses.fields(cls)}

@@ -92,6 +92,19 @@ negative per position (the original loss, patience 10) 0.256, 0.111, 0.162.
 """
 
 
+SAVED_BEFORE_THE_OPTION = {"recency": "none", "share_item_embedding": False,
+                           "bucket_by_length": False}
+"""What a run's ``config.json`` that lacks one of these keys was trained with: these options
+came with defaults other than the behaviour before them (``load``)."""
+
+
+def load(path, command: str | None = None) -> "RetrievalConfig":
+    """The config a run saved at ``path``, keys it predates read as ``SAVED_BEFORE_THE_OPTION``."""
+    from funnel import config as config_lib
+
+    return config_lib.load(RetrievalConfig, path, command=command, absent=SAVED_BEFORE_THE_OPTION)
+
+
 MODEL_DEFAULTS: dict[str, dict] = {
     "sasrec": {key: value for key, value in PRESETS["sasrec"].items() if key != "model"},
 }

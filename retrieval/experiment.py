@@ -32,11 +32,11 @@ from typing import Sequence
 
 import numpy as np
 
-from funnel import config as config_lib
 from funnel import dataset
 from funnel import ranks as ranks_lib
 from retrieval.config import RetrievalConfig
 from retrieval.config import build as build_config
+from retrieval.config import load as load_config
 from retrieval.names import parse_method
 
 logger = logging.getLogger(__name__)
@@ -80,19 +80,20 @@ def run_method(method: str, seed: int, data_dir: Path, out_dir: Path, settings: 
     from retrieval.evaluate import evaluate_examples, evaluate_run_examples
 
     run_dir = run_folder(out_dir, method, seed)
-    done = run_dir / TEST_METRICS
-    if done.exists() and (run_dir / TEST_RANKS).exists():
-        return json.loads(done.read_text())
-    run_dir.mkdir(parents=True, exist_ok=True)
     parsed = parse_method(method)
+    config = None if parsed is None else build_config(
+        {**settings, "model": parsed[0], "weighting": parsed[1], "seed": seed})
+    done = run_dir / TEST_METRICS
+    tested = done.exists() and (run_dir / TEST_RANKS).exists()
+    if tested and (config is None or _trained_with(run_dir, config)):
+        return json.loads(done.read_text())   # a run of other settings (changed defaults) is redone
+    run_dir.mkdir(parents=True, exist_ok=True)
     if parsed is None:
         evaluation = evaluate_examples(BASELINES[method](data_dir), data_dir)
         metrics = evaluation.metrics
     else:
         from retrieval.train import train
 
-        model, weighting = parsed
-        config = build_config({**settings, "model": model, "weighting": weighting, "seed": seed})
         if _trained_with(run_dir, config):
             training = json.loads((run_dir / "metrics.json").read_text())
         else:
@@ -138,7 +139,7 @@ def _trained_with(run_dir: Path, config: RetrievalConfig) -> bool:
     saved = run_dir / "config.json"
     if not (saved.exists() and (run_dir / "metrics.json").exists()):
         return False
-    saved_config = config_lib.load(RetrievalConfig, saved)
+    saved_config = load_config(saved)
     return dataclasses.replace(saved_config, verbose=config.verbose) == config  # verbosity is display only
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from funnel import config as config_lib
 from funnel import schema
 
 logger = logging.getLogger(__name__)
@@ -94,9 +93,9 @@ def train_fold_models(run_dir: str | Path, data_dir: str | Path, out: str | Path
     (so an interrupted ``funnel candidates`` resumes).
     """
     from retrieval import train as retrieval_train
-    from retrieval.config import RetrievalConfig
+    from retrieval.config import load as load_config
 
-    config = config_lib.load(RetrievalConfig, Path(run_dir) / "config.json")
+    config = load_config(Path(run_dir) / "config.json")
     runs = []
     for fold in range(folds):
         base = fold_dir(out, fold)

@@ -24,6 +24,7 @@ from funnel import dataset, schema
 from funnel.outdir import DATASET_COPY
 from retrieval import weighting as weighting_lib
 from retrieval.config import RetrievalConfig
+from retrieval.config import load as load_config
 from retrieval.model import ItemStatistics, TwoTowerModel
 from retrieval.sasrec import SasRecModel
 
@@ -88,7 +89,7 @@ def load_trained(run_dir: str | Path) -> tuple[RetrievalModel, RetrievalConfig]:
     config_path = run_dir / CONFIG_FILE
     if not config_path.exists():
         raise FileNotFoundError(f"{config_path} not found: is {run_dir} a `funnel train retrieval` run?")
-    config = config_lib.load(RetrievalConfig, config_path, command="funnel train retrieval")
+    config = load_config(config_path, command="funnel train retrieval")
     config = config_lib.from_dict(RetrievalConfig, {**config_lib.to_dict(config), "mixed_precision": False})
     items = item_statistics(run_dir / DATASET_COPY)
     model, scheme = build_model(config, items)

@@ -81,3 +81,40 @@ def test_experiment_cli_writes_report_json_and_plots(tiny_data, tmp_path, tiny_f
               "--out", str(out), *flags])
     assert (out / "runs" / "sur" / "seed_0" / "test_metrics.json").exists()
     assert (out / "runs" / "sur" / "seed_0" / "metrics.json").stat().st_mtime == trained  # not retrained
+
+
+def test_a_run_saved_before_an_option_existed_loads_with_the_behaviour_it_was_trained_with(tmp_path):
+    import json
+
+    from funnel import config as config_lib
+    from retrieval.config import SAVED_BEFORE_THE_OPTION, RetrievalConfig, load
+
+    saved = config_lib.to_dict(RetrievalConfig())
+    for key in SAVED_BEFORE_THE_OPTION:
+        saved.pop(key)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved))
+    config = load(path)
+    assert (config.recency, config.share_item_embedding, config.bucket_by_length) == ("none", False, False)
+    assert RetrievalConfig().share_item_embedding is True          # today's default differs
+
+
+def test_a_tested_run_of_other_settings_is_trained_again(tmp_path, tiny_data, monkeypatch):
+    import json
+
+    from retrieval import experiment, train as train_module
+    from retrieval.config import build
+
+    settings = {"epochs": 1, "embedding_dim": 4, "item_hidden": (4,), "encoder_layers": 1,
+                "encoder_heads": 1, "batch_size": 64, "verbose": 0}
+    run_dir = experiment.run_folder(tmp_path, "sur", 0)
+    experiment.run_method("sur", 0, tiny_data, tmp_path, settings)
+    calls = []
+    real_train = train_module.train
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: calls.append(a) or real_train(*a, **k))
+    experiment.run_method("sur", 0, tiny_data, tmp_path, settings)                # same settings: reused
+    assert calls == []
+    experiment.run_method("sur", 0, tiny_data, tmp_path, {**settings, "recency": "none"})
+    assert len(calls) == 1 and calls[0][0] == build({**settings, "recency": "none", "model": "sur",
+                                                     "weighting": "none", "seed": 0})
+    assert json.loads((run_dir / "config.json").read_text())["recency"] == "none"
