@@ -102,7 +102,50 @@ class ItemStatistics:
         return self.frequencies / total
 
 
-class TwoTowerModel(tfrs.Model):
+class RetrievalModel(tfrs.Model):
+    """What every retrieval model shares: its Keras steps and the item table it serves.
+
+    A subclass builds ``user_tower`` (history ``[B, L]`` -> ``[B, M, D]``),
+    ``item_tower`` (ids ``[N]`` -> ``[N, D]``), ``sampling_probability``
+    ``[num_items]``, ``loss_tracker`` and ``compute_loss``.
+    """
+
+    @property
+    def metrics(self):
+        """Reset by Keras each epoch, so ``loss``/``val_loss`` are epoch means."""
+        return [self.loss_tracker]
+
+    def train_step(self, inputs):
+        """TFRS' train step, plus loss scaling when the optimizer is a LossScaleOptimizer."""
+        optimizer = self.optimizer
+        scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            regularization = tf.add_n([tf.reduce_sum(l) for l in self.losses]) if self.losses else 0.0
+            total = loss + regularization
+            target = optimizer.get_scaled_loss(total) if scaled else total
+        gradients = tape.gradient(target, self.trainable_variables)
+        if scaled:
+            gradients = optimizer.get_unscaled_gradients(gradients)
+        optimizer.apply_gradients(
+            [(g, v) for g, v in zip(gradients, self.trainable_variables) if g is not None])
+        self.loss_tracker.update_state(total)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, inputs):
+        self.loss_tracker.update_state(self.compute_loss(inputs, training=False))
+        return {"loss": self.loss_tracker.result()}
+
+    def item_embeddings(self, item_ids=None, batch_size: int = 8192) -> np.ndarray:
+        """Item tower outputs for ``item_ids`` (default: every id), ``[N, D]`` NumPy."""
+        if item_ids is None:
+            item_ids = np.arange(self.sampling_probability.shape[0], dtype=np.int64)
+        parts = [self.item_tower(tf.constant(item_ids[i:i + batch_size], tf.int64)).numpy()
+                 for i in range(0, len(item_ids), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.config.output_dim), np.float32)
+
+
+class TwoTowerModel(RetrievalModel):
     """User tower, item tower and the in-batch softmax retrieval task.
 
     Non-trainable state the weighting schemes write between epochs (read by the
@@ -139,11 +182,6 @@ class TwoTowerModel(tfrs.Model):
                 remove_accidental_hits=config.remove_accidental_hits,
                 temperature=config.temperature if config.temperature != 1.0 else None)
         self.loss_tracker = keras.metrics.Mean(name="loss")
-
-    @property
-    def metrics(self):
-        """Reset by Keras each epoch, so ``loss``/``val_loss`` are epoch means."""
-        return [self.loss_tracker]
 
     def call(self, features, training=False):
         """Scores of each example's history against its own target: ``[B]``."""
@@ -224,35 +262,6 @@ class TwoTowerModel(tfrs.Model):
                              candidate_sampling_probability=sampling,
                              candidate_ids=targets, compute_metrics=False,
                              compute_batch_metrics=False)
-
-    def train_step(self, inputs):
-        """TFRS' train step, plus loss scaling when the optimizer is a LossScaleOptimizer."""
-        optimizer = self.optimizer
-        scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
-        with tf.GradientTape() as tape:
-            loss = self.compute_loss(inputs, training=True)
-            regularization = tf.add_n([tf.reduce_sum(l) for l in self.losses]) if self.losses else 0.0
-            total = loss + regularization
-            target = optimizer.get_scaled_loss(total) if scaled else total
-        gradients = tape.gradient(target, self.trainable_variables)
-        if scaled:
-            gradients = optimizer.get_unscaled_gradients(gradients)
-        optimizer.apply_gradients(
-            [(g, v) for g, v in zip(gradients, self.trainable_variables) if g is not None])
-        self.loss_tracker.update_state(total)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, inputs):
-        self.loss_tracker.update_state(self.compute_loss(inputs, training=False))
-        return {"loss": self.loss_tracker.result()}
-
-    def item_embeddings(self, item_ids=None, batch_size: int = 8192) -> np.ndarray:
-        """Item tower outputs for ``item_ids`` (default: every id), ``[N, D]`` NumPy."""
-        if item_ids is None:
-            item_ids = np.arange(self.sampling_probability.shape[0], dtype=np.int64)
-        parts = [self.item_tower(tf.constant(item_ids[i:i + batch_size], tf.int64)).numpy()
-                 for i in range(0, len(item_ids), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.config.output_dim), np.float32)
 
     def build_towers(self) -> None:
         """Create every variable by one forward pass on a dummy batch."""

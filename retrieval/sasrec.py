@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
 from funnel import schema
 from retrieval import sequence_losses
 from retrieval.config import RetrievalConfig
-from retrieval.model import ItemStatistics
+from retrieval.model import ItemStatistics, RetrievalModel
 
 
 def causal_attention_mask(mask):
@@ -129,7 +128,7 @@ class SharedItemTower(keras.Model):
         return tf.math.l2_normalize(x, axis=-1) if self.normalize else x
 
 
-class SasRecModel(tfrs.Model):
+class SasRecModel(RetrievalModel):
     """SASRec with the interface of ``retrieval.model.TwoTowerModel`` (towers, item
     statistics, the weighting variables), trained on whole sequences.
 
@@ -157,11 +156,6 @@ class SasRecModel(tfrs.Model):
         self.use_sample_weights = tf.Variable(False, trainable=False, name="use_sample_weights")
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
-    @property
-    def metrics(self):
-        """Reset by Keras each epoch, so ``loss``/``val_loss`` are epoch means."""
-        return [self.loss_tracker]
-
     def call(self, history, training=False):
         """The user representation ``[B, 1, d]`` of history ``[B, L]``."""
         return self.user_tower(history, training=training)
@@ -188,32 +182,6 @@ class SasRecModel(tfrs.Model):
         count = tf.maximum(tf.cast(tf.size(losses), tf.float32), 1.0)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return tf.reduce_sum(losses) / count / replicas
-
-    def train_step(self, inputs):
-        optimizer = self.optimizer
-        scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
-        with tf.GradientTape() as tape:
-            loss = self.compute_loss(inputs, training=True)
-            target = optimizer.get_scaled_loss(loss) if scaled else loss
-        gradients = tape.gradient(target, self.trainable_variables)
-        if scaled:
-            gradients = optimizer.get_unscaled_gradients(gradients)
-        optimizer.apply_gradients(
-            [(g, v) for g, v in zip(gradients, self.trainable_variables) if g is not None])
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, inputs):
-        self.loss_tracker.update_state(self.compute_loss(inputs, training=False))
-        return {"loss": self.loss_tracker.result()}
-
-    def item_embeddings(self, item_ids=None, batch_size: int = 8192) -> np.ndarray:
-        """Rows of the item table for ``item_ids`` (default: every id), ``[N, d]`` NumPy."""
-        if item_ids is None:
-            item_ids = np.arange(self.num_items, dtype=np.int64)
-        parts = [self.item_tower(tf.constant(item_ids[i:i + batch_size], tf.int64)).numpy()
-                 for i in range(0, len(item_ids), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.config.output_dim), np.float32)
 
     def build_towers(self) -> None:
         """Create every variable by one forward pass on a dummy history."""
