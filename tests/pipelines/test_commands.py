@@ -33,7 +33,8 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     code = cli.main(["preprocess", "--input", str(tmp_path / "missing"), "--format", "movielens-100k",
                      "--out", str(tmp_path / "out")])
     assert code == 2
-    assert "not found" in capsys.readouterr().err
+    assert "--input" in (error := capsys.readouterr().err) and "no such file or folder" in error
+    assert not (tmp_path / "out").exists()
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "notes.txt").write_text("keep me")
     folder = write_ml100k(tmp_path / "in", RATINGS, USERS, ITEMS)
