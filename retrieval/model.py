@@ -21,6 +21,7 @@ so ``scores @ I^T`` returns them unchanged.
 
 from __future__ import annotations
 
+import types
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -231,16 +232,11 @@ class TwoTowerModel(RetrievalModel):
         def score_own(items):
             return scoring(tf.einsum("bmd,bd->bm", users, items)[:, :, tf.newaxis])[:, 0]
 
-        count, mode = self.config.sampled_negatives, self.config.negatives_for_model
-        if mode == "full":
-            logits, labels = negatives.full_candidates(score, embed, targets, num_items)
-        elif mode == "mixed":
-            logits, labels = negatives.mixed_candidates(
-                score, embed, targets, count, num_items,
-                self.sampling_probability if self.config.logq_correction else None)
-        else:
-            logits, labels = negatives.sampled_candidates(score, score_own, embed, targets,
-                                                          count, num_items)
+        batch = types.SimpleNamespace(
+            score=score, score_own=score_own, embed=embed, targets=targets,
+            sampling_probability=self.sampling_probability if self.config.logq_correction else None)
+        candidates = negatives.CANDIDATES[self.config.negatives_for_model]
+        logits, labels = candidates(batch, self.config.sampled_negatives, num_items)
         logits = logits / self.config.temperature
         margins = tf.gather(self.item_margins, targets)
         return logits - labels * margins[:, tf.newaxis], labels

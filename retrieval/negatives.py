@@ -95,3 +95,22 @@ def binary_cross_entropy(labels, logits):
     negatives; masked candidates (logit ``MASKED_LOGIT``) contribute 0.
     """
     return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=-1)
+
+
+def _full(batch, count: int, num_items: int):
+    return full_candidates(batch.score, batch.embed, batch.targets, num_items)
+
+
+def _mixed(batch, count: int, num_items: int):
+    return mixed_candidates(batch.score, batch.embed, batch.targets, count, num_items,
+                            batch.sampling_probability)
+
+
+def _sampled(batch, count: int, num_items: int):
+    return sampled_candidates(batch.score, batch.score_own, batch.embed, batch.targets, count, num_items)
+
+
+CANDIDATES = {"full": _full, "mixed": _mixed, "sampled": _sampled}
+"""``RetrievalConfig.negatives`` (other than in-batch) -> ``(batch, count, num_items)`` ->
+(logits ``[B, C]``, labels ``[B, C]``). ``batch`` carries the step's ``score``, ``score_own``,
+``embed``, ``targets`` and ``sampling_probability`` (None: no logQ correction)."""

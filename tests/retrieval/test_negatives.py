@@ -145,3 +145,9 @@ def test_last_state_recency_adds_the_most_recent_positions_state_to_every_intere
 def test_unknown_recency_names_the_choices():
     with pytest.raises(ValueError, match="last-state"):
         RetrievalConfig(recency="first")
+
+
+def test_every_negatives_mode_but_in_batch_has_its_candidates():
+    from retrieval.config import NEGATIVES
+
+    assert set(negatives.CANDIDATES) == set(NEGATIVES) - {"in-batch"}
