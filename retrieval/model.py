@@ -22,6 +22,7 @@ so ``scores @ I^T`` returns them unchanged.
 from __future__ import annotations
 
 import types
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
