@@ -1,7 +1,7 @@
 """The service's engine under several TensorFlow session thread settings, interleaved in one process.
 
 Load tables on this VM move by up to 2x between minutes for the same server
-(issue 15, docs/benchmarks.md), too much to compare thread settings run after
+(docs/benchmarks.md), too much to compare thread settings run after
 run. This script loads one export once per setting, each as the service loads
 it (``artifacts.load_export(threads=...)``, the ``Engine``), and answers the
 same request bodies ``benchmarks/serve_load.py`` sends with each engine in

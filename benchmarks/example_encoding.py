@@ -5,7 +5,7 @@ examples, ranking examples, candidate lists of ``--candidates``), random
 examples of that spec are encoded
 
 * through the protobuf API, one ``example_pb2.Example`` at a time, as the
-  writers did before issue 12 (``SerializeToString``),
+  writers once did (``SerializeToString``),
 * with ``ExampleEncoder.encode`` on batches of ``--batch`` (bytes per example),
 * with ``ExampleEncoder.encode_records`` (the content of a TFRecord file,
   CRCs included: what the pipeline writes),

@@ -1,4 +1,4 @@
-"""Does XLA (``jit_compile``) make the served models cheaper? (issue 15, item 3)
+"""Does XLA (``jit_compile``) make the served models cheaper?
 
 Loads a trained ranking run (and optionally a retrieval run), wraps the model
 in a plain ``tf.function`` and in one with ``jit_compile=True``, feeds both

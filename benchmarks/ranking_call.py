@@ -1,4 +1,4 @@
-"""CPU time of one ranking call, several exports on the very same inputs (issue 15, item 3).
+"""CPU time of one ranking call, several exports on the very same inputs.
 
 Load-test tables move by about 15% between runs on a shared VM, too much to
 tell two versions of the ranking model apart. This script loads every export

@@ -1,4 +1,4 @@
-"""How each stage's time and memory grow with its work (issue 14).
+"""How each stage's time and memory grow with its work.
 
 Usage::
 
@@ -247,7 +247,7 @@ READY = re.compile(r"^ready after ([\d.]+) s", re.MULTILINE)
 
 
 SERVING_CANDIDATES = 200
-"""Candidates ranked per request on the serving curve (issue 14, item 3)."""
+"""Candidates ranked per request on the serving curve."""
 
 
 def serving_points(export: Path, work: Path, seconds: int = 20):

@@ -12,7 +12,7 @@ against exact brute force in NumPy (matrix product + ``argpartition``).
 4-bit code, int8 brute force within leaves) and sweeps the leaves searched and
 the candidates reordered at query time, one JSON line per setting: where an
 index's recall is capped by the partitions (int8 scoring shows the cap) and
-what each setting costs (issue 14, docs/benchmarks.md).
+what each setting costs (docs/benchmarks.md, "Scale").
 
 Run: ``.venv/bin/python benchmarks/scann_recall_speed.py [--items 10000 100000] [--dim 32] [--grid]``
 """

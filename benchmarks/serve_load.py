@@ -1,4 +1,4 @@
-"""Load and latency of the recommend service on 127.0.0.1 (issue 6, item 4).
+"""Load and latency of the recommend service on 127.0.0.1.
 
 Starts ``funnel serve`` on an export (or drives a running ``--url``), then for
 each concurrency (default 1, 8, 32) runs a closed loop of keep-alive HTTP/1.1
@@ -386,7 +386,7 @@ def main(argv=None) -> int:
     add_request_arguments(parser)
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--floor-path", default=None,
-                        help="measure the floor on this path of the service (issue 15 used /healthz) "
+                        help="measure the floor on this path of the service (e.g. /healthz) "
                              "instead of benchmarks/floor_app.py")
     parser.add_argument("--settle", type=float, default=0.0,
                         help="seconds to wait after /readyz (other workers may still be loading)")

@@ -1,4 +1,4 @@
-"""Where one recommend call spends its time: per step, for a batch of 1 and of 8 (issue 15, item 1).
+"""Where one recommend call spends its time: per step, for a batch of 1 and of 8.
 
 Loads an export in-process with the service's own backend and engine (the
 ``embedded`` backend, default settings), then answers the same request bodies

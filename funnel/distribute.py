@@ -59,9 +59,8 @@ def pool_cpu_memory() -> None:
 
     Training allocates table-sized temporaries every step (an item table's
     optimizer update); with the default allocator each one is new memory the
-    kernel must map and zero: Keras' Adam step on a 1M x 32 table took 577 ms
-    with 678 ms of system CPU, pooled 243 ms with 11 (docs/benchmarks.md,
-    "Training on a 1M-item catalog"). Training commands call this before
+    kernel must map and zero, most of an Adam step on a 1M-item table
+    (docs/benchmarks.md, "Training on a 1M-item catalog"). Training commands call this before
     TensorFlow allocates; a value the user exported wins.
     """
     for name, value in POOLED_CPU_MEMORY.items():

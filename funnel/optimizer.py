@@ -4,13 +4,12 @@ Adam's update is dense whatever the gradient: every row's moments decay and
 every row moves (Kingma & Ba 2015, Algorithm 1). Keras' Adam does that for an
 embedding table's sparse gradient with six table-sized expressions
 (``-m * (1 - beta_1)``, ``-v * (1 - beta_2)``, ``m * alpha / (sqrt(v) + eps)``,
-...), each a fresh tensor as large as the table. On a 1M x 32 item table one
-step took 577 ms and 1,055 ms of CPU, two thirds of it the kernel handing out
-and zeroing new pages. :class:`FusedAdam` runs the same update as TensorFlow's
-``ResourceApplyAdam``, which updates ``m``, ``v`` and the variable in place in
-one pass: 144 ms, and 79 ms with pooled CPU memory
-(:func:`funnel.distribute.pool_cpu_memory`; docs/benchmarks.md, "Training on a
-1M-item catalog").
+...), each a fresh tensor as large as the table; on a 1M-item table most of a
+step is the kernel handing out and zeroing new pages. :class:`FusedAdam` runs
+the same update as TensorFlow's ``ResourceApplyAdam``, which updates ``m``,
+``v`` and the variable in place in one pass, a fraction of the time, less
+still with pooled CPU memory (:func:`funnel.distribute.pool_cpu_memory`;
+docs/benchmarks.md, "Training on a 1M-item catalog").
 
 The steps are Keras' own (same formula, same defaults; Keras also sums a
 row's repeated gradients before its update): only their cost changes.

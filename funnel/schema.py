@@ -175,8 +175,8 @@ CANDIDATES = "candidates"
 DEFAULT_LIST_CANDIDATES = 100
 """Candidates per list of ``funnel candidates``, and the default of everything that ranks
 retrieval's candidates: ``funnel evaluate funnel``, the export's gate and the service's
-``candidates``. Ranking 200 instead measured no better on MovieLens 100K (docs/benchmarks.md)
-and costs twice the ranking model's time."""
+``candidates``: the lists are built and trained this deep. Ranking 200 instead ranks no
+better (docs/quality.md, "The funnel") and costs twice the ranking model's time."""
 
 
 def candidate_list_spec(num_candidates: int) -> dict:

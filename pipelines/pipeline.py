@@ -41,7 +41,7 @@ DEFAULT_BUCKETS = 4
 BUCKET_INPUT_BYTES = 8 << 20
 """Input bytes per user bucket when the count is automatic: about 350k events of a
 CSV of ids and timestamps, so one bucket's rows and examples fit in a worker
-many times over however large the input (issue 14)."""
+many times over however large the input."""
 
 
 @dataclasses.dataclass(frozen=True)

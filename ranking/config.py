@@ -20,11 +20,9 @@ LIST_DEFAULTS = types.MappingProxyType({"hidden_units": (128, 64), "simple_hidde
                                         "attention_history": 10})
 """Fields whose default differs for a ranker of candidate lists (``--candidates``).
 
-Smaller encoders than TF4CTR's 400-400-400: on MovieLens 100K's lists they rank
-better (docs/quality.md: test NDCG@10 11.6 over 3 seeds against 10.3) and the
-service's ranking call costs about half (docs/benchmarks.md, issue 15). DIN over
-the last 10 history items instead of all 30: test NDCG@10 13.5 over 3 seeds
-against 12.9, at half the ranking CPU of a batch of 8 requests (same documents).
+Smaller encoders than TF4CTR's 400-400-400, and DIN over the last 10 history items
+instead of all 30: each ranked MovieLens 100K's lists better over 3 seeds and cut the
+service's ranking CPU (docs/quality.md, "The funnel"; docs/benchmarks.md, "Serving").
 A run's config records the value, so runs trained before keep their whole history."""
 
 
@@ -81,12 +79,12 @@ class RankingConfig:
     attention_units: tuple = (36,)
     """The candidate ranker's DIN activation unit: one hidden layer of 36, as drawn in
     DIN's Fig. 2 (Zhou et al. 2018; the authors' code uses 80-40). On MovieLens 100K's
-    lists it ranked better than 64-32 over 3 seeds (docs/quality.md) at 40% less
-    ranking CPU per batch of 8 requests (docs/benchmarks.md, issue 15)."""
+    lists it ranked better than 64-32 over 3 seeds at less ranking CPU a request
+    (docs/quality.md, "The funnel"; docs/benchmarks.md, "Serving")."""
     attention_history: int = 0
     """The candidate ranker's DIN attends over the last this many history items (0: all
     ``schema.MAX_SEQUENCE_LENGTH``). Its arithmetic grows with candidates x slots, so this
-    sets most of a served batch's ranking cost (docs/benchmarks.md, issue 15). New list
+    sets most of a served batch's ranking cost (docs/benchmarks.md, "Serving"). New list
     rankers get 10 (:data:`LIST_DEFAULTS`); 0 here keeps configs saved without the field
     (runs trained before it existed) attending over their whole history."""
     correction_units: tuple = (64, 32)

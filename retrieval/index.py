@@ -80,11 +80,10 @@ def params_for_catalog(num_items: int, k: int = DEFAULT_RECALL_K) -> ScannParams
     ``sqrt(N)`` leaves (at most 2,000) of which a tenth are searched. Exact
     reordering of ``max(4k, 400, sqrt(N))`` candidates (never more than the
     catalog): the depth must grow with N, because the items that AH scores
-    within a small gap of the k-th grow with the catalog. Measured on 32-d
-    embeddings (``benchmarks/scale.py``, ``docs/benchmarks.md``): at 1M
-    clustered items, reordering 500 caps recall@100 at 0.974 whatever the
-    leaves searched, 1,000 reaches 0.997; isotropic items need the wider
-    searches :func:`build_checked` then tries.
+    within a small gap of the k-th grow with the catalog: at 1M clustered
+    items a fixed shallow reordering caps recall whatever the leaves searched
+    (``benchmarks/scale.py``, docs/benchmarks.md, "Scale"); isotropic items
+    need the wider searches :func:`build_checked` then tries.
     """
     if num_items < 1:
         raise ValueError(f"num_items: {num_items}; an index needs at least one item")

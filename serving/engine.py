@@ -87,7 +87,7 @@ def filled_columns(history: np.ndarray) -> np.ndarray:
 
     The user tower reads positions from the right and masks padding, so the
     interests do not change; a batch of short histories runs a short sequence
-    (docs/benchmarks.md, issue 15's third round).
+    (docs/benchmarks.md, "Serving").
     The ranking model still gets all L columns, the width it was trained on.
     """
     filled = np.flatnonzero((history != schema.UNKNOWN_VALUE).any(axis=0))

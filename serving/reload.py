@@ -30,9 +30,9 @@ def freeze_heap() -> None:
 
     A loaded version is hundreds of thousands of long-lived Python objects
     (TensorFlow's graph wrappers, item and user tables). Left in the oldest
-    generation, each full collection walks all of them while holding the GIL:
-    measured 50-290 ms stalls every few seconds at concurrency 32, which was
-    the whole p99 (295 ms; issue 6). Frozen objects are still freed by
+    generation, each full collection walks all of them while holding the GIL,
+    a stall every few seconds that sets the p99 under load (docs/benchmarks.md,
+    "Serving"). Frozen objects are still freed by
     reference counting; ``gc.unfreeze`` before a retired version's last
     collection lets its cycles go too. The price is one full collection per
     version loaded or retired, instead of one every few seconds.

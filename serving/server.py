@@ -1,9 +1,9 @@
 """Run the service under uvicorn (``funnel serve``).
 
-uvloop and httptools are chosen explicitly: issue 6 measured stock
-``uvicorn --workers 2`` adding ~44 ms per response on this install (the socket
-handed to worker processes lacks TCP_NODELAY; uvicorn issue 3149), which
-uvloop's transports avoid. With ``workers > 1`` each worker process builds its
+uvloop and httptools are chosen explicitly: with stock ``uvicorn --workers 2``
+the socket handed to worker processes lacks TCP_NODELAY (uvicorn's tracker,
+#3149), which delays every response (docs/benchmarks.md, "Serving"); uvloop's
+transports avoid it. With ``workers > 1`` each worker process builds its
 own app (and holds its own copy of the models) from the settings passed in
 ``FUNNEL_SERVE_SETTINGS``, and their metrics meet in a shared folder
 (``serving.metrics``).

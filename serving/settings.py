@@ -36,6 +36,9 @@ ORDERS = ("auto", "ranking", "retrieval")
 class ServiceSettings:
     """Everything ``create_app`` needs.
 
+    The thread and batch defaults are the fastest measured on two cores
+    (``docs/benchmarks.md``, "Serving").
+
     Attributes:
         export_dir: the ``funnel export --out`` folder (``EXPORT/<model>/<version>/``).
         backend: ``embedded`` (SavedModels and ScaNN in-process) or ``tfserving``.
@@ -47,22 +50,18 @@ class ServiceSettings:
             (1 turns micro-batching off).
         batch_threads: threads running model batches (each a micro-batch worker).
             Two keep both cores busy: one batch's Python steps overlap the
-            other's TensorFlow and ScaNN calls (issue 6: 477 vs 388 requests/s
-            at concurrency 8, ``docs/benchmarks.md``).
+            other's TensorFlow and ScaNN calls.
         reload_interval_s: how often the export folder is polled for a new
             version (0 disables the watcher; ``/admin/reload`` still works).
-        tf_intra_op_threads: TensorFlow threads inside one op; one beats the
-            default at batch 1 on few cores (issue 6 measured 2.8 ms with the
-            default, 1.35 ms with one).
+        tf_intra_op_threads: TensorFlow threads inside one op; one answers a lone
+            request sooner than TensorFlow's default pool on few cores.
         tf_inter_op_threads: each model session's pool of threads that run
             its ops. Two, as many as the default batch threads: with one, the
-            two batch threads' graphs queued behind each other (issue 15:
-            239-260 against 308-346 requests/s at concurrency 8), and a wide
-            pointwise ranker runs its two encoders at once (1M-item export:
-            c=1 p50 11.4-12.4 ms against 15.1-15.4 ms without a pool). 0: no
-            pool, a call's graph runs on the batch thread that makes it; on
-            the small MovieLens models that costs 11% less CPU per request at
-            concurrency 8 and the same latency (``docs/benchmarks.md``, sixth round).
+            two batch threads' graphs queue behind each other, and a wide
+            pointwise ranker runs its two encoders at once. 0: no pool, a
+            call's graph runs on the batch thread that makes it, which costs
+            small models less CPU per request at the same latency but slows a
+            wide ranker.
         tfserving_timeout_s: per-call timeout of the ``tfserving`` backend.
         order: ``auto`` (the export's gate: ranking order only where it beat
             retrieval order on validation users), ``ranking`` or ``retrieval``.

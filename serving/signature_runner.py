@@ -3,9 +3,8 @@
 The service calls its two models from several threads, and everything a call
 does in Python holds the GIL. Calling a TF2-loaded signature converts each
 input with ``tf.constant`` and binds the arguments to the signature's
-structure in Python, about 2 ms per ranking call on a 2-core VM; with two
-batch threads that GIL-held time, not the cores, capped throughput (issue 15,
-docs/benchmarks.md). A session callable, made once per signature, feeds the
+structure in Python; with two batch threads that GIL-held time, not the
+cores, capped throughput (docs/benchmarks.md, "Serving"). A session callable, made once per signature, feeds the
 arrays from C++, so a call's Python is a dtype cast per input; the graph, and
 so every output, is the one the signature holds (equal to the last bit).
 """
@@ -30,10 +29,9 @@ class SessionModel:
     ``None`` takes TensorFlow's configured counts (``tf.config.threading``).
     ``inter_op_threads=INLINE`` gives the session no inter-op pool: every op
     of a call runs on the caller's thread (TensorFlow's negative
-    ``inter_op_parallelism_threads``). Called back to back, the small
-    MovieLens models cost 11-22% less CPU a call that way than with a pool
-    of two; a wide ranker answers a lone request sooner with the pool
-    (docs/benchmarks.md, issue 15's sixth round).
+    ``inter_op_parallelism_threads``). Called back to back, small models
+    cost less CPU a call that way than with a pool of two; a wide ranker
+    answers a lone request sooner with the pool (docs/benchmarks.md, "Serving").
     """
 
     def __init__(self, path: str | Path, intra_op_threads: int | None = None,

@@ -18,7 +18,7 @@ built. Given ``owner`` (many targets sharing one history, as the candidates
 of a request do), the history's term ``e (W_e + W_d)`` is computed once per
 history and gathered to the targets: only ``(e * v) W_p`` depends on both.
 The result is the same function of the same weights (checkpoints are
-unchanged); docs/benchmarks.md (issue 15) measures the ranking call before and
+unchanged); docs/benchmarks.md ("Serving") measures the ranking call before and
 after.
 """
 

@@ -66,10 +66,10 @@ OFFICIAL_NOISE = 0.1
 OFFICIAL_FLOOR = 1e-4
 """Added to the density before inverting it (authors' code)."""
 KERNEL_TERMS_BUDGET = 10**9
-"""Kernel terms (items x centres) one default sleep phase aims at: about 6 s on the
-2-core VM of docs/benchmarks.md, idle."""
+"""Kernel terms (items x centres) one default sleep phase aims at: seconds on two cores
+(docs/benchmarks.md, "IDW sleep phase")."""
 MIN_DEFAULT_CENTRES = 2_000
-"""Fewest centres the default draws, however large the catalog (11.5 s at 1M items)."""
+"""Fewest centres the default draws, however large the catalog."""
 
 
 def default_centres(items: int) -> int:

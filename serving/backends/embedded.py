@@ -2,8 +2,8 @@
 
 The query and ranking models run their signatures through session callables
 (``serving.signature_runner``: graph execution, NumPy in and out, no tensor
-conversion in Python) with small TensorFlow thread pools, which issue 6
-measured fastest at batch 1 on two cores (``ServiceSettings``).
+conversion in Python) with small TensorFlow thread pools, the fastest at
+batch 1 on two cores (``ServiceSettings``, docs/benchmarks.md).
 """
 
 from __future__ import annotations

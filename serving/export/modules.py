@@ -33,8 +33,8 @@ the run was trained), via ``retrieval.model``.
 
 Signatures are traced with ``autograph=False``: the models' code has no
 tensor-dependent Python control flow, and AutoGraph's conversion of every
-Keras layer call made tracing the ranking signatures take over a minute on a
-tiny export (2-3 s without it).
+Keras layer call made tracing the ranking signatures most of an export's time
+(docs/benchmarks.md, "Export").
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class UntrackedKeras:
 
     ``tf.saved_model.save`` of a module that tracks a Keras model also traces
     every layer again for Keras' own loading metadata, which TF Serving and
-    this project never read (46 of 54 s of saving a tiny LAFAM). The owning
+    this project never read (most of the time of saving a LAFAM). The owning
     module tracks only the model's variables (:meth:`_WithSchema.untracked`),
     which its signatures capture.
     """
