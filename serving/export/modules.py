@@ -148,24 +148,14 @@ def requested_k(k: tf.Tensor, num_items: int) -> tf.Tensor:
         return tf.minimum(first, num_items)
 
 
-class MultiInterestBruteForce(tfrs.layers.factorized_top_k.BruteForce):
-    """``BruteForce`` scoring ``[B, M, D]`` queries by eq. 4 (or max) instead of a dot product."""
-
-    def __init__(self, scoring: str, **kwargs):
-        super().__init__(**kwargs)
-        self.scoring = scoring
-
-    def _compute_score(self, queries, candidates):
-        return interest_scores(queries, candidates, self.scoring)
-
-
 def merge_candidates(user_embeddings: tf.Tensor, rows: tf.Tensor, item_embeddings: tf.Tensor,
                      k, scoring: str) -> tuple[tf.Tensor, tf.Tensor]:
     """Best ``k`` of each user's candidate rows by the exact multi-interest score.
 
     Per-interest searches return overlapping candidates; each is rescored by
     eq. 4 (``SCORE_REDUCTIONS[scoring]`` of the M dot products), repeats are
-    dropped and the top ``k`` kept.
+    dropped and the top ``k`` kept. The graph twin of the service's and the
+    candidates job's numpy merge, :func:`retrieval.candidates.retrieve` (tested to agree).
 
     Args:
         user_embeddings: ``[B, M, D]``.
@@ -191,28 +181,47 @@ def merge_candidates(user_embeddings: tf.Tensor, rows: tf.Tensor, item_embedding
     return tf.gather(rows, position, batch_dims=1), top
 
 
-class BruteForceRetrieval(_WithSchema):
-    """History -> exact top-k items over the whole catalog (``tfrs`` ``BruteForce``)."""
+class _CatalogRetrieval(_WithSchema):
+    """History -> top-k item ids and scores over the catalog the export was built with."""
 
     def __init__(self, query: QueryModel, item_embeddings, item_ids, scoring: str,
-                 schema_file: str):
-        super().__init__(schema_file, name="retrieval")
+                 schema_file: str, name: str):
+        super().__init__(schema_file, name=name)
         self.query = query
+        self.scoring = scoring
         self.num_items = int(item_embeddings.shape[0])
-        self.top_k = MultiInterestBruteForce(scoring, k=10)
-        self.top_k.index(tf.constant(item_embeddings, tf.float32), tf.constant(item_ids))
-
-    @tf.function(input_signature=[_history_spec(), _k_spec()], autograph=False)
-    def serve(self, history, k):
-        scores, item_ids = self.top_k(self.query.embed(history), k=requested_k(k, self.num_items))
-        return {ITEM_IDS: item_ids, SCORES: scores}
+        self.item_embeddings = tf.Variable(item_embeddings, dtype=tf.float32, trainable=False,
+                                           name="item_embeddings")
+        self.item_ids = tf.Variable(item_ids, dtype=tf.string, trainable=False, name="item_ids")
 
     def signatures(self) -> dict:
         return {SERVING_DEFAULT: self.serve.get_concrete_function()}
 
 
-class ScannRetrieval(_WithSchema):
-    """History -> approximate top-k through the ``tfrs`` ScaNN layer, one search per interest.
+class BruteForceRetrieval(_CatalogRetrieval):
+    """History -> exact top-k items over the whole catalog.
+
+    Every item is scored by ``retrieval.model.interest_scores`` (eq. 4, or the
+    max over interests, as the run was trained), the function training uses, so
+    this is the reference ``retrieval_scann`` and verify are measured against.
+    Per-interest searches, as in :class:`ScannRetrieval`, would not be exact for
+    eq. 4: an item can beat each interest's top k in the mixture without being in any.
+    """
+
+    def __init__(self, query: QueryModel, item_embeddings, item_ids, scoring: str,
+                 schema_file: str):
+        super().__init__(query, item_embeddings, item_ids, scoring, schema_file, name="retrieval")
+
+    @tf.function(input_signature=[_history_spec(), _k_spec()], autograph=False)
+    def serve(self, history, k):
+        scores = interest_scores(self.query.embed(history), self.item_embeddings, self.scoring)  # [B, N]
+        top, rows = tf.math.top_k(scores, k=requested_k(k, self.num_items))
+        return {ITEM_IDS: tf.gather(self.item_ids, rows), SCORES: top}
+
+
+class ScannRetrieval(_CatalogRetrieval):
+    """History -> approximate top-k: the public ``tfrs`` ScaNN layer searched once per
+    interest (the ``[B * M, D]`` queries in one call), then :func:`merge_candidates`.
 
     Needs TF Serving built with ScaNN's custom ops; saved with the ``Scann``
     namespace allowed.
@@ -220,19 +229,13 @@ class ScannRetrieval(_WithSchema):
 
     def __init__(self, query: QueryModel, item_embeddings, item_ids, scoring: str,
                  params: ScannParams, schema_file: str):
-        super().__init__(schema_file, name="retrieval_scann")
-        self.query = query
-        self.scoring = scoring
-        self.num_items = int(item_embeddings.shape[0])
+        super().__init__(query, item_embeddings, item_ids, scoring, schema_file, name="retrieval_scann")
         self.layer = tfrs.layers.factorized_top_k.ScaNN(
             k=10, distance_measure="dot_product", num_leaves=params.num_leaves,
             num_leaves_to_search=params.num_leaves_to_search,
             dimensions_per_block=params.dimensions_per_block,
             num_reordering_candidates=params.reordering_candidates)
         self.layer.index(tf.constant(item_embeddings, tf.float32))
-        self.item_embeddings = tf.Variable(item_embeddings, dtype=tf.float32, trainable=False,
-                                           name="item_embeddings")
-        self.item_ids = tf.Variable(item_ids, dtype=tf.string, trainable=False, name="item_ids")
 
     @tf.function(input_signature=[_history_spec(), _k_spec()], autograph=False)
     def serve(self, history, k):
@@ -243,9 +246,6 @@ class ScannRetrieval(_WithSchema):
         rows = tf.reshape(rows, [shape[0], -1])                             # [B, M*k]
         rows, scores = merge_candidates(users, rows, self.item_embeddings, k, self.scoring)
         return {ITEM_IDS: tf.gather(self.item_ids, rows), SCORES: scores}
-
-    def signatures(self) -> dict:
-        return {SERVING_DEFAULT: self.serve.get_concrete_function()}
 
 
 def _spec(name: str, spec: contract.Input) -> tf.TensorSpec:
