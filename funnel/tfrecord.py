@@ -238,6 +238,15 @@ def _masked_crc(data: bytes) -> int:
     return int(_masked_crcs([data])[0])
 
 
+def frame_records(records: Sequence[bytes]) -> bytes:
+    """The content of a TFRecord file holding ``records`` (already serialized), in order."""
+    parts = []
+    for data in records:
+        length = struct.pack("<Q", len(data))
+        parts += [length, struct.pack("<I", _masked_crc(length)), data, struct.pack("<I", _masked_crc(data))]
+    return b"".join(parts)
+
+
 def read_records(handle: BinaryIO) -> list[bytes]:
     """Read every record of a TFRecord file, checking both CRCs (tests, tools)."""
     records = []

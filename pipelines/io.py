@@ -20,7 +20,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -55,6 +55,13 @@ def write_examples(path: Path, encoder: tfrecord.ExampleEncoder,
     content, count = encoder.encode_records(columns)
     _atomic_write(path, lambda handle: handle.write(content))
     return count
+
+
+def write_records(path: Path, records: Sequence[bytes]) -> int:
+    """Write serialized records as one TFRecord file; returns the count."""
+    content = tfrecord.frame_records(records)
+    _atomic_write(path, lambda handle: handle.write(content))
+    return len(records)
 
 
 def write_text(path: Path, text: str) -> None:

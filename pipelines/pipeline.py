@@ -3,15 +3,14 @@
 All IO decisions live here (Beam's example style): the reader plans shards and
 reads the reference files in the driver, :class:`~pipelines.transforms.Preprocess`
 does the work on the chosen runner into a staging folder, and only a complete
-run is renamed to ``--out``. Unknown flags are Beam pipeline options
-(``--runner``, ``--direct_num_workers``, ``--direct_running_mode``,
-``--dask_client_address``, ...). ``--runner=DaskRunner`` without a scheduler
-address starts a local ``dask.distributed`` cluster for the run.
+run is renamed to ``--out``. Unknown flags are Beam pipeline options, run by
+:mod:`pipelines.runners` (``--runner=DaskRunner`` without a scheduler address
+starts a local ``dask.distributed`` cluster for the run); ``--runner=local``
+runs the same steps without Beam.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from funnel import schema
-from pipelines import io, stages
+from pipelines import io, runners, stages
 from pipelines.readers import READERS
 from pipelines.readers.base import DEFAULT_SHARD_BYTES, Plan
 from pipelines.readers.events import parse_mapping
@@ -29,11 +28,6 @@ from pipelines.sequences import SequenceOptions
 
 logger = logging.getLogger(__name__)
 
-DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
-RUNNER_ALIASES = {"DaskRunner": DASK_RUNNER}
-"""Beam does not know the DaskRunner by its short name."""
-FN_API_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
-"""What ``DirectRunner`` (the default) runs on; see :func:`_direct_engine`."""
 LOCAL_RUNNER = "local"
 """``--runner=local``: the same steps without Beam (:mod:`pipelines.local`)."""
 DEFAULT_BUCKETS = 4
@@ -116,102 +110,6 @@ def input_bytes(plan: Plan) -> int:
     return sum(os.path.getsize(path) for path in {shard.path for shard in plan.shards})
 
 
-def _runner_of(beam_args: Sequence[str]) -> str:
-    runner = "DirectRunner"
-    for i, arg in enumerate(beam_args):
-        if arg.startswith("--runner="):
-            runner = arg.split("=", 1)[1]
-        elif arg == "--runner" and i + 1 < len(beam_args):
-            runner = beam_args[i + 1]
-    return RUNNER_ALIASES.get(runner, runner)
-
-
-def _normalise_beam_args(beam_args: Sequence[str]) -> list[str]:
-    args, skip = [], False
-    for i, arg in enumerate(beam_args):
-        if skip:
-            skip = False
-            continue
-        if arg == "--runner" and i + 1 < len(beam_args):
-            args.append(f"--runner={RUNNER_ALIASES.get(beam_args[i + 1], beam_args[i + 1])}")
-            skip = True
-        elif arg.startswith("--runner="):
-            name = arg.split("=", 1)[1]
-            args.append(f"--runner={RUNNER_ALIASES.get(name, name)}")
-        else:
-            args.append(arg)
-    return args
-
-
-def _flag_value(args: Sequence[str], flag: str) -> str | None:
-    for i, arg in enumerate(args):
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-        if arg == flag and i + 1 < len(args):
-            return args[i + 1]
-    return None
-
-
-def _direct_engine(beam_args: list[str], runner: str) -> list[str]:
-    """``DirectRunner`` -> the ``FnApiRunner`` it runs batch pipelines on, named outright.
-
-    Beam 2.77's DirectRunner first tries Prism: every run downloads a binary
-    from GitHub (a network call; a stall where outbound traffic is dropped; an
-    empty ``beam-temp*`` folder left in the temp dir when it fails) and, where
-    the download works, runs on an engine this project does not test. The
-    FnApiRunner is what it falls back to; it honours ``--direct_num_workers``
-    and ``--direct_running_mode``. ``--runner=PrismRunner`` still asks for Prism.
-    """
-    if runner != "DirectRunner":
-        return beam_args
-    return [arg for arg in beam_args if not arg.startswith("--runner=")] + [f"--runner={FN_API_RUNNER}"]
-
-
-def runner_args(beam_args: Sequence[str]) -> list[str]:
-    """Beam pipeline options as funnel runs them: runner aliases resolved, DirectRunner as FnApiRunner.
-
-    For Beam jobs other than ``funnel preprocess`` (``funnel candidates``).
-    """
-    args = _normalise_beam_args(beam_args)
-    return _direct_engine(args, _runner_of(args))
-
-
-@contextlib.contextmanager
-def _dask_cluster(beam_args: list[str]):
-    """Yield Beam args with a Dask scheduler: the given one or a local cluster."""
-    if _flag_value(beam_args, "--dask_client_address") or _flag_value(beam_args, "--dask_scheduler_file"):
-        yield beam_args
-        return
-    from distributed import LocalCluster
-
-    workers = int(_flag_value(beam_args, "--direct_num_workers") or os.cpu_count() or 2)
-    logger.info("starting a local dask.distributed cluster with %d worker processes", workers)
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
-        args = [*beam_args, f"--dask_client_address={cluster.scheduler_address}"]
-        if not (_flag_value(args, "--dask_npartitions") or _flag_value(args, "--dask_partition_size")):
-            args.append(f"--dask_npartitions={max(2, workers)}")
-        yield args
-
-
-def _run_beam(preprocess, beam_args: list[str]) -> None:
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    options = PipelineOptions(beam_args)
-    pipeline = beam.Pipeline(options=options)
-    _ = pipeline | "Preprocess" >> preprocess
-    result = pipeline.run()
-    try:
-        state = result.wait_until_finish()
-    finally:
-        client = getattr(result, "client", None)  # DaskRunnerResult keeps its client open
-        if client is not None:
-            client.close()
-    if state not in (None, "DONE") and "DONE" not in str(state):
-        raise RuntimeError(f"pipeline ended in state {state}")
-
-
 def preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> Result:
     """Run the pipeline and commit its output to ``options.out``."""
     from pipelines.transforms import Preprocess
@@ -233,18 +131,14 @@ def preprocess(options: PreprocessOptions, beam_args: Sequence[str] = ()) -> Res
     logger.info("%d user bucket(s)", buckets)
     context = stages.Context(reader, plan.catalog, stages.rules_for(plan.catalog, now), sequences,
                              str(staging), buckets, options.format)
-    beam_args = _normalise_beam_args(beam_args)
-    runner = _runner_of(beam_args)
+    runner = runners.runner_of(beam_args)
     try:
         if runner == LOCAL_RUNNER:
             from pipelines.local import run_local
 
             run_local(context, plan, options.min_count)
-        elif runner == DASK_RUNNER:
-            with _dask_cluster(beam_args) as dask_args:
-                _run_beam(Preprocess(context, plan, options.min_count), dask_args)
         else:
-            _run_beam(Preprocess(context, plan, options.min_count), _direct_engine(beam_args, runner))
+            runners.run(Preprocess(context, plan, options.min_count), beam_args)
         stats_path = schema.Layout(staging).stats
         if not stats_path.exists():
             raise RuntimeError(f"the {runner} run finished without writing {stats_path.name}; "

@@ -18,7 +18,8 @@ def run_candidates(args: argparse.Namespace, beam_args: list[str]) -> int:
     distribute.pool_cpu_memory()  # it trains the out-of-fold retrieval models
     import logging
 
-    from retrieval.candidate_lists import ListOptions, build_candidate_lists
+    from retrieval.candidate_job import build_candidate_lists
+    from retrieval.candidate_lists import ListOptions
 
     if not getattr(args, "verbose", False):  # keep progress lines readable
         for noisy in ("distributed", "apache_beam"):

@@ -21,21 +21,18 @@ validation and test lists from the run itself. ``stats.json`` records the
 candidate recall@N of each split: similar values on training and validation
 lists are the check that no target leaked.
 
-The job is an Apache Beam pipeline (DirectRunner by default, any runner by
-options): examples are grouped by user, positions sampled per user, requests
-batched, and each worker loads the query models and builds their indexes once
-(``DoFn.setup``).
+This module builds the lists of a batch of requests, without Beam;
+:mod:`retrieval.candidate_pipeline` runs it over the dataset as a Beam
+transform and :mod:`retrieval.candidate_job` is the job's driver.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
-import apache_beam as beam
 import numpy as np
 
 from funnel import dataset, schema, tfrecord
@@ -48,8 +45,6 @@ MAIN_MODEL = -1
 MISSING_TARGET = ("drop", "add")
 EXACT_SEARCH_ITEMS = 20_000
 """Catalogs up to this size are searched exactly (a matmul is faster than ScaNN there)."""
-STATS_FILE = "stats.json"
-OPTIONS_FILE = "options.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +115,17 @@ def user_requests(user: int, examples: Iterable[dict], options: ListOptions) -> 
     return requests
 
 
+def batches(requests: Sequence[dict], batch_size: int) -> Iterator[tuple[int, list[dict]]]:
+    """``(model key, requests)``: the requests of each model, in their order, ``batch_size`` at a time."""
+    by_model: dict[int, list[dict]] = {}
+    for request in requests:
+        by_model.setdefault(request["model"], []).append(request)
+    for key in sorted(by_model):
+        chosen = by_model[key]
+        for start in range(0, len(chosen), batch_size):
+            yield key, chosen[start:start + batch_size]
+
+
 # ----------------------------------------------------------------- building
 @dataclasses.dataclass
 class Retriever:
@@ -152,27 +158,17 @@ def load_retriever(run_dir: str | Path) -> Retriever:
     return Retriever(model.user_tower, embeddings, search, config.scoring)
 
 
-class BuildLists(beam.DoFn):
-    """Batches of list requests -> ``(split, serialized list)`` and ``("stats", counts)``.
+@dataclasses.dataclass
+class ListModels:
+    """What building lists reads: a retriever per model key and the list features' attributes."""
 
-    ``setup`` loads every retrieval model once per worker.
-    """
+    retrievers: dict[int, Retriever]
+    attributes: ListAttributes
 
-    def __init__(self, data_dir: str, runs: dict[int, str], options: ListOptions):
-        self.data_dir = data_dir
-        self.runs = runs
-        self.options = options
-
-    def setup(self):
-        self.retrievers = {key: load_retriever(run) for key, run in self.runs.items()}
-        self.attributes = ListAttributes.load(self.data_dir)
-
-    def process(self, batch: Sequence[dict]):
-        by_model: dict[int, list[dict]] = {}
-        for request in batch:
-            by_model.setdefault(request["model"], []).append(request)
-        for key, requests in by_model.items():
-            yield from build_lists(self.retrievers[key], self.attributes, requests, self.options)
+    @classmethod
+    def load(cls, data_dir: str | Path, runs: dict[int, str]) -> ListModels:
+        """Load every run of ``runs`` (model key -> run folder) and the attributes of ``data_dir``."""
+        return cls({key: load_retriever(run) for key, run in runs.items()}, ListAttributes.load(data_dir))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,12 +217,22 @@ def _target_features(retriever: Retriever, z: np.ndarray, target_row: int, last_
     return {name: float(value[0, 0]) for name, value in values.items()}
 
 
+@dataclasses.dataclass
+class BuiltLists:
+    """The lists of a batch of requests."""
+
+    records: dict[str, list[bytes]]
+    """split -> serialized lists (:func:`funnel.schema.candidate_list_spec`), in request order."""
+    counts: dict[str, int]
+    """``<split>/<count>`` -> value, summed over the batch (:func:`summarise` reads them)."""
+
+
 def build_lists(retriever: Retriever, attributes: ListAttributes, requests: Sequence[dict],
-                options: ListOptions):
+                options: ListOptions) -> BuiltLists:
     """Retrieve, label and encode the lists of ``requests`` (all for one model).
 
-    Yields ``("stats", counts)`` per request and ``(split, serialized list)``
-    per kept list; the batch's lists are encoded together (:mod:`funnel.tfrecord`).
+    The batch's lists are encoded together (:mod:`funnel.tfrecord`); a dropped
+    list is only counted.
     """
     from retrieval import candidates as candidates_lib
 
@@ -238,7 +244,7 @@ def build_lists(retriever: Retriever, attributes: ListAttributes, requests: Sequ
     last = histories[:, -1]
     last_rows = np.where(last >= schema.FIRST_VALUE_ID, last - schema.FIRST_VALUE_ID, -1)
     features = candidates_lib.candidate_features(found, retriever.item_embeddings, last_rows)
-    splits, records, stats = [], [], []
+    splits, records, totals = [], [], {}
     for b, request in enumerate(requests):
         split, target = request["split"], request["target"]
         counts = {f"{split}/lists": 1}
@@ -249,7 +255,7 @@ def build_lists(retriever: Retriever, attributes: ListAttributes, requests: Sequ
             counts[f"{split}/target_retrieved"] = 1
         elif options.missing_target == "drop" or target < schema.FIRST_VALUE_ID:
             counts[f"{split}/dropped_target_missing"] = 1
-            stats.append(counts)
+            add_counts(totals, counts)
             continue
         else:
             counts[f"{split}/added_target"] = 1
@@ -266,10 +272,11 @@ def build_lists(retriever: Retriever, attributes: ListAttributes, requests: Sequ
         splits.append(split)
         records.append(list_record(request, attributes, item_ids[keep],
                                    {name: v[keep] for name, v in values.items()}, options.candidates))
-        stats.append(counts)
-    yield from zip(splits, tfrecord.encode_examples(records))
-    for counts in stats:
-        yield "stats", counts
+        add_counts(totals, counts)
+    by_split: dict[str, list[bytes]] = {}
+    for split, record in zip(splits, tfrecord.encode_examples(records)):
+        by_split.setdefault(split, []).append(record)
+    return BuiltLists(by_split, totals)
 
 
 def list_record(request: dict, attributes: ListAttributes, item_ids: np.ndarray,
@@ -299,12 +306,11 @@ def list_record(request: dict, attributes: ListAttributes, item_ids: np.ndarray,
     return record
 
 
-# ------------------------------------------------------------------ the job
-def _sum_counts(parts: Iterable[dict]) -> dict:
-    total: dict = {}
-    for part in parts:
-        for key, value in part.items():
-            total[key] = total.get(key, 0) + value
+# ------------------------------------------------------------------ counting
+def add_counts(total: dict[str, int], part: dict[str, int]) -> dict[str, int]:
+    """Add ``part``'s counts into ``total`` (keys ``<split>/<count>``; zeros kept); returns ``total``."""
+    for key, value in part.items():
+        total[key] = total.get(key, 0) + value
     return total
 
 
@@ -317,73 +323,3 @@ def summarise(counts: dict, options: ListOptions) -> dict:
         part["recall_at_n"] = part.get("target_retrieved", 0) / lists if lists else None
         splits[split] = part
     return {"candidates": options.candidates, "options": dataclasses.asdict(options), "splits": splits}
-
-
-def build_pipeline(pipeline, data_dir: str, runs: dict[int, str], out: str, options: ListOptions):
-    """The Beam graph: read examples, group by user, build lists in batches, write shards and stats."""
-    layout = schema.Layout(data_dir)
-    examples = []
-    for split in schema.SPLITS:
-        files = layout.retrieval_files(split)
-        if not files:
-            raise FileNotFoundError(f"{layout.root}: no {split} retrieval examples; run `funnel preprocess`")
-        pattern = str(files[0].parent / f"{split}-*.tfrecord")
-        examples.append(pipeline
-                        | f"Read{split.title()}" >> beam.io.ReadFromTFRecord(pattern)
-                        | f"Parse{split.title()}" >> beam.Map(parse_example, split))
-    built = (examples
-             | "AllSplits" >> beam.Flatten()
-             | "GroupByUser" >> beam.GroupByKey()
-             | "ChoosePositions" >> beam.FlatMapTuple(lambda user, rows: user_requests(user, rows, options))
-             | "Batch" >> beam.BatchElements(min_batch_size=options.batch_size,
-                                             max_batch_size=options.batch_size)
-             | "BuildLists" >> beam.ParDo(BuildLists(data_dir, runs, options)))
-    for split in schema.SPLITS:
-        (built
-         | f"Only{split.title()}" >> beam.Filter(lambda kv, s=split: kv[0] == s)
-         | f"Bytes{split.title()}" >> beam.Map(lambda kv: kv[1])
-         | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
-             str(Path(out) / schema.Layout.LISTS_DIR / split), file_name_suffix=".tfrecord",
-             shard_name_template="-SSSSS-of-NNNNN"))
-    (built
-     | "OnlyStats" >> beam.Filter(lambda kv: kv[0] == "stats")
-     | "Counts" >> beam.Map(lambda kv: kv[1])
-     | "SumCounts" >> beam.CombineGlobally(_sum_counts)
-     | "WriteStats" >> beam.Map(lambda counts: (Path(out) / STATS_FILE).write_text(
-         json.dumps(summarise(counts, options), indent=2) + "\n")))
-
-
-def build_candidate_lists(data_dir: str | Path, run_dir: str | Path, out: str | Path,
-                          options: ListOptions, beam_args: Sequence[str] = ()) -> dict:
-    """Train the out-of-fold models, run the Beam job, return ``stats.json``."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from pipelines.pipeline import runner_args
-    from retrieval.folds import train_fold_models
-
-    data_dir, run_dir, out = Path(data_dir), Path(run_dir), Path(out)
-    schema.FeatureMap.load(data_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / OPTIONS_FILE).write_text(json.dumps({
-        "data": str(data_dir.resolve()), "retrieval": str(run_dir.resolve()),
-        **dataclasses.asdict(options)}, indent=2) + "\n")
-    runs = {MAIN_MODEL: str(run_dir)}
-    if options.folds > 1:
-        fold_runs = train_fold_models(run_dir, data_dir, out, options.folds, options.seed)
-        runs.update({fold: str(path) for fold, path in enumerate(fold_runs)})
-    lists_dir = out / schema.Layout.LISTS_DIR
-    if lists_dir.exists():
-        for old in lists_dir.glob("*.tfrecord"):
-            old.unlink()
-    with beam.Pipeline(options=PipelineOptions(runner_args(list(beam_args)))) as pipeline:
-        build_pipeline(pipeline, str(data_dir), runs, str(out), options)
-    stats = json.loads((out / STATS_FILE).read_text())
-    logger.info("candidate lists written to %s: %s", out, stats["splits"])
-    return stats
-
-
-def read_stats(candidates_dir: str | Path) -> dict:
-    path = Path(candidates_dir) / STATS_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {candidates_dir} the --out of `funnel candidates`?")
-    return json.loads(path.read_text())

@@ -56,6 +56,14 @@ def test_records_round_trip_with_valid_crcs_and_tensorflow_reads_them(tmp_path):
     np.testing.assert_array_equal(batch["label"].numpy(), columns["label"])
 
 
+def test_framing_serialized_records_gives_the_encoders_file():
+    columns = _columns(count=7)
+    encoder = tfrecord.ExampleEncoder(["user_id", "history"], ["label"])
+    content, _ = encoder.encode_records(columns)
+    assert tfrecord.frame_records(encoder.encode(columns)) == content
+    assert tfrecord.frame_records([]) == b""
+
+
 def test_a_corrupted_record_fails_its_crc():
     content, _ = tfrecord.ExampleEncoder(["user_id"]).encode_records({"user_id": np.arange(3)})
     broken = bytearray(content)

@@ -14,7 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from funnel import schema
 from pipelines import rows as R
 from pipelines import stages, transforms
-from pipelines.pipeline import FN_API_RUNNER
+from pipelines.runners import FN_API_RUNNER
 from pipelines.readers import READERS
 from pipelines.sequences import SequenceOptions
 from pipelines.vocab import Vocabularies

@@ -1,5 +1,6 @@
 """Guards retrieval/folds.py, retrieval/candidates.py and retrieval/candidate_lists.py:
-out-of-fold assignment, list labels, missing targets, and features shared with the service."""
+out-of-fold assignment, list labels, missing targets, batches and their counts, and features
+shared with the service."""
 
 import dataclasses
 
@@ -119,9 +120,8 @@ def test_list_labels_target_and_drops_the_users_other_interactions():
                      retriever.search, [np.array([1, 2])], 10)
     ranked = [int(r) for r in plain.rows[0]]
     target, later = ranked[3], ranked[5]
-    out = list(cl.build_lists(retriever, _attributes(40), [_request([1, 2], target, [later])], options))
-    records = [value for key, value in out if key == schema.TRAIN]
-    stats = [value for key, value in out if key == "stats"][0]
+    out = cl.build_lists(retriever, _attributes(40), [_request([1, 2], target, [later])], options)
+    records, stats = out.records[schema.TRAIN], out.counts
     assert len(records) == 1 and stats["train/target_retrieved"] == 1
     assert stats["train/dropped_other_interactions"] == 1
     decoded = _decode(records[0], 10)
@@ -140,13 +140,13 @@ def test_missing_target_is_dropped_or_added_and_counted():
     found = set(retrieve(z, bundle.item_embeddings, retriever.search, [np.array([1, 2])], 5).rows[0].tolist())
     missing = next(r for r in range(3, 40) if r not in found)
     request = _request([1, 2], missing, [])
-    dropped = list(cl.build_lists(retriever, _attributes(40), [request], cl.ListOptions(candidates=5, folds=1)))
-    assert [key for key, _ in dropped] == ["stats"]
-    assert dropped[0][1]["train/dropped_target_missing"] == 1
-    added = list(cl.build_lists(retriever, _attributes(40), [request],
-                                cl.ListOptions(candidates=5, folds=1, missing_target="add")))
-    record = [value for key, value in added if key == schema.TRAIN][0]
-    assert [value for key, value in added if key == "stats"][0]["train/added_target"] == 1
+    dropped = cl.build_lists(retriever, _attributes(40), [request], cl.ListOptions(candidates=5, folds=1))
+    assert dropped.records == {}
+    assert dropped.counts == {"train/lists": 1, "train/dropped_target_missing": 1}
+    added = cl.build_lists(retriever, _attributes(40), [request],
+                           cl.ListOptions(candidates=5, folds=1, missing_target="add"))
+    record = added.records[schema.TRAIN][0]
+    assert added.counts["train/added_target"] == 1
     decoded = _decode(record, 5)
     assert decoded[schema.CANDIDATES][-1] == missing + schema.FIRST_VALUE_ID
     assert decoded[schema.LABEL].tolist() == [0, 0, 0, 0, 1]
@@ -160,10 +160,10 @@ def test_service_and_pipeline_compute_the_same_candidate_features():
     history_rows = [4, 9, 17]
     scored, _ = engine.score([RecommendRequest(history=[f"i{r}" for r in history_rows], k=8, candidates=8)])
     served = scored[0]
-    out = list(cl.build_lists(_retriever(bundle), _attributes(40),
-                              [_request(history_rows, int(served["rows"][0]), [])],
-                              cl.ListOptions(candidates=8, folds=1)))
-    listed = _decode([value for key, value in out if key == schema.TRAIN][0], 8)
+    out = cl.build_lists(_retriever(bundle), _attributes(40),
+                         [_request(history_rows, int(served["rows"][0]), [])],
+                         cl.ListOptions(candidates=8, folds=1))
+    listed = _decode(out.records[schema.TRAIN][0], 8)
     np.testing.assert_array_equal(listed[schema.CANDIDATES] - schema.FIRST_VALUE_ID, served["rows"])
     for name in schema.CANDIDATE_FEATURES:
         np.testing.assert_allclose(listed[name], served["features"][name], rtol=1e-6, atol=1e-6, err_msg=name)
@@ -184,6 +184,25 @@ def test_candidate_features_by_hand():
     np.testing.assert_allclose(features[schema.LAST_ITEM_SIMILARITY][0], [0, 1 / np.sqrt(2), 1], atol=1e-6)
     none = candidate_features(found, embeddings, np.array([-1]))
     assert none[schema.LAST_ITEM_SIMILARITY].tolist() == [[0, 0, 0]]
+
+
+def test_batches_keep_each_model_apart_and_its_requests_in_order():
+    requests = [{"model": model, "n": n} for n, model in enumerate([0, cl.MAIN_MODEL, 0, 0, cl.MAIN_MODEL])]
+    got = [(key, [r["n"] for r in batch]) for key, batch in cl.batches(requests, batch_size=2)]
+    assert got == [(cl.MAIN_MODEL, [1, 4]), (0, [0, 2]), (0, [3])]
+
+
+def test_batch_counts_add_up_over_the_batch():
+    bundle = toy_bundle()
+    requests = [_request([1, 2], target, [], split) for target, split in
+                ((0, schema.TRAIN), (3, schema.TRAIN), (5, schema.VALIDATION))]
+    out = cl.build_lists(_retriever(bundle), _attributes(40), requests, cl.ListOptions(candidates=10, folds=1))
+    counts = out.counts
+    assert counts["train/lists"] == 2 and counts["validation/lists"] == 1
+    for split in (schema.TRAIN, schema.VALIDATION):
+        kept = counts.get(f"{split}/target_retrieved", 0)
+        assert kept + counts.get(f"{split}/dropped_target_missing", 0) == counts[f"{split}/lists"]
+        assert len(out.records.get(split, [])) == counts.get(f"{split}/written", 0) == kept
 
 
 def test_list_options_refuse_bad_values():

@@ -157,7 +157,8 @@ def tiny_list_ranker(root: Path) -> dict[str, Path]:
         return _CACHE["lists"]
     from ranking.config import RankingConfig
     from ranking.train import train as train_ranking
-    from retrieval.candidate_lists import ListOptions, build_candidate_lists
+    from retrieval.candidate_job import build_candidate_lists
+    from retrieval.candidate_lists import ListOptions
 
     runs = tiny_runs(root)
     candidates = root / "candidates"
