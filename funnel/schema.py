@@ -173,9 +173,10 @@ the service, so training and serving see the same values."""
 CANDIDATES = "candidates"
 """A candidate list's item ids ``[N]`` (``ITEM_ID`` vocabulary; ``PADDING_ID`` pads short lists)."""
 DEFAULT_LIST_CANDIDATES = 100
-"""Candidates per list of ``funnel candidates``, and the default of everything that ranks
-retrieval's candidates: ``funnel evaluate funnel``, the export's gate and the service's
-``candidates``: the lists are built and trained this deep. Ranking 200 instead ranks no
+"""Candidates per list of ``funnel candidates``. Everything that ranks retrieval's candidates
+(``funnel evaluate funnel``, the export's gate, the service's ``candidates``) defaults to the
+width the ranker trained on, recorded in the export's manifest, and to this where none is
+recorded (a pointwise ranker, an older export). Ranking 200 instead ranks no
 better (docs/quality.md, "The funnel") and costs twice the ranking model's time."""
 
 

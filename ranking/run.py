@@ -16,12 +16,15 @@ from pathlib import Path
 from funnel import config as config_lib
 from funnel import schema
 from funnel.outdir import DATASET_COPY
+from ranking import lists
 from ranking.config import RankingConfig
 from ranking.features import dummy_features
 from ranking.models import build_model
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+LIST_WIDTH = "list_width"
+"""``metrics.json`` key of a ranker of candidate lists: the candidates per list it trained on."""
 KEPT_FILE = "kept.json"
 WEIGHTS = Path("weights") / "model"
 
@@ -33,6 +36,24 @@ def load_config(run_dir) -> RankingConfig:
     values = json.loads(path.read_text())
     config_lib.require_saved_by(RankingConfig, values, path, "funnel train ranking")
     return RankingConfig.from_dict(values)
+
+
+def list_width(run_dir) -> int | None:
+    """Candidates per list a ranker of candidate lists trained on, None for a pointwise ranker.
+
+    Runs trained before ``metrics.json`` recorded it read their candidates
+    folder's ``stats.json`` while it still exists (None once it is gone).
+    """
+    path = Path(run_dir) / METRICS_FILE
+    if not load_config(run_dir).lists or not path.exists():
+        return None
+    metrics = json.loads(path.read_text())
+    if LIST_WIDTH in metrics:
+        return int(metrics[LIST_WIDTH])
+    candidates_dir = metrics.get("candidates")
+    if candidates_dir and (Path(candidates_dir) / lists.STATS_FILE).exists():
+        return lists.list_width(candidates_dir)
+    return None
 
 
 def load_trained(run_dir):

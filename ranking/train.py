@@ -15,7 +15,7 @@ from ranking import data, evaluate, lists, listwise
 from ranking.config import RankingConfig
 from ranking.features import dummy_features
 from ranking.models import build_model, loss_name
-from ranking.run import CONFIG_FILE, KEPT_FILE, METRICS_FILE, WEIGHTS
+from ranking.run import CONFIG_FILE, KEPT_FILE, LIST_WIDTH, METRICS_FILE, WEIGHTS
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ def train_lists(config: RankingConfig, data_dir, candidates_dir, run_dir, verbos
     test_data = lists.list_dataset(candidates_dir, schema.TEST, config.list_batch_size, width)
     metrics = {
         "model": config.model, "loss": loss_name(config), "candidates": str(candidates_dir),
+        LIST_WIDTH: width,
         "epochs_trained": len(history.history.get("loss", [])),
         "best_epoch": int(stopper.best_epoch) + 1,
         "train_seconds": seconds,

@@ -75,10 +75,10 @@ class RecommendRequest(BaseModel):
         "last; unknown ids are ignored and named in warnings")
     context: Optional[Context] = None
     k: int = Field(default=10, ge=1, le=settings.MAX_K, description="items returned")
-    candidates: int = Field(
-        default=schema.DEFAULT_LIST_CANDIDATES, ge=1, le=settings.MAX_CANDIDATES,
-        description="retrieved candidates ranked (at least k are ranked); the default is the "
-        "list depth the ranker trains and the export's gate decides on")
+    candidates: Optional[int] = Field(
+        default=None, ge=1, le=settings.MAX_CANDIDATES,
+        description="retrieved candidates ranked (at least k are ranked); the default is the export's: "
+        "the list depth the ranker trained on, as the export's gate evaluated it")
     exclude_history: bool = True
     explain: bool = Field(
         default=False, description="also return the history used and the retrieved candidates")

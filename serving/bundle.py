@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Optional
 import numpy as np
 
 from funnel import schema
-from serving.contract import OWNER
+from serving.contract import OWNER, default_candidates
 
 QueryFn = Callable[[np.ndarray], np.ndarray]
 """Raw item-id history ``[B, L]`` (str, left-padded with ``""``) -> interests ``[B, M, D]``."""
@@ -155,3 +155,8 @@ class ModelBundle:
             raise ValueError(f"titles: {len(self.titles)} values for {n} items")
         if len(self.popular_rows) != len(self.popularity):
             raise ValueError("popularity: one share per popular row expected")
+
+    @property
+    def default_candidates(self) -> int:
+        """Candidates ranked for a request that names none (the manifest's ``candidates.default``)."""
+        return default_candidates(self.manifest)

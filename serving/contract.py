@@ -48,11 +48,22 @@ STOCK_SERVABLES = (QUERY, CANDIDATE, RETRIEVAL, RANKING)
 SCHEMA_ASSET = "schema.json"
 MANIFEST = "manifest.json"
 MANIFEST_DIR = "manifests"
+MANIFEST_CANDIDATES = "candidates"
+"""``manifest.json`` section: ``list_width``, the candidates per list the ranker trained on (None for a
+pointwise ranker), and ``default``, the ``candidates`` the gate evaluated: the default of the service
+and of ``funnel evaluate funnel`` (:func:`default_candidates`)."""
 MODELS_CONFIG = "models.config"
 MODELS_SCANN_CONFIG = "models_scann.config"
 POPULAR_FILE = "popular.json"
 SAMPLES_FILE = "reference.npz"
 VERIFY_LOG_DIR = "verify"
+
+
+def default_candidates(manifest: Mapping | None) -> int:
+    """Candidates ranked per request unless a request says otherwise: the manifest's
+    ``candidates.default``, else (an export written before it) ``schema.DEFAULT_LIST_CANDIDATES``."""
+    section = (manifest or {}).get(MANIFEST_CANDIDATES) or {}
+    return int(section.get("default") or schema.DEFAULT_LIST_CANDIDATES)
 
 
 def verify_log(export_dir: str | Path, version: int) -> Path:

@@ -109,6 +109,7 @@ class Engine:
         self._titles = bundle.titles
         retrieval = bundle.manifest.get("retrieval", {}) if bundle.manifest else {}
         self._retrieval_temperature = float(retrieval.get("config", {}).get("temperature", 1.0))
+        self._default_candidates = bundle.default_candidates
         self._item_columns = self._catalog_columns(bundle)
         self.item_search = ItemSearch(bundle.item_ids, bundle.titles, bundle.popular_rows)
         if bundle.scoring not in interests.SCORINGS:
@@ -119,6 +120,10 @@ class Engine:
     @property
     def model_versions(self) -> dict[str, str]:
         return dict(self._versions)
+
+    def candidates(self, request: RecommendRequest) -> int:
+        """Candidates ranked for ``request``: its own ``candidates``, else the export's default."""
+        return self._default_candidates if request.candidates is None else request.candidates
 
     def recommend(self, requests: Sequence[RecommendRequest]) -> tuple[list[dict], dict[str, float]]:
         """Answer ``requests`` together.
@@ -234,7 +239,7 @@ class Engine:
         """
         history = self._history_matrix(resolved)
         z = np.asarray(self.bundle.query(filled_columns(history)), dtype=np.float32)  # [B, M, D]
-        wanted = [max(r.k, r.candidates) for r in requests]
+        wanted = [max(r.k, self.candidates(r)) for r in requests]
         exclude = [np.unique(res["rows"]) if req.exclude_history else np.zeros(0, np.int64)
                    for req, res in zip(requests, resolved)]
         found = candidates_lib.retrieve(z, self.bundle.item_embeddings, self.bundle.search, exclude,
@@ -347,7 +352,7 @@ class Engine:
 
     def _fallback(self, request, resolved) -> dict:
         """Most popular items for a history with no known item (flagged ``fallback``)."""
-        want = max(request.k, request.candidates)
+        want = max(request.k, self.candidates(request))
         rows = self.bundle.popular_rows[:want]
         shares = self.bundle.popularity[:want]
         items = [{"item_id": str(self.bundle.item_ids[row]), "score": float(share),

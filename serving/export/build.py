@@ -28,7 +28,7 @@ from funnel import dataset, schema
 from retrieval import index
 from serving.export import recall, run_kinds, warmup
 from serving.bundle import candidate_inputs
-from serving.contract import (CANDIDATE, FEATURES, FOLDERS, MANIFEST, MANIFEST_DIR, MODELS_CONFIG,
+from serving.contract import (CANDIDATE, FEATURES, FOLDERS, MANIFEST, MANIFEST_CANDIDATES, MANIFEST_DIR, MODELS_CONFIG,
                               MODELS_SCANN_CONFIG, POPULAR_FILE, QUERY, RANKING, RETRIEVAL, RETRIEVAL_SCANN,
                               SAMPLES, SAMPLES_FILE, SAVEDMODELS, SCANN, SCHEMA_ASSET, STOCK_SERVABLES,
                               complete_versions)
@@ -310,6 +310,7 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
             manifest["verify"] = {"verified": True, **report}
         if gate is not None:
             manifest["gate"] = gate(staging.dir, version)
+            manifest[MANIFEST_CANDIDATES]["default"] = manifest["gate"]["candidates"]
             staging.write_manifest(manifest)
         staging.publish(FOLDERS)
         write_atomic(root / MANIFEST_DIR / f"{version}.json", json.dumps(manifest, indent=2))
@@ -580,6 +581,9 @@ def _manifest(runs: Runs, version: int, checked: index.RecallReport, held_out_so
         return {"run": str(run_dir.resolve()), "config": config_lib.to_dict(config),
                 "metrics": json.loads(metrics_path.read_text()) if metrics_path.exists() else None}
 
+    from ranking.run import list_width
+
+    width = list_width(runs.ranking_dir)
     scann = checked.to_dict()
     scann["held_out_source"] = held_out_source
     scann["held_out_histories"] = checked.num_queries // int(runs.retrieval_config.interests)
@@ -601,6 +605,7 @@ def _manifest(runs: Runs, version: int, checked: index.RecallReport, held_out_so
                     "scoring": runs.retrieval_config.scoring},
         "retrieval": run_info(runs.retrieval_dir, runs.retrieval_config),
         "ranking": run_info(runs.ranking_dir, runs.ranking_config),
+        MANIFEST_CANDIDATES: {"list_width": width, "default": width or schema.DEFAULT_LIST_CANDIDATES},
         "scann": scann,
         "ranking_inputs": {"candidate_features": bool(getattr(runs.ranking_model, "uses_candidate_features", False)),
                            "names": list(schema.CANDIDATE_FEATURES)

@@ -33,8 +33,9 @@ def _add_build_arguments(parser: argparse.ArgumentParser) -> None:
                             "validation split the gate that decides ranking vs retrieval order "
                             "(default: histories sampled by the training item frequency, no gate, so "
                             "`funnel serve --order auto` answers in retrieval order)")
-    group.add_argument("--gate-candidates", type=flags.positive_int, default=schema.DEFAULT_LIST_CANDIDATES,
-                       help="candidates per validation user in the gate (the service's default)")
+    group.add_argument("--gate-candidates", type=flags.positive_int, default=None,
+                       help="candidates per validation user in the gate, which become the service's default "
+                            f"(default: the ranker's list width, else {schema.DEFAULT_LIST_CANDIDATES})")
     group.add_argument("--min-recall", type=flags.number(0.0, 1.0, exclusive_minimum=True),
                        default=0.95, help="ScaNN recall@100 bar vs brute force (lowering it is recorded)")
     group.add_argument("--held-out-queries", type=flags.positive_int, default=500,
@@ -180,8 +181,9 @@ def register(groups) -> None:
     evaluate.add_argument("--export", required=True, metavar="EXPORT",
                           help="folder written by `funnel export`")
     evaluate.add_argument("--data", required=True, metavar="DIR", help="pipeline output folder")
-    evaluate.add_argument("--candidates", type=flags.positive_int, default=100,
-                          help="retrieved candidates the ranking model re-orders")
+    evaluate.add_argument("--candidates", type=flags.positive_int, default=None,
+                          help="retrieved candidates the ranking model re-orders (default: the export's, "
+                               "manifest.json candidates.default)")
     evaluate.add_argument("--split", choices=("validation", "test"), default="test",
                           help="whose examples (one per user) are evaluated")
     evaluate.add_argument("--version", type=flags.positive_int, default=None,

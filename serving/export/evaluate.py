@@ -127,12 +127,13 @@ def summarise(ranks: dict[str, np.ndarray], samples: int = 2000, seed: int = 0) 
     return result
 
 
-def evaluate_funnel(export_dir: str | Path, data_dir: str | Path, candidates: int = schema.DEFAULT_LIST_CANDIDATES,
+def evaluate_funnel(export_dir: str | Path, data_dir: str | Path, candidates: int | None = None,
                     split: str = schema.TEST, version: int | None = None,
                     max_examples: int | None = None, batch_size: int = 256,
                     ranks_out: str | Path | None = None) -> dict:
     """Both orders on ``split``'s examples (see the module docstring), plus counts; with
-    ``ranks_out``, each example's user id and rank in both orders are saved there."""
+    ``ranks_out``, each example's user id and rank in both orders are saved there. ``candidates``
+    defaults to the export's (``manifest.json`` ``candidates.default``)."""
     if split not in (schema.VALIDATION, schema.TEST):
         raise ValueError(f"split: unknown value {split!r}; choose validation or test")
     schema.FeatureMap.load(data_dir)  # a `funnel preprocess` output, or one line saying it is not
@@ -144,6 +145,8 @@ def evaluate_funnel(export_dir: str | Path, data_dir: str | Path, candidates: in
                          "evaluate on the same `funnel preprocess` output")
     engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates),
                     clock=_unknown_time)
+    if candidates is None:
+        candidates = engine.bundle.default_candidates
     requests, targets, user_ids = split_requests(data_dir, split, candidates, max_examples)
     ranks = order_ranks(engine, requests, targets, batch_size)
     if ranks_out is not None:

@@ -30,8 +30,12 @@ def choose_order(result: dict) -> str:
     return "retrieval"
 
 
-def evaluate_gate(export_dir: str | Path, version: int, data_dir: str | Path, candidates: int) -> dict:
-    """Both orders on the validation split of ``data_dir``, and the order the service should use."""
+def evaluate_gate(export_dir: str | Path, version: int, data_dir: str | Path,
+                  candidates: int | None = None) -> dict:
+    """Both orders on the validation split of ``data_dir``, and the order the service should use.
+
+    ``candidates`` defaults to the staged manifest's (the ranker's list width); the
+    manifest's ``candidates.default`` becomes what the gate evaluated."""
     from serving.export.evaluate import evaluate_funnel
 
     result = evaluate_funnel(export_dir, data_dir, candidates=candidates, split=schema.VALIDATION,
@@ -41,6 +45,6 @@ def evaluate_gate(export_dir: str | Path, version: int, data_dir: str | Path, ca
                 result["examples"], result["funnel"]["ndcg@10"], result["retrieval"]["ndcg@10"], order)
     return {"order": order, "split": schema.VALIDATION, "rule": "ranking if its NDCG@10 (then HR@10) "
             "on validation users beats retrieval order", "examples": result["examples"],
-            "candidates": candidates, "retrieval": result["retrieval"], "funnel": result["funnel"],
+            "candidates": result["candidates"], "retrieval": result["retrieval"], "funnel": result["funnel"],
             "candidate_recall": result["candidate_recall"], "bootstrap": result["bootstrap"]}
 

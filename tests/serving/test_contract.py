@@ -46,3 +46,11 @@ def test_the_exported_signatures_take_the_contracts_inputs(int_context, candidat
             name, tf.as_dtype(inputs[name].dtype), [None] * inputs[name].rank)
     owner = modules.candidates_input_specs(candidate_features)[contract.OWNER]
     assert (owner.dtype, owner.shape.as_list()) == (tf.int64, [None])
+
+
+def test_default_candidates_come_from_the_manifest_else_the_schema():
+    assert contract.default_candidates({"candidates": {"list_width": 20, "default": 30}}) == 30
+    assert contract.default_candidates({"candidates": {"list_width": None, "default": None}}) \
+        == schema.DEFAULT_LIST_CANDIDATES
+    assert contract.default_candidates({}) == schema.DEFAULT_LIST_CANDIDATES   # an export from before the field
+    assert contract.default_candidates(None) == schema.DEFAULT_LIST_CANDIDATES

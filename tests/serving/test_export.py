@@ -63,6 +63,8 @@ def test_layout_manifest_and_models_config(exported, runs):
         item_vocab.read_bytes()).hexdigest()
     assert manifest["catalog"] == {"items": 60, "embedding_dim": 8, "interests": 3,
                                    "scoring": "mixture"}
+    # a pointwise ranker trained on no lists; no gate: the schema's default candidates
+    assert manifest["candidates"] == {"list_width": None, "default": schema.DEFAULT_LIST_CANDIDATES}
     scann = manifest["scann"]
     assert scann["recall_k"] == 60 and scann["recall_at_60"] >= 0.95  # k capped at 60 items
     assert scann["min_recall"] == 0.95 and scann["min_recall_lowered"] is False

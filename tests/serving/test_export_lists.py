@@ -23,8 +23,7 @@ def list_export(tmp_path_factory, tiny_runs_module):
     runs = tiny_runs_module.tiny_list_ranker(root / "runs")
     export_dir = root / "export"
     status = cli_main(["export", "--retrieval", str(runs["retrieval"]), "--ranking", str(runs["ranking"]),
-                       "--data", str(runs["data"]), "--out", str(export_dir), "--held-out-queries", "50",
-                       "--gate-candidates", "20"])
+                       "--data", str(runs["data"]), "--out", str(export_dir), "--held-out-queries", "50"])
     assert status == 0
     return export_dir, runs
 
@@ -53,12 +52,28 @@ def test_export_records_candidate_inputs_and_the_gate(list_export):
     assert gate["order"] == expected
 
 
+def test_manifest_carries_the_list_width_the_ranker_trained_on_and_the_gates_default(list_export):
+    """The lists are 20 wide (``tiny_list_ranker``); without ``--gate-candidates`` the gate ranks
+    that many, and the service and ``evaluate funnel`` default to it."""
+    export_dir, runs = list_export
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    assert json.loads((runs["candidates"] / "stats.json").read_text())["candidates"] == 20
+    assert manifest["candidates"] == {"list_width": 20, "default": 20}
+    assert manifest["gate"]["candidates"] == 20
+    loaded = artifacts.load_export(export_dir)
+    engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates))
+    request = RecommendRequest(history=["i1", "i2", "i17"], k=5)
+    assert engine.candidates(request) == 20
+    assert len(engine.score([request])[0][0]["rows"]) == 20
+
+
 def test_evaluate_funnel_reports_both_orders(list_export, capsys, tmp_path):
     export_dir, runs = list_export
     ranks_file = tmp_path / "funnel_ranks.npz"
     assert cli_main(["evaluate", "funnel", "--export", str(export_dir), "--data", str(runs["data"]),
-                     "--candidates", "20", "--json", "--ranks-out", str(ranks_file)]) == 0
+                     "--json", "--ranks-out", str(ranks_file)]) == 0
     result = json.loads(capsys.readouterr().out)
+    assert result["candidates"] == 20                          # the export's default
     for order in ("retrieval", "funnel"):                      # the saved ranks give the reported metrics
         users, order_ranks = ranks.load(ranks_file, order)
         assert len(users) == len(np.unique(users)) == result["examples"]
