@@ -110,11 +110,10 @@ def exclusive(spent: dict, steps) -> dict:
 
 def profile(export: str, batches: list[int], calls: int, history: tuple[int, int], k: int,
             candidates: int) -> tuple:
-    from fastapi.responses import JSONResponse
-
-    from serving.api import RecommendRequest
+    from serving.api import RecommendRequest, RecommendResponse
     from serving.backends.embedded import EmbeddedBackend
     from serving.engine import Engine
+    from serving.routes.recommend import json_body
     from serving.settings import ServiceSettings
 
     backend = EmbeddedBackend(ServiceSettings(export_dir=export))
@@ -139,7 +138,7 @@ def profile(export: str, batches: list[int], calls: int, history: tuple[int, int
             answers, _ = engine.recommend(requests)
             marks.append((time.perf_counter(), time.process_time()))
             for answer in answers:
-                JSONResponse({**answer, "took_ms": 0.0})
+                json_body(RecommendResponse.timed(answer, 0.0))
             marks.append((time.perf_counter(), time.process_time()))
             if call < 5:  # warm-up calls, not recorded
                 continue

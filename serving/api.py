@@ -121,10 +121,15 @@ class HistoryItem(BaseModel):
     title: Optional[str] = None
 
 
-class RecommendResponse(BaseModel):
+class Recommendation(BaseModel):
+    """One request's answer as the engine builds it: a :class:`RecommendResponse` without ``took_ms``.
+
+    ``history`` and ``candidates`` are set only for a request with ``explain``;
+    the routes leave unset fields out of the JSON.
+    """
+
     items: list[RecommendedItem]
     model_versions: dict[str, str]
-    took_ms: float
     warnings: list[str]
     fallback: bool = Field(description="true when the history had no known item: most popular items")
     order: str = Field(default="ranking", description="how items are ordered: 'ranking', 'retrieval' "
@@ -132,6 +137,16 @@ class RecommendResponse(BaseModel):
                        "`funnel serve --order retrieval`) or 'popularity' (fallback)")
     history: Optional[list[HistoryItem]] = None
     candidates: Optional[list[Candidate]] = None
+
+
+class RecommendResponse(Recommendation):
+    took_ms: float
+
+    @classmethod
+    def timed(cls, answer: Recommendation, took_ms: float) -> RecommendResponse:
+        """``answer`` with the time the route measured; the fields ``answer`` left unset stay unset."""
+        values = {name: getattr(answer, name) for name in answer.model_fields_set}
+        return cls(**values, took_ms=took_ms)
 
 
 class BatchResponse(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Optional, Sequence
 
 from fastapi import Depends, Request
 
-from serving.api import RecommendRequest
+from serving.api import Recommendation, RecommendRequest
 from serving.backends import Backend
 from serving.batcher import MicroBatcher
 from serving.engine import Engine
@@ -43,12 +43,12 @@ class Service:
         if outcome == "loaded":
             self.metrics.set_version(version)
 
-    def run_batch(self, requests: Sequence[RecommendRequest]) -> list[dict]:
+    def run_batch(self, requests: Sequence[RecommendRequest]) -> list[Recommendation]:
         """Micro-batcher worker: one engine call for the whole batch, on the version
         active when the batch starts."""
         served = self.manager.current
         answers, timings = served.engine.recommend(requests)
-        self.metrics.observe_batch(len(requests), timings, sum(a["fallback"] for a in answers))
+        self.metrics.observe_batch(len(requests), timings, sum(a.fallback for a in answers))
         return answers
 
     def start(self) -> None:

@@ -30,9 +30,10 @@ import numpy as np
 from funnel import schema
 from retrieval import candidates as candidates_lib
 from retrieval import interests
-from serving.api import RecommendRequest
+from serving.api import Candidate, HistoryItem, Recommendation, RecommendedItem, RecommendRequest
 from serving.bundle import ITEM_FEATURES, ModelBundle, RankScores
 from serving.item_search import ItemSearch
+from serving.steps import ResolvedHistory, RetrievedCandidates, ScoredCandidates
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,8 @@ def logits_of(probabilities: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(p, 1e-300)) - np.log(tail)
 
 
-def ranking_logits(scored: dict) -> np.ndarray:
-    """The ranking model's logits ``[C]`` of one request's candidates (a dict of :meth:`Engine.score`).
+def ranking_logits(scored: ScoredCandidates) -> np.ndarray:
+    """The ranking model's logits ``[C]`` of one request's candidates (from :meth:`Engine.score`).
 
     The ranking signature's own float32 ``logit`` where the export has it; an
     export written before that output has only ``probability``, whose sigmoid
@@ -69,9 +70,9 @@ def ranking_logits(scored: dict) -> np.ndarray:
     order candidates as the probability does; the signature's logit also
     separates those whose float32 probabilities are equal.
     """
-    if scored["logits"] is not None:
-        return np.asarray(scored["logits"], np.float64)
-    return logits_of(scored["probabilities"])
+    if scored.logits is not None:
+        return np.asarray(scored.logits, np.float64)
+    return logits_of(scored.probabilities)
 
 
 def _default(kind: schema.Kind):
@@ -125,12 +126,12 @@ class Engine:
         """Candidates ranked for ``request``: its own ``candidates``, else the export's default."""
         return self._default_candidates if request.candidates is None else request.candidates
 
-    def recommend(self, requests: Sequence[RecommendRequest]) -> tuple[list[dict], dict[str, float]]:
+    def recommend(self, requests: Sequence[RecommendRequest]) -> tuple[list[Recommendation], dict[str, float]]:
         """Answer ``requests`` together.
 
         Returns:
-            One answer dict per request (``RecommendResponse`` fields without
-            ``took_ms``), and seconds spent per stage (``retrieval``, ``ranking``).
+            One :class:`Recommendation` per request, and seconds spent per
+            stage (``retrieval``, ``ranking``).
         """
         timings = dict.fromkeys(STAGES, 0.0)
         if not requests:
@@ -143,22 +144,19 @@ class Engine:
                            else self._answer(request, r, candidates))
         return answers, timings
 
-    def score(self, requests: Sequence[RecommendRequest], resolved: Sequence[dict] | None = None
-              ) -> tuple[list[dict | None], dict[str, float]]:
+    def score(self, requests: Sequence[RecommendRequest], resolved: Sequence[ResolvedHistory] | None = None
+              ) -> tuple[list[ScoredCandidates | None], dict[str, float]]:
         """Retrieve and rank without choosing an order: what ``recommend`` and
         ``funnel evaluate funnel`` both read, so the evaluation sees what the service does.
 
         Returns:
-            Per request ``None`` (no known history item: fallback) or a dict with
-            the candidates in retrieval order: ``rows`` ``[C]``, ``scores``
-            (retrieval, eq. 4), ``probabilities`` and ``logits`` (ranking; ``logits``
-            None from an export without them, see :func:`ranking_logits`), ``interest``,
-            ``features`` and the ``history`` fed to the models; and seconds per stage.
+            Per request ``None`` (no known history item: fallback) or its
+            :class:`ScoredCandidates` in retrieval order; and seconds per stage.
         """
         timings = dict.fromkeys(STAGES, 0.0)
         resolved = resolved if resolved is not None else self._resolve(requests)
-        scored: list[dict | None] = [None] * len(requests)
-        active = [i for i, r in enumerate(resolved) if len(r["rows"])]
+        scored: list[ScoredCandidates | None] = [None] * len(requests)
+        active = [i for i, r in enumerate(resolved) if len(r.rows)]
         if active:
             start = time.perf_counter()
             candidates = self._retrieve([requests[i] for i in active], [resolved[i] for i in active])
@@ -167,8 +165,7 @@ class Engine:
             timings["retrieval"] = middle - start
             timings["ranking"] = time.perf_counter() - middle
             for slot, i in enumerate(active):
-                scored[i] = {**candidates[slot], "probabilities": ranked[slot].probability,
-                             "logits": ranked[slot].logit}
+                scored[i] = ScoredCandidates.of(candidates[slot], ranked[slot])
         return scored, timings
 
     def warm(self, batch_sizes: Sequence[int] | None = None) -> float:
@@ -201,7 +198,7 @@ class Engine:
         return columns
 
     # ------------------------------------------------------------- stages
-    def _resolve(self, requests: Sequence[RecommendRequest]) -> list[dict]:
+    def _resolve(self, requests: Sequence[RecommendRequest]) -> list[ResolvedHistory]:
         """Map every request's raw history ids to catalog rows (-1: unknown)."""
         resolved = []
         for request in requests:
@@ -217,21 +214,21 @@ class Engine:
                 warnings.append(f"history: {len(unknown)} unknown item id(s) ignored: {named}{more}")
             if request.user_id is not None and request.user_id not in self.bundle.user_attributes:
                 warnings.append(f"user_id: unknown user {request.user_id!r}; profile features left empty")
-            resolved.append({"rows": part[known].astype(np.int64), "known": known, "warnings": warnings})
+            resolved.append(ResolvedHistory(part[known].astype(np.int64), known, tuple(warnings)))
         return resolved
 
-    def _history_matrix(self, resolved: Sequence[dict]) -> np.ndarray:
+    def _history_matrix(self, resolved: Sequence[ResolvedHistory]) -> np.ndarray:
         """``[B, L]`` raw ids of the last L known items, left-padded with ``""``."""
         length = self.bundle.history_length
         matrix = np.full((len(resolved), length), schema.UNKNOWN_VALUE, dtype=object)
         for b, r in enumerate(resolved):
-            recent = r["rows"][-length:]
+            recent = r.rows[-length:]
             if len(recent):
                 matrix[b, length - len(recent):] = self.bundle.item_ids[recent]
         return matrix
 
-    def _retrieve(self, requests, resolved) -> list[dict]:
-        """Steps 2-3: interests, one batched search, eq. 4 merge. One dict per request.
+    def _retrieve(self, requests, resolved: Sequence[ResolvedHistory]) -> list[RetrievedCandidates]:
+        """Steps 2-3: interests, one batched search, eq. 4 merge, for each request.
 
         ``retrieval.candidates`` does the search, merge and exclusion, and
         computes the candidates' ranking features, exactly as ``funnel
@@ -240,38 +237,38 @@ class Engine:
         history = self._history_matrix(resolved)
         z = np.asarray(self.bundle.query(filled_columns(history)), dtype=np.float32)  # [B, M, D]
         wanted = [max(r.k, self.candidates(r)) for r in requests]
-        exclude = [np.unique(res["rows"]) if req.exclude_history else np.zeros(0, np.int64)
+        exclude = [np.unique(res.rows) if req.exclude_history else np.zeros(0, np.int64)
                    for req, res in zip(requests, resolved)]
         found = candidates_lib.retrieve(z, self.bundle.item_embeddings, self.bundle.search, exclude,
                                         max(wanted), self.bundle.scoring)
         features = {}
         if self.bundle.candidate_features:  # only rankers of candidate lists read them
-            last_rows = np.array([res["rows"][-1] for res in resolved], dtype=np.int64)
+            last_rows = np.array([res.rows[-1] for res in resolved], dtype=np.int64)
             features = candidates_lib.candidate_features(found, self.bundle.item_embeddings, last_rows)
         out = []
         for b, want in enumerate(wanted):
             keep = np.flatnonzero(found.valid[b, :want])
-            out.append({"rows": found.rows[b, keep], "scores": found.scores[b, keep], "history": history[b],
-                        "interest": found.interest[b, keep],
-                        "features": {name: values[b, keep] for name, values in features.items()}})
+            out.append(RetrievedCandidates(
+                rows=found.rows[b, keep], scores=found.scores[b, keep], interest=found.interest[b, keep],
+                history=history[b], features={name: values[b, keep] for name, values in features.items()}))
         return out
 
-    def _rank(self, requests, resolved, candidates) -> list[RankScores]:
+    def _rank(self, requests, resolved, candidates: Sequence[RetrievedCandidates]) -> list[RankScores]:
         """Step 4: one ranking call over every candidate of every request.
 
         Request features go once per request and item features once per
         candidate, tied by ``owner``; the ranking model expands them.
         """
-        counts = np.array([len(c["rows"]) for c in candidates])
+        counts = np.array([len(c.rows) for c in candidates])
         if counts.sum() == 0:
             return [RankScores(np.zeros(0, np.float32)) for _ in candidates]
         owner = np.repeat(np.arange(len(candidates)), counts)
-        rows = np.concatenate([c["rows"] for c in candidates])
+        rows = np.concatenate([c.rows for c in candidates])
         features = self._request_features(requests)
-        features[schema.HISTORY] = np.stack([c["history"] for c in candidates])
+        features[schema.HISTORY] = np.stack([c.history for c in candidates])
         features.update({name: column[rows] for name, column in self._item_columns.items()})
         if self.bundle.candidate_features:
-            features.update({name: np.concatenate([c["features"][name] for c in candidates])
+            features.update({name: np.concatenate([c.features[name] for c in candidates])
                              for name in schema.CANDIDATE_FEATURES})
         ranked = self.bundle.rank(features, owner)
         probabilities = np.asarray(ranked.probability, dtype=np.float32).reshape(-1)
@@ -308,63 +305,58 @@ class Engine:
     def _title(self, row: int):
         return None if self._titles is None else str(self._titles[row])
 
-    def _history_view(self, request, resolved) -> list[dict]:
-        rows = iter(resolved["rows"])
-        view = []
-        for item, known in zip(request.history, resolved["known"]):
-            view.append({"item_id": item, "known": bool(known),
-                         "title": self._title(next(rows)) if known else None})
-        return view
+    def _history_view(self, request: RecommendRequest, resolved: ResolvedHistory) -> list[HistoryItem]:
+        rows = iter(resolved.rows)
+        return [HistoryItem(item_id=item, known=bool(known), title=self._title(next(rows)) if known else None)
+                for item, known in zip(request.history, resolved.known)]
 
-    def _answer(self, request, resolved, candidates) -> dict:
+    def _answer(self, request: RecommendRequest, resolved: ResolvedHistory,
+                candidates: ScoredCandidates) -> Recommendation:
         """The top ``k`` in the bundle's order: by ranking score, or retrieval order when the
         export's gate (or ``funnel serve --order``) chose it; ``order`` says which."""
         if self.bundle.order == "retrieval":
-            order = np.arange(min(request.k, len(candidates["rows"])))
+            order = np.arange(min(request.k, len(candidates.rows)))
         else:
             order = np.argsort(-ranking_logits(candidates), kind="stable")[: request.k]
         scores = self._scores(candidates)
-        items = [{"item_id": str(self.bundle.item_ids[candidates["rows"][j]]),
-                  "score": float(scores[j]),
-                  "retrieval_score": float(candidates["scores"][j]),
-                  "rank": rank + 1,
-                  "title": self._title(candidates["rows"][j])}
+        items = [RecommendedItem(item_id=str(self.bundle.item_ids[candidates.rows[j]]), score=float(scores[j]),
+                                 retrieval_score=float(candidates.scores[j]), rank=rank + 1,
+                                 title=self._title(candidates.rows[j]))
                  for rank, j in enumerate(order)]
-        answer = {"items": items, "model_versions": dict(self._versions),
-                  "warnings": list(resolved["warnings"]), "fallback": False, "order": self.bundle.order}
+        explained = {}
         if request.explain:
-            answer["history"] = self._history_view(request, resolved)
-            answer["candidates"] = [{"item_id": str(self.bundle.item_ids[row]), "retrieval_score": float(s),
-                                     "title": self._title(row), "interest": int(m), "score": float(p)}
-                                    for row, s, m, p in zip(candidates["rows"], candidates["scores"],
-                                                            candidates["interest"], scores)]
-        return answer
+            explained = {"history": self._history_view(request, resolved),
+                         "candidates": [Candidate(item_id=str(self.bundle.item_ids[row]), retrieval_score=float(s),
+                                                  title=self._title(row), interest=int(m), score=float(p))
+                                        for row, s, m, p in zip(candidates.rows, candidates.scores,
+                                                                candidates.interest, scores)]}
+        return Recommendation(items=items, model_versions=dict(self._versions), warnings=list(resolved.warnings),
+                              fallback=False, order=self.bundle.order, **explained)
 
-    def _scores(self, candidates) -> np.ndarray:
+    def _scores(self, candidates: ScoredCandidates) -> np.ndarray:
         """Each candidate's ``score`` (``serving.api.SCORE_MEANING``), under the model whose order the answer follows."""
-        if len(candidates["rows"]) == 0:
+        if len(candidates.rows) == 0:
             return np.zeros(0)
         if self.bundle.order == "retrieval":
-            return softmax(np.asarray(candidates["scores"], np.float64) / self._retrieval_temperature)
+            return softmax(np.asarray(candidates.scores, np.float64) / self._retrieval_temperature)
         if self.bundle.candidate_features:
             return softmax(ranking_logits(candidates))
-        return np.asarray(candidates["probabilities"], np.float64)
+        return np.asarray(candidates.probabilities, np.float64)
 
-    def _fallback(self, request, resolved) -> dict:
+    def _fallback(self, request: RecommendRequest, resolved: ResolvedHistory) -> Recommendation:
         """Most popular items for a history with no known item (flagged ``fallback``)."""
         want = max(request.k, self.candidates(request))
         rows = self.bundle.popular_rows[:want]
         shares = self.bundle.popularity[:want]
-        items = [{"item_id": str(self.bundle.item_ids[row]), "score": float(share),
-                  "retrieval_score": float(share), "rank": rank + 1, "title": self._title(row)}
+        items = [RecommendedItem(item_id=str(self.bundle.item_ids[row]), score=float(share),
+                                 retrieval_score=float(share), rank=rank + 1, title=self._title(row))
                  for rank, (row, share) in enumerate(zip(rows[: request.k], shares[: request.k]))]
         reason = "history is empty" if not request.history else "no history item is known"
-        answer = {"items": items, "model_versions": dict(self._versions),
-                  "warnings": list(resolved["warnings"]) + [f"fallback: {reason}; most popular items returned"],
-                  "fallback": True, "order": "popularity"}
+        explained = {}
         if request.explain:
-            answer["history"] = self._history_view(request, resolved)
-            answer["candidates"] = [{"item_id": str(self.bundle.item_ids[row]), "retrieval_score": float(s),
-                                     "title": self._title(row)} for row, s in zip(rows, shares)]
-        return answer
-
+            explained = {"history": self._history_view(request, resolved),
+                         "candidates": [Candidate(item_id=str(self.bundle.item_ids[row]), retrieval_score=float(s),
+                                                  title=self._title(row)) for row, s in zip(rows, shares)]}
+        return Recommendation(items=items, model_versions=dict(self._versions),
+                              warnings=[*resolved.warnings, f"fallback: {reason}; most popular items returned"],
+                              fallback=True, order="popularity", **explained)

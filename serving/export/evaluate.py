@@ -98,7 +98,7 @@ def order_ranks(engine: Engine, requests: list[RecommendRequest], targets: np.nd
         for offset, found in enumerate(scored):
             if found is None:
                 continue
-            ids = item_ids[found["rows"]]
+            ids = item_ids[found.rows]
             hits = np.flatnonzero(ids == targets[start + offset])
             if not len(hits):
                 continue

@@ -161,12 +161,12 @@ def test_service_and_pipeline_compute_the_same_candidate_features():
     scored, _ = engine.score([RecommendRequest(history=[f"i{r}" for r in history_rows], k=8, candidates=8)])
     served = scored[0]
     out = cl.build_lists(_retriever(bundle), _attributes(40),
-                         [_request(history_rows, int(served["rows"][0]), [])],
+                         [_request(history_rows, int(served.rows[0]), [])],
                          cl.ListOptions(candidates=8, folds=1))
     listed = _decode(out.records[schema.TRAIN][0], 8)
-    np.testing.assert_array_equal(listed[schema.CANDIDATES] - schema.FIRST_VALUE_ID, served["rows"])
+    np.testing.assert_array_equal(listed[schema.CANDIDATES] - schema.FIRST_VALUE_ID, served.rows)
     for name in schema.CANDIDATE_FEATURES:
-        np.testing.assert_allclose(listed[name], served["features"][name], rtol=1e-6, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(listed[name], served.features[name], rtol=1e-6, atol=1e-6, err_msg=name)
 
 
 def test_candidate_features_by_hand():

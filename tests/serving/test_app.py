@@ -45,6 +45,18 @@ def test_recommend_answers_the_contract(client):
     assert body["model_versions"] == {"query": "1", "ranking": "1", "scann": "1"}
     assert body["fallback"] is False and body["warnings"] == [] and body["took_ms"] > 0
     assert not {"i1", "i2"} & {item["item_id"] for item in body["items"]}
+    assert "history" not in body and "candidates" not in body     # only with explain
+
+
+def test_explain_answers_the_history_and_every_candidate(client):
+    body = client.post("/v1/recommend", json={"history": ["i1", "zz"], "k": 2, "candidates": 4,
+                                              "explain": True}).json()
+    assert body["history"] == [{"item_id": "i1", "known": True, "title": "Title 1"},
+                               {"item_id": "zz", "known": False, "title": None}]
+    assert len(body["candidates"]) == 4 and set(body["candidates"][0]) == {
+        "item_id", "retrieval_score", "title", "interest", "score"}
+    fallback = client.post("/v1/recommend", json={"history": [], "k": 1, "explain": True}).json()
+    assert set(fallback["candidates"][0]) == {"item_id", "retrieval_score", "title"}
 
 
 def test_batch_answers_each_user_in_order(client):

@@ -266,5 +266,5 @@ def test_sessions_without_an_inter_op_pool_answer_as_with_one(export_dir, loaded
     requests = [RecommendRequest(history=ids[b: b + 4], k=5) for b in range(0, 24, 3)]
     expected, _ = engines[0].recommend(requests)
     got, _ = engines[1].recommend(requests)
-    assert got == expected and all(len(answer["items"]) == 5 for answer in got)
+    assert got == expected and all(len(answer.items) == 5 for answer in got)
     inline.close()

@@ -13,6 +13,7 @@ from retrieval import interests
 from serving.api import RecommendRequest
 from serving.bundle import RankScores, expand_candidates
 from serving.engine import Engine, filled_columns, logits_of, ranking_logits
+from serving.steps import ScoredCandidates
 
 
 def test_mixture_matches_eq4_by_hand():
@@ -124,35 +125,35 @@ def test_candidates_are_the_eq4_best_of_the_per_interest_union(engine):
     answers, timings = engine.recommend([RecommendRequest(history=history, k=3, candidates=6, explain=True)])
     answer = answers[0]
     expected = _expected_candidates(engine.bundle, history, 6)
-    got = {int(c["item_id"][1:]): c["retrieval_score"] for c in answer["candidates"]}
+    got = {int(c.item_id[1:]): c.retrieval_score for c in answer.candidates}
     assert set(got) == set(expected)
     for row, score in expected.items():
         assert got[row] == pytest.approx(score, rel=1e-5)
     # ranking prefers higher rows (toy ranking model): the top 3 candidates by row
-    assert [it["item_id"] for it in answer["items"]] == [f"i{r}" for r in sorted(expected, reverse=True)[:3]]
-    assert [it["rank"] for it in answer["items"]] == [1, 2, 3]
-    assert answer["items"][0]["score"] == pytest.approx((max(expected) + 1) / 41)
-    assert answer["fallback"] is False and answer["warnings"] == []
+    assert [it.item_id for it in answer.items] == [f"i{r}" for r in sorted(expected, reverse=True)[:3]]
+    assert [it.rank for it in answer.items] == [1, 2, 3]
+    assert answer.items[0].score == pytest.approx((max(expected) + 1) / 41)
+    assert answer.fallback is False and answer.warnings == []
     assert timings["retrieval"] > 0 and timings["ranking"] > 0
 
 
 def test_history_is_excluded_unless_asked(engine):
     history = [f"i{r}" for r in range(30, 40)]
     kept, _ = engine.recommend([RecommendRequest(history=history, k=40, candidates=1000)])
-    assert {it["item_id"] for it in kept[0]["items"]} == {f"i{r}" for r in range(30)}
-    assert [it["item_id"] for it in kept[0]["items"][:2]] == ["i29", "i28"]
+    assert {it.item_id for it in kept[0].items} == {f"i{r}" for r in range(30)}
+    assert [it.item_id for it in kept[0].items[:2]] == ["i29", "i28"]
     both, _ = engine.recommend([RecommendRequest(history=history, k=40, candidates=1000, exclude_history=False)])
-    assert len(both[0]["items"]) == 40 and both[0]["items"][0]["item_id"] == "i39"
+    assert len(both[0].items) == 40 and both[0].items[0].item_id == "i39"
 
 
 def test_unknown_ids_are_ignored_and_named(engine, calls):
     answers, _ = engine.recommend([RecommendRequest(history=["i3", "nope", "i4", "zz"], user_id="ghost")])
-    warnings = " ".join(answers[0]["warnings"])
+    warnings = " ".join(answers[0].warnings)
     assert "2 unknown item id(s)" in warnings and "'nope'" in warnings and "'zz'" in warnings
     assert "unknown user 'ghost'" in warnings
     query_shapes = [shape for kind, shape in calls if kind == "query"]
     assert query_shapes == [(1, 2)]          # two known items: the columns no row fills are left out
-    assert answers[0]["fallback"] is False
+    assert answers[0].fallback is False
 
 
 def test_query_sees_last_known_items_left_padded(toy_bundle):
@@ -181,11 +182,11 @@ def test_empty_or_unknown_history_falls_back_to_popular(engine):
     answers, _ = engine.recommend([RecommendRequest(history=[], k=3),
                                    RecommendRequest(history=["nope"], k=2)])
     shares = engine.bundle.popularity
-    assert [it["item_id"] for it in answers[0]["items"]] == ["i39", "i38", "i37"]
-    assert answers[0]["items"][0]["score"] == pytest.approx(shares[0])
-    assert all(a["fallback"] for a in answers)
-    assert "history is empty" in answers[0]["warnings"][-1]
-    assert "'nope'" in answers[1]["warnings"][0] and len(answers[1]["items"]) == 2
+    assert [it.item_id for it in answers[0].items] == ["i39", "i38", "i37"]
+    assert answers[0].items[0].score == pytest.approx(shares[0])
+    assert all(a.fallback for a in answers)
+    assert "history is empty" in answers[0].warnings[-1]
+    assert "'nope'" in answers[1].warnings[0] and len(answers[1].items) == 2
 
 
 def test_one_ranking_call_per_batch_with_every_candidate(engine, calls):
@@ -201,7 +202,7 @@ def test_one_ranking_call_per_batch_with_every_candidate(engine, calls):
     assert ranks[0][schema.HISTORY] == (2, 5)           # request features once per ranked request
     assert ranks[0][schema.USER_ID] == (2,)
     assert set(ranks[0]) == {f.name for f in schema.RANKING_FEATURES} | {"owner"}
-    assert [a["fallback"] for a in answers] == [False, True, False]
+    assert [a.fallback for a in answers] == [False, True, False]
 
 
 def test_user_and_context_features_reach_the_ranking_model(toy_bundle):
@@ -229,9 +230,9 @@ def test_user_and_context_features_reach_the_ranking_model(toy_bundle):
 
 def test_titles_and_history_view_in_explain(engine):
     answers, _ = engine.recommend([RecommendRequest(history=["i2", "bad"], explain=True, k=1)])
-    assert answers[0]["history"] == [{"item_id": "i2", "known": True, "title": "Title 2"},
-                                     {"item_id": "bad", "known": False, "title": None}]
-    assert answers[0]["items"][0]["title"] == f"Title {answers[0]['items'][0]['item_id'][1:]}"
+    assert [h.model_dump() for h in answers[0].history] == [
+        {"item_id": "i2", "known": True, "title": "Title 2"}, {"item_id": "bad", "known": False, "title": None}]
+    assert answers[0].items[0].title == f"Title {answers[0].items[0].item_id[1:]}"
 
 
 def test_eq4_numpy_agrees_with_the_retrieval_model():
@@ -264,19 +265,19 @@ def test_a_list_rankers_scores_are_its_softmax_over_the_candidates(toy_bundle, o
     engine = Engine(_list_ranker(base))
     request = RecommendRequest(history=["i1", "i7", "i12"], k=10, candidates=30, explain=True)
     answer = engine.recommend([request])[0][0]
-    scores = [item["score"] for item in answer["items"]]
+    scores = [item.score for item in answer.items]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)  # distinct, ordered
     assert max(scores) < 0.5 and sum(scores) <= 1.0
-    every = {c["item_id"]: c["score"] for c in answer["candidates"]}
+    every = {c.item_id: c.score for c in answer.candidates}
     assert sum(every.values()) == pytest.approx(1.0)
-    first, second = answer["items"][:2]
+    first, second = answer.items[:2]
     if order == "ranking":  # the toy's probability of i<r> is (r + 1) / 41: logits differ by hand
-        r1, r2 = int(first["item_id"][1:]), int(second["item_id"][1:])
+        r1, r2 = int(first.item_id[1:]), int(second.item_id[1:])
         logit = lambda r: math.log((r + 1) / 41) - math.log1p(-(r + 1) / 41)
         expected = math.exp(logit(r1) - logit(r2))
     else:  # softmax of the retrieval scores at temperature 1
-        expected = math.exp(first["retrieval_score"] - second["retrieval_score"])
-    assert first["score"] / second["score"] == pytest.approx(expected, rel=1e-2)
+        expected = math.exp(first.retrieval_score - second.retrieval_score)
+    assert first.score / second.score == pytest.approx(expected, rel=1e-2)
 
 
 def test_a_confident_list_rankers_logits_above_20_give_distinct_ordered_scores(toy_bundle):
@@ -286,23 +287,26 @@ def test_a_confident_list_rankers_logits_above_20_give_distinct_ordered_scores(t
     base = toy_bundle()
     request = RecommendRequest(history=["i1", "i7", "i12"], k=10, candidates=30, explain=True)
     answer = Engine(_list_ranker(base, shift=30.0, scale=3.0, with_logits=True)).recommend([request])[0][0]
-    scores = [item["score"] for item in answer["items"]]
+    scores = [item.score for item in answer.items]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
-    assert sum(scores) <= 1.0 and sum(c["score"] for c in answer["candidates"]) == pytest.approx(1.0)
-    rows = [int(item["item_id"][1:]) for item in answer["items"]]
+    assert sum(scores) <= 1.0 and sum(c.score for c in answer.candidates) == pytest.approx(1.0)
+    rows = [int(item.item_id[1:]) for item in answer.items]
     assert rows == sorted(rows, reverse=True)             # the toy's logits grow with the row
     logit = lambda r: 3.0 * (math.log((r + 1) / 41) - math.log1p(-(r + 1) / 41)) + 30.0
     assert logit(rows[-1]) > 20.0
     assert scores[0] / scores[1] == pytest.approx(math.exp(logit(rows[0]) - logit(rows[1])), rel=1e-5)
     old = Engine(_list_ranker(base, shift=30.0, scale=3.0)).recommend([request])[0][0]
-    assert len({item["score"] for item in old["items"]}) == 1
+    assert len({item.score for item in old.items}) == 1
 
 
 def test_ranking_logits_prefer_the_signatures_logit_and_else_invert_the_probability():
     logits = np.array([-3.0, 0.5, 11.0, 25.0, 40.0], np.float32)
     probability = (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
-    assert ranking_logits({"logits": logits, "probabilities": probability}).tolist() == logits.tolist()
-    inverted = ranking_logits({"logits": None, "probabilities": probability})
+    scored = lambda logits: ScoredCandidates(rows=np.arange(5), scores=np.zeros(5), interest=np.zeros(5, np.int64),
+                                             history=np.array([], object), features={},
+                                             probabilities=probability, logits=logits)
+    assert ranking_logits(scored(logits)).tolist() == logits.tolist()
+    inverted = ranking_logits(scored(None))
     np.testing.assert_array_equal(inverted, logits_of(probability))
     np.testing.assert_allclose(inverted[:3], logits[:3], rtol=1e-2)   # about 1% near 11
     assert inverted[3] == inverted[4] == pytest.approx(25 * math.log(2), rel=1e-3)  # capped: p rounds to 1.0
@@ -310,5 +314,5 @@ def test_ranking_logits_prefer_the_signatures_logit_and_else_invert_the_probabil
 
 def test_a_pointwise_rankers_score_stays_its_click_probability(engine):
     answer = engine.recommend([RecommendRequest(history=["i1", "i7", "i12"], k=5, candidates=20)])[0][0]
-    assert [item["score"] for item in answer["items"]] == pytest.approx(
-        [(int(item["item_id"][1:]) + 1) / 41 for item in answer["items"]])
+    assert [item.score for item in answer.items] == pytest.approx(
+        [(int(item.item_id[1:]) + 1) / 41 for item in answer.items])

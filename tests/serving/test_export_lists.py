@@ -64,7 +64,7 @@ def test_manifest_carries_the_list_width_the_ranker_trained_on_and_the_gates_def
     engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates))
     request = RecommendRequest(history=["i1", "i2", "i17"], k=5)
     assert engine.candidates(request) == 20
-    assert len(engine.score([request])[0][0]["rows"]) == 20
+    assert len(engine.score([request])[0][0].rows) == 20
 
 
 def test_evaluate_funnel_reports_both_orders(list_export, capsys, tmp_path):
@@ -94,15 +94,15 @@ def test_service_scores_equal_the_savedmodel_called_with_the_same_features(list_
     request = RecommendRequest(history=["i1", "i2", "i17"], k=5, candidates=12)
     scored, _ = engine.score([request])
     found = scored[0]
-    rows = {f.name: np.full(len(found["rows"]), schema.UNKNOWN_VALUE, dtype=object)
+    rows = {f.name: np.full(len(found.rows), schema.UNKNOWN_VALUE, dtype=object)
             for f in schema.RANKING_FEATURES if f.kind is schema.Kind.CATEGORICAL}
-    rows.update({f.name: np.full(len(found["rows"]), np.nan) for f in schema.RANKING_FEATURES
+    rows.update({f.name: np.full(len(found.rows), np.nan) for f in schema.RANKING_FEATURES
                  if f.kind is schema.Kind.NUMERIC})
-    rows[schema.ITEM_ID] = np.asarray(loaded.item_ids)[found["rows"]].astype(object)
+    rows[schema.ITEM_ID] = np.asarray(loaded.item_ids)[found.rows].astype(object)
     rows[schema.ITEM_CATEGORY] = loaded.items.reindex(rows[schema.ITEM_ID])[schema.ITEM_CATEGORY].to_numpy(object)
-    rows[schema.HISTORY] = np.repeat(found["history"][None], len(found["rows"]), axis=0)
-    rows.update(found["features"])
+    rows[schema.HISTORY] = np.repeat(found.history[None], len(found.rows), axis=0)
+    rows.update(found.features)
     direct = loaded.rank(rows)
-    np.testing.assert_allclose(found["probabilities"], direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(found.probabilities, direct, rtol=1e-5, atol=1e-6)
     answer = engine.recommend([request])[0][0]
-    assert answer["order"] == "ranking" and len(answer["items"]) == 5
+    assert answer.order == "ranking" and len(answer.items) == 5

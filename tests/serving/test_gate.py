@@ -39,12 +39,12 @@ def test_engine_answers_in_retrieval_order_when_the_gate_says_so():
     request = RecommendRequest(history=["i1", "i2", "i3"], k=5, candidates=20, explain=True)
     by_ranking = Engine(toy_bundle()).recommend([request])[0][0]
     by_retrieval = Engine(dataclasses.replace(toy_bundle(), order="retrieval")).recommend([request])[0][0]
-    retrieval_ids = [c["item_id"] for c in by_retrieval["candidates"]][:5]
-    assert [i["item_id"] for i in by_retrieval["items"]] == retrieval_ids
-    assert [i["item_id"] for i in by_ranking["items"]] != retrieval_ids
-    scores = [i["score"] for i in by_ranking["items"]]
+    retrieval_ids = [c.item_id for c in by_retrieval.candidates][:5]
+    assert [i.item_id for i in by_retrieval.items] == retrieval_ids
+    assert [i.item_id for i in by_ranking.items] != retrieval_ids
+    scores = [i.score for i in by_ranking.items]
     assert scores == sorted(scores, reverse=True)
-    assert (by_ranking["order"], by_retrieval["order"]) == ("ranking", "retrieval")
+    assert (by_ranking.order, by_retrieval.order) == ("ranking", "retrieval")
 
 
 def test_bundle_refuses_an_unknown_order():
