@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Optional
 import numpy as np
 
 from funnel import schema
-from serving.contract import OWNER, default_candidates
+from serving.contract import FEATURES, OWNER, QUERY, RANKING, SCANN, default_candidates
 
 QueryFn = Callable[[np.ndarray], np.ndarray]
 """Raw item-id history ``[B, L]`` (str, left-padded with ``""``) -> interests ``[B, M, D]``."""
@@ -48,6 +48,8 @@ RankFn = Callable[[Mapping[str, np.ndarray], np.ndarray], RankScores]
 ``REQUEST_FEATURES`` have one row per request (``HISTORY`` ``[B, L]``), ``ITEM_FEATURES``
 one per candidate ``[N]``."""
 
+SERVED_MODELS = (QUERY, RANKING, SCANN, FEATURES)
+"""Models an answer's ``model_versions`` reports: the ones a recommendation used."""
 ORDERS = ("ranking", "retrieval")
 """How an answer's items are ordered."""
 REQUEST_FEATURES = tuple(f for f in schema.RANKING_FEATURES if f.source is not schema.Source.ITEM)
@@ -99,9 +101,9 @@ class ModelBundle:
     """One export version, ready to answer.
 
     Attributes:
-        version: the export version label (``EXPORT/<model>/<version>``).
-        model_versions: model name -> version, reported in every answer.
-        manifest: the export's ``manifest.json``.
+        version: the export version (``EXPORT/<model>/<version>``).
+        manifest: the export's ``manifest.json``; ``model_versions`` and
+            ``scoring`` are read from it.
         item_ids: raw item id of each ScaNN row, ``[N]``.
         item_embeddings: candidate-tower embedding of each row, ``[N, D]``; the
             engine rescores retrieved rows with them (IDW eq. 4).
@@ -112,7 +114,6 @@ class ModelBundle:
         popular_rows: rows of the most popular items, most popular first ``[P]``.
         popularity: share of interactions of each ``popular_rows`` entry ``[P]``.
         titles: display title of each row ``[N]`` (MovieLens) or None.
-        scoring: how interests combine: ``mixture`` (IDW eq. 4) or ``max``.
         history_length: history slots the query and ranking models read.
         samples: ready-made requests for the demo page.
         close: releases resources (HTTP sessions, ...) when the version retires.
@@ -122,8 +123,7 @@ class ModelBundle:
             export's gate, or ``funnel serve --order``).
     """
 
-    version: str
-    model_versions: Mapping[str, str]
+    version: int
     manifest: Mapping
     item_ids: np.ndarray
     item_embeddings: np.ndarray
@@ -135,7 +135,6 @@ class ModelBundle:
     popular_rows: np.ndarray
     popularity: np.ndarray
     titles: Optional[np.ndarray] = None
-    scoring: str = "mixture"
     history_length: int = schema.MAX_SEQUENCE_LENGTH
     samples: tuple[SampleUser, ...] = ()
     close: Optional[Callable[[], None]] = None
@@ -155,6 +154,17 @@ class ModelBundle:
             raise ValueError(f"titles: {len(self.titles)} values for {n} items")
         if len(self.popular_rows) != len(self.popularity):
             raise ValueError("popularity: one share per popular row expected")
+
+    @property
+    def model_versions(self) -> dict[str, int]:
+        """Version of each model an answer used (``SERVED_MODELS`` the manifest lists)."""
+        models = self.manifest.get("models", {})
+        return {name: int(models[name]["version"]) for name in SERVED_MODELS if name in models}
+
+    @property
+    def scoring(self) -> str:
+        """How interests combine: ``mixture`` (IDW eq. 4) or ``max`` (the manifest's catalog)."""
+        return self.manifest["catalog"]["scoring"]
 
     @property
     def default_candidates(self) -> int:

@@ -34,11 +34,10 @@ class Service:
         self.batcher: Optional[MicroBatcher] = None
         self.started_at = time.time()
 
-    def _load(self, version: str, warm_sizes) -> tuple[Engine, dict]:
-        bundle = self.backend.load(version)
-        return Engine(bundle, warm_batch_sizes=warm_sizes), dict(bundle.manifest)
+    def _load(self, version: int, warm_sizes) -> Engine:
+        return Engine(self.backend.load(version), warm_batch_sizes=warm_sizes)
 
-    def _changed(self, outcome: str, version: str) -> None:
+    def _changed(self, outcome: str, version: int) -> None:
         self.metrics.reloads.labels(outcome=outcome).inc()
         if outcome == "loaded":
             self.metrics.set_version(version)

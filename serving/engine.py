@@ -106,7 +106,7 @@ class Engine:
             raise ValueError("item_ids: the catalog lists an item id twice")
         self._num_items = len(bundle.item_ids)
         self._clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
-        self._versions = {name: str(v) for name, v in bundle.model_versions.items()}
+        self._versions = {name: str(v) for name, v in bundle.model_versions.items()}  # the API's strings
         self._titles = bundle.titles
         retrieval = bundle.manifest.get("retrieval", {}) if bundle.manifest else {}
         self._retrieval_temperature = float(retrieval.get("config", {}).get("temperature", 1.0))

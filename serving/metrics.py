@@ -51,7 +51,7 @@ class ServiceMetrics:
                              ["version"], registry=self.registry, multiprocess_mode="liveall")
         self.reloads = Counter("funnel_reloads", "Version loads by outcome (loaded, refused)",
                                ["outcome"], registry=self.registry)
-        self._active: str | None = None
+        self._active: int | None = None
 
     def observe_request(self, route: str, status: int, seconds: float | None = None) -> None:
         self.requests.labels(route=route, status=str(status)).inc()
@@ -70,11 +70,11 @@ class ServiceMetrics:
         if fallbacks:
             self.fallbacks.inc(fallbacks)
 
-    def set_version(self, version: str) -> None:
+    def set_version(self, version: int) -> None:
         """Mark ``version`` active; the previous one reads 0 (a multi-process value cannot be removed)."""
         if self._active is not None and self._active != version:
-            self.version.labels(version=self._active).set(0)
-        self.version.labels(version=version).set(1)
+            self.version.labels(version=str(self._active)).set(0)
+        self.version.labels(version=str(version)).set(1)
         self._active = version
 
     def render(self) -> bytes:

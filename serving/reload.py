@@ -48,25 +48,23 @@ def collect_retired() -> None:
 
 
 class Servable(Protocol):
-    model_versions: dict
-
     def warm(self) -> float: ...
 
 
 @dataclasses.dataclass(frozen=True)
 class Served:
-    """The active version: what ``current`` returns."""
+    """The active version: what ``current`` returns. What was loaded (the bundle,
+    its manifest) lives in ``engine``; this records when and how fast."""
 
-    version: str
+    version: int
     engine: Servable
     loaded_at: float
     warm_ms: float
-    manifest: dict
 
 
 @dataclasses.dataclass(frozen=True)
 class Refused:
-    version: str
+    version: int
     error: str
     at: float
 
@@ -75,15 +73,15 @@ class ReloadManager:
     """Owns the active version and the watcher.
 
     Args:
-        probe: returns the newest version label in the export (None if none).
-        load: version label -> (engine with ``warm()``, manifest dict).
+        probe: returns the newest version in the export (None if none).
+        load: version -> an engine with ``warm()``.
         interval_s: polling period of the watcher (0: no watcher).
         on_change: called with each outcome ("loaded" or "refused") and the version.
         retire: called with an engine some time after it was swapped out.
     """
 
-    def __init__(self, probe: Callable[[], Optional[str]], load: Callable[[str], tuple],
-                 interval_s: float = 5.0, on_change: Callable[[str, str], None] | None = None,
+    def __init__(self, probe: Callable[[], Optional[int]], load: Callable[[int], Servable],
+                 interval_s: float = 5.0, on_change: Callable[[str, int], None] | None = None,
                  retire: Callable[[Servable], None] | None = None):
         self._probe = probe
         self._load = load
@@ -94,7 +92,7 @@ class ReloadManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._current: Served | None = None
-        self._refused: dict[str, Refused] = {}
+        self._refused: dict[int, Refused] = {}
         self.reloading = False
 
     # -------------------------------------------------------------- state
@@ -151,11 +149,11 @@ class ReloadManager:
         while not self._stop.wait(self._interval):
             self.check()
 
-    def _swap_in(self, version: str, raise_errors: bool) -> str:
+    def _swap_in(self, version: int, raise_errors: bool) -> str:
         self.reloading = True
         started = time.perf_counter()
         try:
-            engine, manifest = self._load(version)
+            engine = self._load(version)
             warm_ms = engine.warm()
         except Exception as error:  # noqa: BLE001  (any load failure refuses the version)
             self._refused[version] = Refused(version, f"{type(error).__name__}: {error}", time.time())
@@ -167,7 +165,7 @@ class ReloadManager:
         finally:
             self.reloading = False
         old = self._current
-        self._current = Served(version, engine, time.time(), warm_ms, dict(manifest))
+        self._current = Served(version, engine, time.time(), warm_ms)
         self._refused.pop(version, None)
         log.info("serving export version %s (loaded and warmed in %.0f ms)", version,
                  (time.perf_counter() - started) * 1000)

@@ -24,10 +24,10 @@ class Backend(Protocol):
     def configure(self) -> None:
         """One-time process setup (TensorFlow threads) before the first load."""
 
-    def latest_version(self) -> Optional[str]:
+    def latest_version(self) -> Optional[int]:
         """The newest complete version in the export, or None."""
 
-    def load(self, version: str) -> ModelBundle:
+    def load(self, version: int) -> ModelBundle:
         """Load one version; raises if it is broken or inconsistent."""
 
 

@@ -49,12 +49,12 @@ class EmbeddedBackend:
         """Fail before serving when the newest version's models disagree on the schema."""
         artifacts.check_fingerprints(self.export_dir, artifacts.resolve_version(self.export_dir))
 
-    def latest_version(self):
+    def latest_version(self) -> int | None:
         return latest_version(self.export_dir)
 
-    def load(self, version: str) -> ModelBundle:
+    def load(self, version: int) -> ModelBundle:
         loaded = artifacts.load_export(
-            self.export_dir, int(version),
+            self.export_dir, version,
             threads=(self.settings.tf_intra_op_threads, self.settings.tf_inter_op_threads))
         return bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates,
                                   close=loaded.close, order=self.settings.order)

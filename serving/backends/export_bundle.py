@@ -17,8 +17,6 @@ from funnel import schema
 from serving import contract
 from serving.bundle import ModelBundle, QueryFn, RankFn, SampleUser
 
-SERVED_MODELS = (contract.QUERY, contract.RANKING, contract.SCANN, contract.FEATURES)
-"""Models an answer's ``model_versions`` reports: the ones a recommendation used."""
 PERSONAS = 4
 """Demo users built from the most popular items of the largest categories."""
 PERSONA_HISTORY = 5
@@ -111,21 +109,19 @@ def bundle_from_export(loaded, query: QueryFn, rank: RankFn,
     if schema.TITLE in loaded.items.columns:
         titles = loaded.items.reindex(item_ids)[schema.TITLE].fillna("").astype(str).to_numpy(object)
     reference = Path(loaded.root) / contract.SAMPLES / str(loaded.version) / contract.SAMPLES_FILE
-    versions = {name: str(loaded.model_versions[name]) for name in SERVED_MODELS
-                if name in loaded.model_versions}
     return ModelBundle(
-        version=str(loaded.version), model_versions=versions, manifest=loaded.manifest,
+        version=loaded.version, manifest=loaded.manifest,
         item_ids=item_ids, item_embeddings=np.asarray(loaded.item_embeddings, np.float32),
         query=query, search=loaded.search, rank=rank,
         item_attributes=item_attributes(loaded.items, item_ids), user_attributes=users,
-        popular_rows=rows, popularity=shares, titles=titles, scoring=loaded.scoring,
+        popular_rows=rows, popularity=shares, titles=titles,
         history_length=schema.MAX_SEQUENCE_LENGTH,
         samples=personas(loaded.items, item_ids, users, reference), close=close,
         candidate_features=bool(loaded.manifest.get("ranking_inputs", {}).get("candidate_features")),
         order=served_order(loaded.manifest, order))
 
 
-def latest_version(export_dir: str | Path) -> Optional[str]:
+def latest_version(export_dir: str | Path) -> Optional[int]:
     """Newest complete version of the export (a listing, no loading)."""
     versions = contract.complete_versions(export_dir)
-    return str(versions[-1]) if versions else None
+    return versions[-1] if versions else None

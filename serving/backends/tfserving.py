@@ -45,7 +45,7 @@ class TFServingBackend:
     def preflight(self) -> None:
         artifacts.check_fingerprints(self.export_dir, artifacts.resolve_version(self.export_dir))
 
-    def latest_version(self):
+    def latest_version(self) -> int | None:
         return latest_version(self.export_dir)
 
     def _wait_available(self, client: PredictClient) -> None:
@@ -64,8 +64,8 @@ class TFServingBackend:
                                      "is models.config up to date?")
             time.sleep(POLL_S)
 
-    def load(self, version: str) -> ModelBundle:
-        loaded = artifacts.load_export(self.export_dir, int(version), load_models=())
+    def load(self, version: int) -> ModelBundle:
+        loaded = artifacts.load_export(self.export_dir, version, load_models=())
         http = httpx.Client(timeout=self.settings.tfserving_timeout_s,
                             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
         query_client = PredictClient(self.url, contract.QUERY, version=str(loaded.version), client=http)

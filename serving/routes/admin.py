@@ -21,5 +21,5 @@ async def post_reload(service: ServiceDep, authorization: str | None = Header(de
         raise HTTPException(status_code=401, detail="authorization: a valid 'Bearer <admin token>' is required")
     outcome = await run_in_threadpool(service.manager.check, True)
     served = service.manager.current
-    return {"outcome": outcome, "version": served.version if served else None,
-            "refused": [r.version for r in service.manager.refused]}
+    return {"outcome": outcome, "version": str(served.version) if served else None,
+            "refused": [str(r.version) for r in service.manager.refused]}

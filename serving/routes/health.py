@@ -21,7 +21,7 @@ async def get_readyz(service: ServiceDep):
     served = service.manager.current
     if served is None:
         return JSONResponse({"ready": False}, status_code=503)
-    return {"ready": True, "version": served.version}
+    return {"ready": True, "version": str(served.version)}
 
 
 @router.get("/metrics")

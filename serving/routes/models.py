@@ -17,15 +17,16 @@ def get_models(service: ServiceDep, authorization: str | None = Header(default=N
     served = service.manager.current
     active = None
     if served is not None:
-        manifest = served.manifest
-        active = LoadedVersion(version=served.version, model_versions=served.engine.model_versions,
+        bundle = served.engine.bundle
+        manifest = dict(bundle.manifest)
+        active = LoadedVersion(version=str(served.version), model_versions=served.engine.model_versions,
                                loaded_at=served.loaded_at, warm_ms=served.warm_ms,
-                               order=served.engine.bundle.order, created=manifest.get("created"),
+                               order=bundle.order, created=manifest.get("created"),
                                catalog=dict(manifest.get("catalog", {})),
                                schema_fingerprint=manifest.get("schema", {}).get("fingerprint"),
                                gate=manifest.get("gate"),
                                manifest=manifest if is_admin(service, authorization) else None)
-    refused = [RefusedVersion(version=r.version, error=r.error, at=r.at) for r in service.manager.refused]
+    refused = [RefusedVersion(version=str(r.version), error=r.error, at=r.at) for r in service.manager.refused]
     return ModelsResponse(backend=service.backend.name, ready=service.manager.ready, active=active,
                           refused=refused, reloading=service.manager.reloading)
 

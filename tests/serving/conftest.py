@@ -27,7 +27,7 @@ def brute_force_search(embeddings: np.ndarray):
 
 
 def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int = 0,
-               version: str = "1", titles: bool = True, rank_delay_s: float = 0.0,
+               version: int = 1, titles: bool = True, rank_delay_s: float = 0.0,
                calls: list | None = None, gate: dict | None = None, order: str = "ranking",
                rank_entered: threading.Event | None = None,
                rank_release: threading.Event | None = None) -> ModelBundle:
@@ -72,8 +72,8 @@ def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int 
     counts = np.arange(num_items, 0, -1).astype(np.float64)
     return ModelBundle(
         version=version,
-        model_versions={"query": version, "ranking": version, "scann": version},
         manifest={"version": version, "schema_fingerprint": schema.fingerprint(),
+                  "models": {name: {"version": version} for name in ("query", "ranking", "scann")},
                   "catalog": {"items": num_items, "embedding_dim": dim, "interests": interests,
                               "scoring": "mixture"},
                   **({"gate": gate} if gate is not None else {})},
@@ -87,7 +87,6 @@ def toy_bundle(num_items: int = 40, dim: int = 4, interests: int = 2, seed: int 
         popular_rows=popular,
         popularity=counts / counts.sum(),
         titles=np.array([f"Title {r}" for r in range(num_items)], dtype=object) if titles else None,
-        scoring="mixture",
         history_length=5,
         samples=(SampleUser(label="likes i1..i3", history=("i1", "i2", "i3"), user_id="u1"),
                  SampleUser(label="new user", history=())),
@@ -102,21 +101,21 @@ class FakeBackend:
     name = "fake"
 
     def __init__(self, **bundle_options):
-        self._versions: dict[str, object] = {}
+        self._versions: dict[int, object] = {}
         self._options = bundle_options
         self.configured = 0
-        self.loads: list[str] = []
+        self.loads: list[int] = []
 
-    def add(self, version: str, broken: bool = False, **options) -> None:
+    def add(self, version: int, broken: bool = False, **options) -> None:
         self._versions[version] = "broken" if broken else {**self._options, **options}
 
     def configure(self) -> None:
         self.configured += 1
 
     def latest_version(self):
-        return max(self._versions, key=int) if self._versions else None
+        return max(self._versions) if self._versions else None
 
-    def load(self, version: str) -> ModelBundle:
+    def load(self, version: int) -> ModelBundle:
         self.loads.append(version)
         options = self._versions[version]
         if options == "broken":

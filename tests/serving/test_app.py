@@ -17,7 +17,7 @@ TOKEN = "s3cret-token"
 @pytest.fixture
 def backend(make_backend):
     backend = make_backend()
-    backend.add("1")
+    backend.add(1)
     return backend
 
 
@@ -32,7 +32,7 @@ def test_models_load_in_lifespan_not_at_creation(backend):
     app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0), backend=backend)
     assert backend.loads == [] and backend.configured == 0
     with TestClient(app) as client:
-        assert backend.loads == ["1"] and backend.configured == 1
+        assert backend.loads == [1] and backend.configured == 1
         assert client.get("/readyz").json() == {"ready": True, "version": "1"}
 
 
@@ -146,12 +146,12 @@ def test_models_give_the_whole_manifest_only_for_the_admin_token(backend):
         for headers in ({}, {"authorization": "Bearer wrong-token"}, {"authorization": TOKEN}):
             assert client.get("/v1/models", headers=headers).json()["active"]["manifest"] is None
         admin = client.get("/v1/models", headers={"authorization": f"Bearer {TOKEN}"}).json()
-        assert admin["active"]["manifest"]["version"] == "1"
+        assert admin["active"]["manifest"]["version"] == 1
 
 
 def test_models_say_which_order_answers_follow(make_backend):
     backend = make_backend(order="retrieval")
-    backend.add("1")
+    backend.add(1)
     app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0), backend=backend)
     with TestClient(app) as client:
         assert client.get("/v1/models").json()["active"]["order"] == "retrieval"
@@ -184,7 +184,7 @@ def test_admin_reload_requires_the_token(backend):
     with TestClient(app) as client:
         assert client.post("/admin/reload").status_code == 401
         assert client.post("/admin/reload", headers={"authorization": "Bearer wrong-token"}).status_code == 401
-        backend.add("2")
+        backend.add(2)
         ok = client.post("/admin/reload", headers={"authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 200 and ok.json()["outcome"] == "loaded" and ok.json()["version"] == "2"
         assert client.post("/v1/recommend", json={"history": ["i1"]}).json()["model_versions"]["query"] == "2"
@@ -192,7 +192,7 @@ def test_admin_reload_requires_the_token(backend):
 
 def test_startup_fails_when_the_export_cannot_load(make_backend):
     backend = make_backend()
-    backend.add("1", broken=True)
+    backend.add(1, broken=True)
     app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0), backend=backend)
     with pytest.raises(ValueError, match="corrupted"):
         with TestClient(app):

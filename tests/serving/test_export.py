@@ -313,7 +313,7 @@ def test_a_version_failing_verify_is_never_published(exported, runs, tmp_path, m
     assert tree_digest(root) == before
     assert not list(root.glob(".staging-*"))
     assert artifacts.resolve_version(root) == 1
-    assert EmbeddedBackend(ServiceSettings(export_dir=str(root))).latest_version() == "1"
+    assert EmbeddedBackend(ServiceSettings(export_dir=str(root))).latest_version() == 1
 
 
 def test_export_verify_command_passes_in_a_fresh_process(exported, capsys):

@@ -17,7 +17,7 @@ from serving.settings import MAX_SEARCH_RESULTS, ServiceSettings
 @pytest.fixture
 def client(make_backend):
     backend = make_backend()
-    backend.add("1")
+    backend.add(1)
     app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0), backend=backend)
     with TestClient(app) as client:
         yield client
@@ -68,7 +68,7 @@ def test_no_match_is_an_empty_list(client):
 
 def test_catalog_without_titles_is_searched_by_id(make_backend):
     backend = make_backend(titles=False)
-    backend.add("1")
+    backend.add(1)
     app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0), backend=backend)
     with TestClient(app) as client:
         body = client.get("/v1/items", params={"q": "I2"}).json()

@@ -13,7 +13,7 @@ from serving.metrics import MULTIPROCESS_ENV, ServiceMetrics
 WORKER = """
 import sys
 from serving.metrics import ServiceMetrics
-requests, version, action = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+requests, version, action = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 metrics = ServiceMetrics()
 for _ in range(requests):
     metrics.observe_request("/v1/recommend", 200, 0.003)
@@ -47,8 +47,8 @@ def test_workers_metrics_are_summed_in_the_shared_folder(tmp_path):
 def test_single_process_metrics_need_no_folder(monkeypatch):
     monkeypatch.delenv(MULTIPROCESS_ENV, raising=False)
     metrics = ServiceMetrics()
-    metrics.set_version("1")
-    metrics.set_version("2")
+    metrics.set_version(1)
+    metrics.set_version(2)
     text = metrics.render().decode()
     assert 'funnel_loaded_version{version="1"} 0.0' in text
     assert 'funnel_loaded_version{version="2"} 1.0' in text

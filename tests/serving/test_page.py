@@ -39,7 +39,7 @@ def serve_toy(make_backend, serve):
     """``with serve_toy(**bundle_options) as server``: the app on a toy export version 1."""
     def start(**options):
         backend = make_backend(**options)
-        backend.add("1")
+        backend.add(1)
         return serve(create_app(ServiceSettings(export_dir="unused", reload_interval_s=0), backend=backend))
     return start
 

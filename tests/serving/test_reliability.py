@@ -21,7 +21,7 @@ ANSWERS_PER_STATE = 40
 @pytest.fixture(scope="module")
 def fuzzed(serve, make_backend):
     backend = make_backend()
-    backend.add("1")
+    backend.add(1)
     app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0, admin_token=TOKEN),
                      backend=backend)
     with serve(app) as server:
@@ -67,7 +67,7 @@ def test_hot_reload_during_load_fails_no_request(serve, make_backend):
     (good) appear one after another: every request succeeds, 3 is never served and
     is listed as refused."""
     backend = make_backend(rank_delay_s=0.002)
-    backend.add("1")
+    backend.add(1)
     app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0.05), backend=backend)
     manager = app.state.service.manager
     served, failures = [], []
@@ -100,7 +100,7 @@ def test_hot_reload_during_load_fails_no_request(serve, make_backend):
 
     async def publish():
         await answers_after(ANSWERS_PER_STATE)
-        for version, broken in (("2", False), ("3", True), ("4", False)):
+        for version, broken in ((2, False), (3, True), (4, False)):
             backend.add(version, broken=broken)
             await until(lambda: manager.current.version == version
                         or version in {r.version for r in manager.refused})

@@ -17,8 +17,7 @@ from serving.settings import ServiceSettings
 
 def _load_from(backend):
     def load(version):
-        bundle = backend.load(version)
-        return Engine(bundle, warm_batch_sizes=(1,)), dict(bundle.manifest)
+        return Engine(backend.load(version), warm_batch_sizes=(1,))
     return load
 
 
@@ -28,30 +27,30 @@ def _manager(backend, **options):
 
 def test_check_swaps_in_a_new_version(make_backend):
     backend = make_backend()
-    backend.add("1")
+    backend.add(1)
     events = []
     manager = _manager(backend, interval_s=0, on_change=lambda o, v: events.append((o, v)))
-    assert manager.load_initial().version == "1"
+    assert manager.load_initial().version == 1
     assert manager.check() == "unchanged"
-    backend.add("2")
+    backend.add(2)
     assert manager.check() == "loaded"
-    assert manager.current.version == "2" and manager.current.warm_ms > 0
-    assert events == [("loaded", "1"), ("loaded", "2")]
+    assert manager.current.version == 2 and manager.current.warm_ms > 0
+    assert events == [("loaded", 1), ("loaded", 2)]
 
 
 def test_broken_version_is_refused_once_and_old_keeps_serving(make_backend):
     backend = make_backend()
-    backend.add("1")
+    backend.add(1)
     manager = _manager(backend, interval_s=0)
     manager.load_initial()
-    backend.add("2", broken=True)
+    backend.add(2, broken=True)
     assert manager.check() == "refused"
-    assert manager.current.version == "1"
-    assert [r.version for r in manager.refused] == ["2"] and "corrupted" in manager.refused[0].error
+    assert manager.current.version == 1
+    assert [r.version for r in manager.refused] == [2] and "corrupted" in manager.refused[0].error
     assert manager.check() == "unchanged"                 # not retried by the watcher
-    assert backend.loads == ["1", "2"]
-    backend.add("3")
-    assert manager.check() == "loaded" and manager.current.version == "3"
+    assert backend.loads == [1, 2]
+    backend.add(3)
+    assert manager.check() == "loaded" and manager.current.version == 3
 
 
 def test_failing_warmup_refuses_the_version(make_backend):
@@ -62,17 +61,17 @@ def test_failing_warmup_refuses_the_version(make_backend):
             raise RuntimeError("warm-up request failed")
 
     backend = make_backend()
-    backend.add("1")
-    cold = {"2"}
+    backend.add(1)
+    cold = {2}
     load = _load_from(backend)
     manager = ReloadManager(probe=backend.latest_version, interval_s=0,
-                            load=lambda version: (ColdEngine(), {}) if version in cold else load(version))
+                            load=lambda version: ColdEngine() if version in cold else load(version))
     manager.load_initial()
-    backend.add("2")
-    assert manager.check() == "refused" and manager.current.version == "1"
+    backend.add(2)
+    assert manager.check() == "refused" and manager.current.version == 1
     assert "warm-up request failed" in manager.refused[0].error
     cold.clear()                                          # the export is fixed
-    assert manager.check(retry_refused=True) == "loaded" and manager.current.version == "2"
+    assert manager.check(retry_refused=True) == "loaded" and manager.current.version == 2
 
 
 def test_initial_load_without_versions_fails(make_backend):
@@ -82,16 +81,16 @@ def test_initial_load_without_versions_fails(make_backend):
 
 def test_watcher_thread_picks_up_a_new_version(make_backend):
     backend = make_backend()
-    backend.add("1")
+    backend.add(1)
     loaded = threading.Event()
     manager = _manager(backend, interval_s=0.05,
-                       on_change=lambda outcome, version: version == "2" and loaded.set())
+                       on_change=lambda outcome, version: version == 2 and loaded.set())
     manager.load_initial()
     manager.start()
     try:
-        backend.add("2")
+        backend.add(2)
         assert loaded.wait(10), "the watcher did not load version 2"
-        assert manager.current.version == "2"
+        assert manager.current.version == 2
     finally:
         manager.stop()
 
@@ -100,7 +99,7 @@ def test_in_flight_requests_finish_on_the_old_version(make_backend):
     ranking, release = threading.Event(), threading.Event()
     release.set()                                         # warm-up ranks freely
     backend = make_backend()
-    backend.add("1", rank_entered=ranking, rank_release=release)
+    backend.add(1, rank_entered=ranking, rank_release=release)
     app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0), backend=backend)
     with TestClient(app) as client:
         service = app.state.service
@@ -114,7 +113,7 @@ def test_in_flight_requests_finish_on_the_old_version(make_backend):
         release.clear()                                   # the next batch waits inside rank()
         thread.start()
         assert ranking.wait(10), "the request never reached rank()"
-        backend.add("2")                                  # swapped in while the batch is inside rank()
+        backend.add(2)                                  # swapped in while the batch is inside rank()
         assert service.manager.check() == "loaded"
         release.set()
         thread.join(10)
@@ -125,10 +124,10 @@ def test_in_flight_requests_finish_on_the_old_version(make_backend):
 
 def test_refused_version_is_visible_in_models(make_backend):
     backend = make_backend()
-    backend.add("1")
+    backend.add(1)
     app = create_app(ServiceSettings(export_dir="unused", reload_interval_s=0), backend=backend)
     with TestClient(app) as client:
-        backend.add("2", broken=True)
+        backend.add(2, broken=True)
         app.state.service.manager.check()
         body = client.get("/v1/models").json()
         assert body["active"]["version"] == "1"
@@ -144,7 +143,7 @@ def test_loaded_versions_are_frozen_and_a_retired_one_is_closed_and_collected(ma
     50-290 ms), and a swapped-out version must still be closed and freed."""
     monkeypatch.setattr(reload, "RETIRE_AFTER_S", 0.05)
     backend = make_backend()
-    backend.add("1")
+    backend.add(1)
     closed = []
     manager = _manager(backend, interval_s=0, retire=lambda engine: closed.append(engine.bundle.version))
     gc.unfreeze()
@@ -154,9 +153,9 @@ def test_loaded_versions_are_frozen_and_a_retired_one_is_closed_and_collected(ma
         old = weakref.ref(manager.current.engine)
         collected = threading.Event()
         weakref.finalize(manager.current.engine, collected.set)
-        backend.add("2")
+        backend.add(2)
         assert manager.check() == "loaded"
         assert collected.wait(10), "the retired version was not collected"
-        assert closed == ["1"] and old() is None
+        assert closed == [1] and old() is None
     finally:
         gc.unfreeze()
