@@ -75,7 +75,7 @@ def check_fingerprints(export_dir: str | Path, version: int) -> str:
     return expected
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class LoadedExport:
     """One export version, loaded.
 
@@ -90,6 +90,9 @@ class LoadedExport:
             their training counts.
         scoring: how interests combine (``"mixture"``, eq. 4, or ``"max"``).
         num_interests: M; ``embedding_dim``: D.
+        query_fn, rank_fn, rank_candidates_fn: the query model's and the ranking model's
+            ``serving_default`` and ``candidates`` signatures, each None when the export lacks it
+            (or its model was not loaded); ``sessions``: the models' sessions, closed by :meth:`close`.
     """
 
     root: Path
@@ -104,10 +107,10 @@ class LoadedExport:
     scoring: str
     num_interests: int
     embedding_dim: int
-    _query_fn: object = dataclasses.field(repr=False, default=None)
-    _rank_fn: object = dataclasses.field(repr=False, default=None)
-    _rank_candidates_fn: object = dataclasses.field(repr=False, default=None)
-    _models: dict = dataclasses.field(repr=False, default_factory=dict)
+    query_fn: object = dataclasses.field(repr=False, default=None)
+    rank_fn: object = dataclasses.field(repr=False, default=None)
+    rank_candidates_fn: object = dataclasses.field(repr=False, default=None)
+    sessions: dict = dataclasses.field(repr=False, default_factory=dict)
 
     @property
     def candidate_features(self) -> bool:
@@ -129,7 +132,7 @@ class LoadedExport:
         history = np.asarray(history, dtype=object)
         if history.ndim != 2:
             raise ValueError(f"history: expected [batch, length] raw ids, got shape {history.shape}")
-        return self._query_fn(**{schema.HISTORY: history.astype(str)})[contract.EMBEDDINGS]
+        return self.query_fn(**{schema.HISTORY: history.astype(str)})[contract.EMBEDDINGS]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """ScaNN top-``k`` rows ``[Q, k]`` and dot-product scores for queries ``[Q, D]``."""
@@ -139,7 +142,7 @@ class LoadedExport:
         """Raw ranking features (every ``schema.RANKING_FEATURES`` name; ``[B]`` each,
         ``HISTORY`` ``[B, L]``) -> click probabilities ``[B]`` float32."""
         specs = contract.ranking_inputs(candidate_features=self.candidate_features)
-        return self._rank_fn(**_inputs(features, specs))[contract.PROBABILITY]
+        return self.rank_fn(**_inputs(features, specs))[contract.PROBABILITY]
 
     def rank_candidates(self, features: dict, owner: np.ndarray) -> RankScores:
         """The candidates of several requests in one call (a ``bundle.RankFn``).
@@ -151,17 +154,17 @@ class LoadedExport:
         ``logit`` output). Exports without the ranking ``candidates`` signature
         are scored row by row through ``serving_default`` instead.
         """
-        if self._rank_candidates_fn is None:
+        if self.rank_candidates_fn is None:
             specs = contract.ranking_inputs(candidate_features=self.candidate_features)
-            outputs = self._rank_fn(**_inputs(expand_candidates(features, owner), specs))
+            outputs = self.rank_fn(**_inputs(expand_candidates(features, owner), specs))
         else:
-            outputs = self._rank_candidates_fn(**_inputs({**features, contract.OWNER: owner},
+            outputs = self.rank_candidates_fn(**_inputs({**features, contract.OWNER: owner},
                                                          contract.candidates_inputs(self.candidate_features)))
         return RankScores(outputs[contract.PROBABILITY], outputs.get(contract.LOGIT))
 
     def close(self) -> None:
         """Release the models' sessions (the version must no longer be called)."""
-        for model in self._models.values():
+        for model in self.sessions.values():
             model.close()
 
 
@@ -202,10 +205,10 @@ def load_export(export_dir: str | Path, version: int | None = None,
         popular_counts=np.array(popular["counts"], dtype=np.float64),
         scoring=catalog["scoring"], num_interests=catalog["interests"],
         embedding_dim=catalog["embedding_dim"],
-        _query_fn=_signature(models, contract.QUERY, contract.SERVING_DEFAULT),
-        _rank_fn=_signature(models, contract.RANKING, contract.SERVING_DEFAULT),
-        _rank_candidates_fn=_signature(models, contract.RANKING, contract.CANDIDATES),
-        _models=models)
+        query_fn=_signature(models, contract.QUERY, contract.SERVING_DEFAULT),
+        rank_fn=_signature(models, contract.RANKING, contract.SERVING_DEFAULT),
+        rank_candidates_fn=_signature(models, contract.RANKING, contract.CANDIDATES),
+        sessions=models)
 
 
 def _signature(models: dict, name: str, signature: str):

@@ -5,6 +5,7 @@ One retrieval run and one ranking run are trained once per session
 copy it to break it, or export again to check versioning and atomicity.
 """
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -128,13 +129,12 @@ def test_candidates_signature_scores_like_rows_expanded_per_candidate(exported, 
     ranked = loaded.rank_candidates(grouped, owner)
     np.testing.assert_allclose(ranked.probability, expected, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(ranked.logit, np.log(expected / (1.0 - expected)), rtol=1e-4, atol=1e-4)
-    signature = loaded._rank_candidates_fn
-    loaded._rank_candidates_fn = None
-    by_rows = loaded.rank_candidates(grouped, owner)
+    signature = loaded.rank_candidates_fn
+    by_rows = dataclasses.replace(loaded, rank_candidates_fn=None).rank_candidates(grouped, owner)
     np.testing.assert_array_equal(by_rows.probability, expected)
     np.testing.assert_array_equal(by_rows.logit, ranked.logit)
-    loaded._rank_candidates_fn = lambda **inputs: {"probability": signature(**inputs)["probability"]}
-    older = loaded.rank_candidates(grouped, owner)
+    without_logit = lambda **inputs: {"probability": signature(**inputs)["probability"]}
+    older = dataclasses.replace(loaded, rank_candidates_fn=without_logit).rank_candidates(grouped, owner)
     assert older.logit is None and np.array_equal(older.probability, ranked.probability)
 
 
