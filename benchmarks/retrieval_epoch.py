@@ -48,7 +48,7 @@ def time_variant(data_dir: Path, values: dict, steps: int, warm_steps: int) -> d
     config = build({**values, "verbose": 0})
     model, _ = build_model(config, item_statistics(data_dir))
     model.compile(optimizer=FusedAdam(config.learning_rate))
-    train, _ = TRAINING_DATA[config.model](data_dir, config)
+    train, _ = TRAINING_DATA[config.train_on](data_dir, config)
     steps_per_epoch = int(sum(1 for _ in train))
     batches = train.repeat()
     model.fit(batches, steps_per_epoch=warm_steps, epochs=1, verbose=0)

@@ -14,8 +14,9 @@ import typing
 
 from funnel import distribute, flags, outdir, preflight
 from retrieval import names
-from retrieval.config import (AUTO_NEGATIVES, IDW_UPDATES, LOSSES, MODEL_NEGATIVES, MODELS, NEGATIVES,
-                              PRESETS, RECENCIES, SCORINGS, RetrievalConfig)
+from retrieval.config import (AUTO, AUTO_NEGATIVES, IDW_UPDATES, LOSSES, MODEL_NEGATIVES,
+                              MODEL_TRAIN_ON, MODELS, NEGATIVES, PRESETS, RECENCIES, SCORINGS,
+                              TRAIN_ON, RetrievalConfig)
 
 HELP = {
     "model": "sur (one user representation), mur (M of them) or sasrec (causal self-attention, the last position's state; Kang & McAuley 2018)",
@@ -34,6 +35,8 @@ HELP = {
     "weighting": "loss weighting scheme",
     "logq_correction": "subtract log p(y) from in-batch logits (eq. 2)",
     "remove_accidental_hits": "mask in-batch negatives equal to the positive",
+    "train_on": "examples (one history and its next item per row, a bidirectional encoder) or "
+                "sequences (every position of a sequence at once, a causal encoder; sasrec's only)",
     "bucket_by_length": "batch training examples of similar history length and cut their common "
                         "padding (same model, less work per step)",
     "learning_rate": "Adam learning rate",
@@ -70,12 +73,14 @@ HELP = {
 """Help of every ``RetrievalConfig`` field's flag (``test_every_flag_has_help`` checks all have one)."""
 DEFAULT_TEXT = {"num_interests": f"{MODELS['mur']} for mur",
                 "negatives": f"{AUTO_NEGATIVES}: " + ", ".join(f"{choices[0]} for {model}" for model, choices
-                                                          in MODEL_NEGATIVES.items())}
+                                                          in MODEL_NEGATIVES.items()),
+                "train_on": f"{AUTO}: " + ", ".join(f"{choices[0]} for {model}" for model, choices
+                                                    in MODEL_TRAIN_ON.items())}
 """Defaults said in words where the field's value is a placeholder (0 = the model's own)."""
 CHOICES = {"model": sorted(MODELS), "scoring": list(SCORINGS), "weighting": list(names.WEIGHTINGS),
            "idw_initial_weights": list(names.IDW_INITIAL_WEIGHTS), "verbose": [0, 1, 2],
            "idw_update": list(IDW_UPDATES), "negatives": [AUTO_NEGATIVES, *NEGATIVES], "loss": list(LOSSES),
-           "recency": list(RECENCIES)}
+           "recency": list(RECENCIES), "train_on": [AUTO, *TRAIN_ON]}
 FLAG_TYPES = {
     "embedding_dim": flags.positive_int, "encoder_layers": flags.non_negative_int,
     "encoder_heads": flags.positive_int, "encoder_ffn_multiplier": flags.positive_int,

@@ -24,8 +24,9 @@ NEGATIVES = ("in-batch", "full", "mixed", "sampled")
 the batch's other targets (logQ-corrected), every item of the catalog, the batch's targets plus
 ``sampled_negatives`` items drawn uniformly (Yang et al. 2020, mixed negative sampling), or the
 ``sampled_negatives`` uniform items alone."""
-AUTO_NEGATIVES = "auto"
-"""``negatives`` left to the model: the first entry of its ``MODEL_NEGATIVES``."""
+AUTO = "auto"
+"""An option left to the model: the first entry of its ``MODEL_NEGATIVES`` or ``MODEL_TRAIN_ON``."""
+AUTO_NEGATIVES = AUTO
 MODEL_NEGATIVES = {"sur": NEGATIVES, "mur": NEGATIVES, "sasrec": ("full", "sampled")}
 """Model -> the negatives it trains with, its default first: in-batch for the two towers, the
 full softmax for SASRec (Klenitskiy & Vasilev 2023: full cross-entropy beats SASRec's sampled
@@ -40,6 +41,12 @@ SCORINGS = ("mixture", "max")
 """How M interests score one item: eq. 4's candidate-dependent mixture, or the max."""
 RECENCIES = ("none", "last-state")
 """``retrieval.towers.RECENCIES``: how the user tower weighs the most recent item."""
+TRAIN_ON = ("examples", "sequences")
+"""What one training row is: a (history, next item) example of the training split, scored at its
+last position by a bidirectional encoder; or a user's whole sequence, every position scored at once
+against its next item by a causal encoder (Kang & McAuley 2018, §III-E; ``retrieval.sequence_batches``)."""
+MODEL_TRAIN_ON = {"sur": TRAIN_ON, "mur": TRAIN_ON, "sasrec": ("sequences",)}
+"""Model -> the rows it can train on, its default first (``train_on="auto"`` resolves to it)."""
 IDW_UPDATES = ("paper", "official")
 """Sleep-phase rules of ``retrieval.weighting.idw.DENSITY_UPDATES`` (eq. 8, or the authors' code)."""
 
@@ -99,10 +106,16 @@ came with defaults other than the behaviour before them (``load``)."""
 
 
 def load(path, command: str | None = None) -> "RetrievalConfig":
-    """The config a run saved at ``path``, keys it predates read as ``SAVED_BEFORE_THE_OPTION``."""
+    """The config a run saved at ``path``, keys it predates read as ``SAVED_BEFORE_THE_OPTION``
+    (``train_on`` as what the run's model trained on before the option existed)."""
+    import json
+    from pathlib import Path
+
     from funnel import config as config_lib
 
-    return config_lib.load(RetrievalConfig, path, command=command, absent=SAVED_BEFORE_THE_OPTION)
+    model = json.loads(Path(path).read_text()).get("model", RetrievalConfig.model)
+    absent = {**SAVED_BEFORE_THE_OPTION, "train_on": "sequences" if model == "sasrec" else "examples"}
+    return config_lib.load(RetrievalConfig, path, command=command, absent=absent)
 
 
 MODEL_DEFAULTS: dict[str, dict] = {
@@ -157,8 +170,12 @@ class RetrievalConfig:
         sampled_negatives: Uniformly drawn negatives per batch of ``mixed`` and ``sampled``.
         loss: One of ``LOSSES`` (``bce`` only with ``sampled`` negatives).
         idw_update: Sleep-phase rule, one of ``IDW_UPDATES``.
+        train_on: One of ``TRAIN_ON``: ``"sequences"`` trains every position of a
+            sequence at once through a causal encoder (``UserTower.every_prefix``).
+            ``"auto"`` becomes the model's default (``MODEL_TRAIN_ON``) on construction,
+            so a saved config always names what the run trained on.
         bucket_by_length: Batch training examples of similar history length and cut
-            their common padding (same outputs, less work per step; the two towers only).
+            their common padding (same outputs, less work per step; examples only).
     """
 
     model: str = "mur"
@@ -181,6 +198,7 @@ class RetrievalConfig:
     sampled_negatives: int = 256
     loss: str = "softmax"
     # training
+    train_on: str = AUTO
     bucket_by_length: bool = True
     learning_rate: float = 0.003
     batch_size: int = 512
@@ -230,6 +248,11 @@ class RetrievalConfig:
         if self.model == "sasrec" and self.use_item_category:
             raise ValueError("use_item_category: sasrec scores items by its item-id embedding "
                              "table alone; drop --item-category")
+        if self.train_on == AUTO:
+            object.__setattr__(self, "train_on", MODEL_TRAIN_ON[self.model][0])
+        if self.train_on not in MODEL_TRAIN_ON[self.model]:
+            raise ValueError(f"train_on: model {self.model} trains on one of "
+                             f"{list(MODEL_TRAIN_ON[self.model])}, got {self.train_on!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss: unknown value {self.loss!r}; choose one of {list(LOSSES)}")
         if self.loss == "bce" and self.negatives_for_model != "sampled":

@@ -165,7 +165,7 @@ class TwoTowerModel(RetrievalModel):
             items.num_items, config.embedding_dim, config.output_dim, config.interests,
             encoder_layers=config.encoder_layers, encoder_heads=config.encoder_heads,
             ffn_multiplier=config.encoder_ffn_multiplier, dropout=config.dropout,
-            recency=config.recency, name="user_tower")
+            recency=config.recency, causal=config.train_on == "sequences", name="user_tower")
         self.item_tower = ItemTower(
             items.num_items, config.embedding_dim, config.item_hidden,
             item_categories=items.categories if config.use_item_category else None,
@@ -192,35 +192,55 @@ class TwoTowerModel(RetrievalModel):
         per_interest = tf.einsum("bmd,bd->bm", users, items)[:, :, tf.newaxis]
         return SCORE_REDUCTIONS[self.config.scoring](per_interest)[:, 0]
 
-    def batch_logits(self, features, training=False):
-        """In-batch scores ``[B, B]``: row b = history b against every target of the batch
-        (eq. 4 or max), with the target's margin subtracted on the diagonal."""
-        targets = features[schema.TARGET_ITEM]
-        users = self.user_tower(features[schema.HISTORY], training=training)
-        items = self.item_tower(targets, training=training)
-        scores = interest_scores(users, items, self.config.scoring)
-        margins = tf.gather(self.item_margins, targets)
-        return scores - tf.linalg.diag(margins)
+    def queries(self, inputs, training=False):
+        """The user representations ``[Q, M, D]`` a batch trains and their targets ``[Q]``.
 
-    def compute_loss(self, features, training=False):
+        ``config.train_on == "examples"``: ``inputs`` is a dict of histories and
+        targets, one query per example. ``"sequences"``: ``inputs`` is (history
+        ``[B, L]``, position targets ``[B, L]``) (``retrieval.sequence_batches``), one
+        query per position whose target is a real item, each the causal tower's
+        representation of the prefix ending there (``UserTower.every_prefix``).
+        """
+        if self.config.train_on == "examples":
+            return (self.user_tower(inputs[schema.HISTORY], training=training),
+                    tf.cast(inputs[schema.TARGET_ITEM], tf.int64))
+        history, position_targets = inputs
+        position_targets = tf.cast(position_targets, tf.int64)
+        scored = position_targets >= schema.FIRST_VALUE_ID
+        users = tf.boolean_mask(self.user_tower.every_prefix(history, training=training), scored)
+        return users, tf.boolean_mask(position_targets, scored)
+
+    def batch_logits(self, inputs, training=False):
+        """In-batch scores ``[Q, Q]``: row q = query q against every target of the batch
+        (eq. 4 or max), with the target's margin subtracted on the diagonal."""
+        return self._in_batch_scores(*self.queries(inputs, training=training), training=training)
+
+    def candidate_logits(self, inputs, training=False):
+        """Logits ``[Q, C]`` and one-hot labels ``[Q, C]`` of a non-in-batch negatives mode,
+        temperature and the target's margin applied."""
+        return self._candidate_logits(*self.queries(inputs, training=training), training=training)
+
+    def compute_loss(self, inputs, training=False):
         """Mean over the global batch of (weighted) softmax losses (eqs. 1-3, 10) against
         the negatives of ``config.negatives`` (:mod:`retrieval.negatives`)."""
-        targets = features[schema.TARGET_ITEM]
+        users, targets = self.queries(inputs, training=training)
         weights = None
         if training:
             weights = tf.where(self.use_sample_weights, tf.gather(self.item_weights, targets),
                                tf.ones(tf.shape(targets), tf.float32))
         if self.config.negatives_for_model == "in-batch":
-            per_example = self._in_batch_loss(features, targets, weights, training)
+            per_example = self._in_batch_loss(users, targets, weights, training)
         else:
-            per_example = self._sampled_loss(features, targets, weights, training)
+            per_example = self._sampled_loss(users, targets, weights, training)
         return tf.nn.compute_average_loss(per_example)
 
-    def candidate_logits(self, features, training=False):
-        """Logits ``[B, C]`` and one-hot labels ``[B, C]`` of a non-in-batch negatives mode,
-        temperature and the target's margin applied."""
-        targets = features[schema.TARGET_ITEM]
-        users = self.user_tower(features[schema.HISTORY], training=training)
+    def _in_batch_scores(self, users, targets, training):
+        items = self.item_tower(targets, training=training)
+        scores = interest_scores(users, items, self.config.scoring)
+        margins = tf.gather(self.item_margins, targets)
+        return scores - tf.linalg.diag(margins)
+
+    def _candidate_logits(self, users, targets, training):
         scoring = SCORE_REDUCTIONS[self.config.scoring]
         num_items = self.sampling_probability.shape[0]
 
@@ -242,15 +262,15 @@ class TwoTowerModel(RetrievalModel):
         margins = tf.gather(self.item_margins, targets)
         return logits - labels * margins[:, tf.newaxis], labels
 
-    def _sampled_loss(self, features, targets, weights, training):
-        logits, labels = self.candidate_logits(features, training=training)
+    def _sampled_loss(self, users, targets, weights, training):
+        logits, labels = self._candidate_logits(users, targets, training)
         if self.config.loss == "bce":
             per_example = negatives.binary_cross_entropy(labels, logits)
             return per_example if weights is None else per_example * weights
         return self.per_example_loss(labels, logits, sample_weight=weights)
 
-    def _in_batch_loss(self, features, targets, weights, training):
-        scores = self.batch_logits(features, training=training)
+    def _in_batch_loss(self, users, targets, weights, training):
+        scores = self._in_batch_scores(users, targets, training)
         identity = tf.eye(tf.shape(scores)[1], dtype=scores.dtype)
         sampling = (tf.gather(self.sampling_probability, targets)
                     if self.config.logq_correction else None)

@@ -37,17 +37,7 @@ from funnel import schema
 from retrieval import sequence_losses
 from retrieval.config import RetrievalConfig
 from retrieval.model import ItemStatistics, RetrievalModel
-
-
-def causal_attention_mask(mask):
-    """Bool ``[B, L, L]``: query i may attend key j when ``j <= i`` and j is a real item.
-
-    Args:
-        mask: bool ``[B, L]``, True on real items.
-    """
-    length = tf.shape(mask)[1]
-    earlier = tf.cast(tf.linalg.band_part(tf.ones([length, length]), -1, 0), tf.bool)
-    return earlier[tf.newaxis] & mask[:, tf.newaxis, :]
+from retrieval.towers import causal_attention_mask
 
 
 class SelfAttentionBlock(keras.layers.Layer):

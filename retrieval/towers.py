@@ -8,7 +8,11 @@ M = 1 is SUR, M = 5 is MUR. With ``recency="last-state"`` each representation
 also adds the encoder's state at the most recent position, ``z_m + h^(L)``:
 the global queries pool the whole history, and the last item, which carries
 most of the next item's signal on sparse catalogs (a first-order Markov chain
-is a strong baseline there), anchors every interest.
+is a strong baseline there), anchors every interest. A causal tower
+(``causal=True``: each position attends only to itself and earlier items, as in
+SASRec) also gives every prefix's representations in one pass
+(``UserTower.every_prefix``), so training can score every position of a
+sequence at once.
 
 ``ItemTower``: item ids ``[N]`` -> item-id embedding (optionally concatenated with
 the item's category embedding, looked up inside the tower) -> MLP -> ``[N, D]``
@@ -27,15 +31,34 @@ MASK_LOGIT = -1e9
 """Additive logit for masked (padding) positions before a softmax."""
 
 
+def causal_attention_mask(mask):
+    """Bool ``[B, L, L]``: query i may attend key j when ``j <= i`` and j is a real item.
+
+    Args:
+        mask: bool ``[B, L]``, True on real items.
+    """
+    length = tf.shape(mask)[1]
+    earlier = tf.cast(tf.linalg.band_part(tf.ones([length, length]), -1, 0), tf.bool)
+    return earlier[tf.newaxis] & mask[:, tf.newaxis, :]
+
+
+def padding_attention_mask(mask):
+    """Bool ``[B, L, L]``: every query may attend every real item (a bidirectional encoder)."""
+    return mask[:, tf.newaxis, :] & tf.ones_like(mask)[:, :, tf.newaxis]
+
+
 class EncoderLayer(keras.layers.Layer):
     """One post-norm Transformer encoder block (Vaswani et al. 2017).
 
-    Self-attention over the history with padding keys masked, then a
-    feed-forward block; each with a residual connection and layer norm.
+    Self-attention over the history with padding keys masked (and, when
+    ``causal``, every later position too), then a feed-forward block; each with
+    a residual connection and layer norm.
     """
 
-    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float = 0.0, **kwargs):
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float = 0.0,
+                 causal: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.attention_mask = causal_attention_mask if causal else padding_attention_mask
         self.attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=max(1, dim // heads),
                                                          dropout=dropout)
         self.ffn = keras.Sequential([keras.layers.Dense(ffn_dim, activation="relu"),
@@ -46,8 +69,7 @@ class EncoderLayer(keras.layers.Layer):
 
     def call(self, x, mask, training=False):
         """x: ``[B, L, dim]``; mask: bool ``[B, L]`` (True = real item) -> ``[B, L, dim]``."""
-        attention_mask = mask[:, tf.newaxis, :] & tf.ones_like(mask)[:, :, tf.newaxis]
-        attended = self.attention(x, x, attention_mask=attention_mask, training=training)
+        attended = self.attention(x, x, attention_mask=self.attention_mask(mask), training=training)
         x = self.norm_attention(x + self.dropout(attended, training=training))
         return self.norm_ffn(x + self.dropout(self.ffn(x), training=training))
 
@@ -70,14 +92,22 @@ class ParametricAttention(keras.layers.Layer):
                                        trainable=True)
         super().build(input_shape)
 
-    def call(self, hidden, mask):
-        """hidden: ``[B, L, D]``; mask: bool ``[B, L]`` -> ``[B, M, D]``."""
+    def call(self, hidden, mask, every_prefix=False):
+        """hidden: ``[B, L, D]``; mask: bool ``[B, L]`` -> ``[B, M, D]``.
+
+        ``every_prefix``: the M representations of every prefix at once, ``[B, L, M, D]``;
+        row t pools only positions ``<= t``; the last row equals the plain call.
+        """
         queries = tf.cast(self.queries, hidden.dtype)
-        logits = tf.einsum("md,bld->bml", queries, hidden)
-        logits = tf.cast(logits, tf.float32)
-        logits = tf.where(mask[:, tf.newaxis, :], logits, MASK_LOGIT)
+        logits = tf.cast(tf.einsum("md,bld->bml", queries, hidden), tf.float32)
+        if not every_prefix:
+            logits = tf.where(mask[:, tf.newaxis, :], logits, MASK_LOGIT)
+            weights = tf.nn.softmax(logits, axis=-1)
+            return tf.einsum("bml,bld->bmd", tf.cast(weights, hidden.dtype), hidden)
+        visible = causal_attention_mask(mask)[:, tf.newaxis]                    # [B, 1, T, L]
+        logits = tf.where(visible, logits[:, :, tf.newaxis, :], MASK_LOGIT)    # [B, M, T, L]
         weights = tf.nn.softmax(logits, axis=-1)
-        return tf.einsum("bml,bld->bmd", tf.cast(weights, hidden.dtype), hidden)
+        return tf.einsum("bmtl,bld->btmd", tf.cast(weights, hidden.dtype), hidden)
 
 
 RECENCIES = ("none", "last-state")
@@ -90,7 +120,7 @@ class UserTower(keras.Model):
     def __init__(self, num_items: int, embedding_dim: int, output_dim: int, num_interests: int,
                  encoder_layers: int = 2, encoder_heads: int = 4, ffn_multiplier: int = 2,
                  dropout: float = 0.0, max_length: int = schema.MAX_SEQUENCE_LENGTH,
-                 recency: str = "none", **kwargs):
+                 recency: str = "none", causal: bool = False, **kwargs):
         super().__init__(**kwargs)
         if recency not in RECENCIES:
             raise ValueError(f"recency: unknown value {recency!r}; choose one of {list(RECENCIES)}")
@@ -99,14 +129,16 @@ class UserTower(keras.Model):
         self.position_embedding = keras.layers.Embedding(max_length, embedding_dim,
                                                          name="position_embedding")
         self.encoder = [EncoderLayer(embedding_dim, encoder_heads, ffn_multiplier * embedding_dim,
-                                     dropout, name=f"encoder_{i}") for i in range(encoder_layers)]
+                                     dropout, causal=causal, name=f"encoder_{i}")
+                        for i in range(encoder_layers)]
         self.projection = (keras.layers.Dense(output_dim, name="projection")
                            if output_dim != embedding_dim else None)
         self.interests = ParametricAttention(num_interests, name="parametric_attention")
         self.input_dropout = keras.layers.Dropout(dropout)
         self.max_length = max_length
 
-    def call(self, history, training=False):
+    def encode(self, history, training=False):
+        """Encoder states ``[B, L, D]`` and the real-item mask ``[B, L]`` of history ``[B, L]``."""
         history = tf.cast(history, tf.int64)
         mask = tf.not_equal(history, schema.PADDING_ID)
         length = tf.shape(history)[1]
@@ -117,9 +149,26 @@ class UserTower(keras.Model):
             x = layer(x, mask, training=training)
         if self.projection is not None:
             x = self.projection(x)
+        return x, mask
+
+    def call(self, history, training=False):
+        x, mask = self.encode(history, training=training)
         interests = self.interests(x, mask)
         if self.recency == "last-state":
             interests += x[:, -1:, :]
+        return tf.cast(interests, tf.float32)
+
+    def every_prefix(self, history, training=False):
+        """The M representations of every prefix of history ``[B, L]``: ``[B, L, M, D]`` float32.
+
+        With a causal encoder (built with ``causal=True``) row t sees only the items up
+        to t, in the slots they hold in the whole history (positions are absolute, as in
+        SASRec); the last row is ``call(history)``.
+        """
+        x, mask = self.encode(history, training=training)
+        interests = self.interests(x, mask, every_prefix=True)
+        if self.recency == "last-state":
+            interests += x[:, :, tf.newaxis, :]
         return tf.cast(interests, tf.float32)
 
 

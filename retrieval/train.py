@@ -51,13 +51,13 @@ def example_datasets(data_dir: str | Path, config: RetrievalConfig):
 
 
 def whole_sequences(data_dir: str | Path, config: RetrievalConfig):
-    """SASRec's training sequences and validation examples (``retrieval.sequence_batches``)."""
+    """Whole training sequences and validation examples (``retrieval.sequence_batches``)."""
     return sequence_datasets(data_dir, config.batch_size, config.seed)
 
 
-TRAINING_DATA = {"sur": example_datasets, "mur": example_datasets, "sasrec": whole_sequences}
-"""``config.model`` -> how its ``fit`` reads the data folder: ``(data_dir, config)`` ->
-(training, validation) datasets. SASRec trains whole sequences."""
+TRAINING_DATA = {"examples": example_datasets, "sequences": whole_sequences}
+"""``config.train_on`` -> how ``fit`` reads the data folder: ``(data_dir, config)`` ->
+(training, validation) datasets."""
 
 
 class Trainer:
@@ -88,7 +88,7 @@ class Trainer:
     def _datasets(self):
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        train, validation = TRAINING_DATA[self.config.model](self.data_dir, self.config)
+        train, validation = TRAINING_DATA[self.config.train_on](self.data_dir, self.config)
         return train.with_options(options), validation.with_options(options)
 
     def fit(self, epochs: int, *, weighted: bool, phase: str,

@@ -99,6 +99,20 @@ def test_a_run_saved_before_an_option_existed_loads_with_the_behaviour_it_was_tr
     assert RetrievalConfig().share_item_embedding is True          # today's default differs
 
 
+@pytest.mark.parametrize("model,rows", [("mur", "examples"), ("sasrec", "sequences")])
+def test_a_run_saved_before_train_on_existed_loads_with_the_rows_its_model_trained_on(model, rows, tmp_path):
+    import json
+
+    from funnel import config as config_lib
+    from retrieval.config import RetrievalConfig, load
+
+    saved = config_lib.to_dict(RetrievalConfig(model=model))
+    saved.pop("train_on")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved))
+    assert load(path).train_on == rows
+
+
 def test_a_tested_run_of_other_settings_is_trained_again(tmp_path, tiny_data, monkeypatch):
     import json
 

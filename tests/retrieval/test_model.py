@@ -137,3 +137,29 @@ def test_a_shared_item_embedding_is_one_table_trained_by_both_towers():
     rows = tf.convert_to_tensor(gradient).numpy()
     assert np.abs(rows[[3, 5]]).sum() > 0      # history-only items: reached through the user tower
     assert np.abs(rows[[4, 6]]).sum() > 0      # targets: reached through the item tower too
+
+
+def test_sequence_rows_score_every_real_position_as_its_prefix_in_batch():
+    """train_on="sequences": one query per position whose target is a real item, each the
+    causal tower's representation of the prefix ending there; the in-batch scores are those
+    queries against the gathered targets (OOV and padding targets skipped)."""
+    from retrieval.config import RetrievalConfig
+    from retrieval.model import interest_scores
+
+    config = RetrievalConfig(model="mur", num_interests=2, embedding_dim=8, item_hidden=(8,),
+                             encoder_layers=1, encoder_heads=2, train_on="sequences")
+    model = TwoTowerModel(config, ItemStatistics(np.ones(12)))
+    model.build_towers()
+    length = schema.MAX_SEQUENCE_LENGTH
+    histories = np.zeros((2, length), np.int64)
+    targets = np.zeros((2, length), np.int64)
+    histories[0, -3:], targets[0, -3:] = [2, 3, 4], [3, 4, 7]
+    histories[1, -2:], targets[1, -2:] = [5, 6], [schema.OOV_ID, 8]
+    users, gathered = model.queries((tf.constant(histories), tf.constant(targets)))
+    np.testing.assert_array_equal(gathered.numpy(), [3, 4, 7, 8])
+    rows = model.user_tower.every_prefix(histories).numpy()
+    expected_users = np.stack([rows[0, -3], rows[0, -2], rows[0, -1], rows[1, -1]])
+    np.testing.assert_allclose(users.numpy(), expected_users, rtol=1e-6)
+    expected = interest_scores(expected_users, model.item_tower(gathered), config.scoring).numpy()
+    got = model.batch_logits((tf.constant(histories), tf.constant(targets))).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -161,12 +161,13 @@ def test_sasrec_defaults_to_the_full_softmax_and_refuses_in_batch_negatives():
     assert parse_method("sasrec") == ("sasrec", "none")
 
 
-def test_every_model_has_a_class_and_a_training_data_reader():
-    from retrieval.config import MODELS
+def test_every_model_has_a_class_and_every_kind_of_row_a_training_data_reader():
+    from retrieval.config import MODEL_TRAIN_ON, MODELS, TRAIN_ON
     from retrieval.run import MODEL_CLASSES
     from retrieval.train import TRAINING_DATA
 
-    assert set(MODEL_CLASSES) == set(TRAINING_DATA) == set(MODELS)
+    assert set(MODEL_CLASSES) == set(MODEL_TRAIN_ON) == set(MODELS)
+    assert set(TRAINING_DATA) == set(TRAIN_ON)
 
 
 HR5_BAR = 0.6

@@ -80,3 +80,31 @@ def test_user_tower_gives_the_same_interests_when_common_left_padding_is_cut(rec
     full = tower(tf.constant(history)).numpy()
     cut = tower(tf.constant(history[:, -5:])).numpy()
     np.testing.assert_allclose(cut, full, rtol=1e-5, atol=1e-6)
+
+
+def _causal_tower(seed: int) -> UserTower:
+    tf.keras.utils.set_random_seed(seed)
+    return UserTower(num_items=12, embedding_dim=8, output_dim=8, num_interests=3, encoder_layers=2,
+                     encoder_heads=2, recency="last-state", causal=True)
+
+
+def test_a_causal_tower_prefix_row_does_not_see_later_items():
+    tower = _causal_tower(3)
+    history = np.zeros((1, schema.MAX_SEQUENCE_LENGTH), dtype=np.int64)
+    history[0, -4:] = [4, 5, 6, 9]
+    changed = history.copy()
+    changed[0, -2:] = [10, 11]
+    before, after = tower.every_prefix(history).numpy(), tower.every_prefix(changed).numpy()
+    np.testing.assert_allclose(after[0, -4:-2], before[0, -4:-2], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(after[0, -1], before[0, -1], atol=1e-3)
+
+
+def test_the_last_prefix_row_is_the_tower_output():
+    """Training scores every row, serving calls the tower: on the whole history they agree."""
+    tower = _causal_tower(4)
+    history = np.zeros((2, schema.MAX_SEQUENCE_LENGTH), dtype=np.int64)
+    history[0, -5:] = [4, 5, 6, 9, 2]
+    history[1, -2:] = [7, 3]
+    rows = tower.every_prefix(history).numpy()
+    assert rows.shape == (2, schema.MAX_SEQUENCE_LENGTH, 3, 8)
+    np.testing.assert_allclose(rows[:, -1], tower(history).numpy(), rtol=1e-5, atol=1e-6)
