@@ -82,12 +82,13 @@ def sleep_phase(num_items: int, centres: int = 0) -> dict:
 
 def evaluation_time(data_dir: Path, run_dir: Path) -> dict:
     from funnel import schema
+    from funnel.runs import RunLayout
     from retrieval.config import RetrievalConfig
     from retrieval.evaluate import evaluate, model_scorer
     from retrieval.run import load_trained
     from retrieval.train import train
 
-    if not (run_dir / "config.json").exists():
+    if not RunLayout(run_dir).config.exists():
         train(RetrievalConfig(model="mur", epochs=1, verbose=0), data_dir, run_dir, overwrite=True)
     model, config = load_trained(run_dir)
     scorer = model_scorer(model)

@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psutil  # noqa: E402
 
 import pipeline_throughput  # noqa: E402
+from funnel import schema  # noqa: E402
 
 NOW = pipeline_throughput.NOW
 EVENTS = (1_000_000, 5_000_000, 20_000_000)
@@ -152,7 +153,7 @@ def pipeline_point(work: Path, events: int, runner: str) -> dict:
                 "wall_seconds": round(wall, 1), "peak_rss_mb": round(peak.peak_mb),
                 "load_average": load_average()}
     seconds = float(PREPROCESS_SECONDS.search(stdout).group(1))
-    stats = json.loads((out / "stats.json").read_text())
+    stats = json.loads(schema.Layout(out).stats.read_text())
     shutil.rmtree(out, ignore_errors=True)
     return {"events": events, "runner": runner, "seconds": round(seconds, 1),
             "seconds_per_event": seconds / events, "peak_rss_mb": round(peak.peak_mb),

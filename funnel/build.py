@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
-from funnel import cli, flags
+from funnel import cli, flags, schema
+from funnel.runs import RunLayout
 from pipelines.names import FORMATS
 
 STATE_FILE = "build.json"
@@ -53,10 +54,10 @@ class Stage:
 
 
 STAGES = (
-    Stage("preprocess", "data", "stats.json", "funnel preprocess"),
-    Stage("retrieval", "retrieval", "metrics.json", "funnel train retrieval"),
-    Stage("candidates", "candidates", "stats.json", "funnel candidates"),
-    Stage("ranking", "ranking", "metrics.json", "funnel train ranking"),
+    Stage("preprocess", "data", schema.Layout.STATS, "funnel preprocess"),
+    Stage("retrieval", "retrieval", RunLayout.METRICS, "funnel train retrieval"),
+    Stage("candidates", "candidates", schema.Layout.STATS, "funnel candidates"),
+    Stage("ranking", "ranking", RunLayout.METRICS, "funnel train ranking"),
     Stage("export", "export", "manifest.json", "funnel export"),
     Stage("evaluate", EVALUATION_FILE, "", "funnel evaluate funnel"),
 )

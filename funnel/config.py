@@ -14,6 +14,10 @@ from typing import Any, Mapping, Type, TypeVar
 
 T = TypeVar("T")
 
+KIND = "kind"
+"""Key a run's saved config holds beside its fields: the stage that trained it
+(:data:`funnel.runs.KINDS`). No config has it as a field; :func:`load` accepts and drops it."""
+
 
 def from_dict(cls: Type[T], values: Mapping[str, Any]) -> T:
     """Build dataclass ``cls`` from ``values``; unknown keys raise ``ValueError``."""
@@ -35,7 +39,7 @@ def require_saved_by(cls: Type[T], values: Mapping[str, Any], path: str | Path, 
     Raises:
         ValueError: ``values`` has keys that are not fields of ``cls``.
     """
-    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)} - {KIND})
     if unknown:
         shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
         raise ValueError(f"{path} was not written by `{command}` (unknown option(s) {shown}): "
@@ -46,8 +50,17 @@ def to_dict(config: Any) -> dict:
     return dataclasses.asdict(config)
 
 
-def save(config: Any, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")
+def save(config: Any, path: str | Path, kind: str | None = None) -> None:
+    """Write ``config`` as JSON to ``path``; a run's config records its ``kind`` beside the fields."""
+    values = to_dict(config) if kind is None else {**to_dict(config), KIND: kind}
+    Path(path).write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+
+
+def saved_values(path: str | Path) -> dict:
+    """The options saved in the JSON file ``path``, without the run's recorded ``kind``."""
+    values = json.loads(Path(path).read_text())
+    values.pop(KIND, None)
+    return values
 
 
 def load(cls: Type[T], path: str | Path, command: str | None = None,
@@ -58,7 +71,7 @@ def load(cls: Type[T], path: str | Path, command: str | None = None,
     ``absent``: the value a key missing from the file stands for, where a field
     was added with a default other than the behaviour files written before it had.
     """
-    raw = {**(absent or {}), **json.loads(Path(path).read_text())}
+    raw = {**(absent or {}), **saved_values(path)}
     if command:
         require_saved_by(cls, raw, path, command)
     fields = {f.name: f for f in dataclasses.fields(cls)}

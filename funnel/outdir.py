@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from funnel import schema
+from funnel.runs import RunLayout
 
 
 def claim(out_dir: str | Path, overwrite: bool = False) -> Path:
@@ -45,13 +46,9 @@ def check(out_dir: str | Path, overwrite: bool = False) -> Path:
     return out
 
 
-DATASET_COPY = "dataset"
-"""``RUN/dataset``: the data folder's small files, so a run loads without its data folder."""
-
-
 def copy_dataset_files(data_dir: str | Path, run_dir: str | Path) -> None:
     """Copy the feature map, stats, item and user tables and vocabularies into ``RUN/dataset``."""
-    source, target = schema.Layout(data_dir), schema.Layout(Path(run_dir) / DATASET_COPY)
+    source, target = schema.Layout(data_dir), schema.Layout(RunLayout(run_dir).dataset)
     target.root.mkdir(parents=True, exist_ok=True)
     for path in (source.feature_map, source.stats, source.items, source.users):
         if path.exists():

@@ -5,8 +5,9 @@ of a second and one line naming the flag, the path and what was expected
 (``--data data/m100k: no such folder; expected the output folder of `funnel
 preprocess```), and ``--out`` is left as it was. The checks look at names only
 (a folder exists, holds its marker file); what the files say is the loaders'
-business. This module imports the standard library and :mod:`funnel.schema`
-alone; the stage that knows a folder's layout passes its marker names in.
+business. This module imports the standard library and the layouts of
+:mod:`funnel.schema` and :mod:`funnel.runs` alone; the stage that knows a
+folder's layout passes its marker names in.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from pathlib import Path
 from typing import Iterable
 
 from funnel import schema
+from funnel.runs import RunLayout
 
-RUN_CONFIG = "config.json"
-"""What both trainers save first in their run folder (``RUN/config.json``)."""
 PREPROCESS_OUTPUT = "the output folder of `funnel preprocess`"
 CANDIDATES_OUTPUT = "the --out folder of `funnel candidates`"
 
@@ -54,7 +54,7 @@ def data_folder(path: str | Path, flag: str = "--data") -> Path:
 
 def run_folder(path: str | Path, flag: str, trained_by: str) -> Path:
     """A training run: a folder holding the config its trainer saved (``trained_by``: the command)."""
-    return folder(flag, path, f"a run folder of `{trained_by}`", holds=(RUN_CONFIG,))
+    return folder(flag, path, f"a run folder of `{trained_by}`", holds=(RunLayout.CONFIG,))
 
 
 def candidates_folder(path: str | Path, flag: str = "--candidates") -> Path:

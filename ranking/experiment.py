@@ -28,6 +28,7 @@ import numpy as np
 
 from funnel import config as funnel_config
 from funnel import schema
+from funnel.runs import RunLayout
 from ranking import data, evaluate, run
 from ranking.config import RankingConfig
 from ranking.train import train
@@ -162,8 +163,9 @@ REPORTS = {
 
 def _reuse(run_dir: Path, config: RankingConfig, data_dir) -> Optional[dict]:
     """The metrics of an existing run of ``config``, back-filling ``test_tuned`` if missing."""
-    metrics_path, saved = run_dir / run.METRICS_FILE, run_dir / run.CONFIG_FILE
-    if not (metrics_path.exists() and saved.exists() and json.loads(saved.read_text()) == json.loads(
+    layout = RunLayout(run_dir)
+    metrics_path, saved = layout.metrics, layout.config
+    if not (metrics_path.exists() and saved.exists() and funnel_config.saved_values(saved) == json.loads(
             json.dumps(config.to_dict()))):
         return None
     metrics = json.loads(metrics_path.read_text())

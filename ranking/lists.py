@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -11,12 +10,10 @@ import tensorflow as tf
 from funnel import dataset, metrics, schema
 from ranking.listwise import list_rows
 
-STATS_FILE = "stats.json"
-
 
 def list_width(candidates_dir) -> int:
     """N, the candidates per list, from ``CANDS/stats.json``."""
-    path = Path(candidates_dir) / STATS_FILE
+    path = schema.Layout(candidates_dir).stats
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {candidates_dir} the --out of `funnel candidates`?")
     stats = json.loads(path.read_text())

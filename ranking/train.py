@@ -9,13 +9,13 @@ from pathlib import Path
 
 import tf_keras as keras
 
-from funnel import dataset, distribute, outdir, schema
+from funnel import dataset, distribute, outdir, runs, schema
 from funnel.optimizer import FusedAdam
 from ranking import data, evaluate, lists, listwise
 from ranking.config import RankingConfig
 from ranking.features import dummy_features
 from ranking.models import build_model, loss_name
-from ranking.run import CONFIG_FILE, KEPT_FILE, LIST_WIDTH, METRICS_FILE, WEIGHTS
+from ranking.run import KEPT_FILE, LIST_WIDTH
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,9 @@ def _fit(config: RankingConfig, feature_map, train_data, validation_data, monito
 
 
 def _save_run(model, config: RankingConfig, data_dir, run_dir: Path) -> None:
-    model.save_weights(str(run_dir / WEIGHTS))
-    (run_dir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    layout = runs.RunLayout(run_dir)
+    model.save_weights(str(layout.weights))
+    layout.save_config(config, runs.RANKING)
     outdir.copy_dataset_files(data_dir, run_dir)
 
 
@@ -91,7 +92,7 @@ def train(config: RankingConfig, data_dir, run_dir, verbose: int = 1, overwrite:
         "history": {k: [float(v) for v in values] for k, values in history.history.items()},
         "validation": validation, "test": test, "test_tuned": test_tuned,
     }
-    (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    runs.RunLayout(run_dir).save_metrics(metrics)
     return metrics
 
 
@@ -135,6 +136,6 @@ def train_lists(config: RankingConfig, data_dir, candidates_dir, run_dir, verbos
         "retrieval_weight": float(model.retrieval_weight.numpy()),
         "backbone_weight": float(model.backbone_weight.numpy()),
     }
-    (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    runs.RunLayout(run_dir).save_metrics(metrics)
     return metrics
 

@@ -27,7 +27,6 @@ from retrieval.folds import train_fold_models
 
 logger = logging.getLogger(__name__)
 
-STATS_FILE = "stats.json"
 OPTIONS_FILE = "options.json"
 COUNTS_FILE = ".list_counts.json"
 """The sink's summed counts, read by the driver into ``stats.json`` and then removed."""
@@ -76,6 +75,6 @@ def build_candidate_lists(data_dir: str | Path, run_dir: str | Path, out: str | 
                            f"the lists in {out} are incomplete")
     stats = summarise(json.loads(counts_file.read_text()), options)
     counts_file.unlink()
-    (out / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
+    schema.Layout(out).stats.write_text(json.dumps(stats, indent=2) + "\n")
     logger.info("candidate lists written to %s: %s", out, stats["splits"])
     return stats

@@ -36,7 +36,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from funnel import dataset, schema, tfrecord
-from funnel.outdir import DATASET_COPY
+from funnel.runs import RunLayout
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def load_retriever(run_dir: str | Path) -> Retriever:
     from retrieval import index as index_lib
 
     model, config = load_trained(run_dir)
-    num_items = schema.FeatureMap.load(Path(run_dir) / DATASET_COPY).num_items
+    num_items = schema.FeatureMap.load(RunLayout(run_dir).dataset).num_items
     ids = np.arange(schema.FIRST_VALUE_ID, num_items, dtype=np.int64)
     embeddings = np.asarray(model.item_tower(ids, training=False), dtype=np.float32)
     if len(ids) <= EXACT_SEARCH_ITEMS:

@@ -34,6 +34,7 @@ import numpy as np
 
 from funnel import dataset
 from funnel import ranks as ranks_lib
+from funnel.runs import RunLayout
 from retrieval.config import RetrievalConfig
 from retrieval.config import build as build_config
 from retrieval.config import load as load_config
@@ -95,7 +96,7 @@ def run_method(method: str, seed: int, data_dir: Path, out_dir: Path, settings: 
         from retrieval.train import train
 
         if _trained_with(run_dir, config):
-            training = json.loads((run_dir / "metrics.json").read_text())
+            training = json.loads(RunLayout(run_dir).metrics.read_text())
         else:
             training = train(config, data_dir, run_dir, overwrite=True)  # a stale or partial run
         evaluation = evaluate_run_examples(run_dir, data_dir)
@@ -136,10 +137,10 @@ def paired_comparisons(out_dir: Path, methods: Sequence[str], seeds: Sequence[in
 
 def _trained_with(run_dir: Path, config: RetrievalConfig) -> bool:
     """A finished training run of exactly ``config`` is in ``run_dir`` (re-evaluate, don't retrain)."""
-    saved = run_dir / "config.json"
-    if not (saved.exists() and (run_dir / "metrics.json").exists()):
+    layout = RunLayout(run_dir)
+    if not (layout.config.exists() and layout.metrics.exists()):
         return False
-    saved_config = load_config(saved)
+    saved_config = load_config(layout.config)
     return dataclasses.replace(saved_config, verbose=config.verbose) == config  # verbosity is display only
 
 
@@ -307,7 +308,6 @@ def plot_idw_rounds(path: Path, run_dir: Path) -> bool:
     import matplotlib.pyplot as plt
 
     from funnel.metrics import mean_silhouette
-    from funnel.outdir import DATASET_COPY
     from retrieval.run import IDW_EMBEDDINGS, item_clusters
 
     snapshots_file = run_dir / IDW_EMBEDDINGS
@@ -315,8 +315,8 @@ def plot_idw_rounds(path: Path, run_dir: Path) -> bool:
         return False
     snapshots = np.load(snapshots_file)
     names = sorted(snapshots.files, key=lambda n: int(n.rsplit("_", 1)[1]))
-    clusters = item_clusters(run_dir / DATASET_COPY)
-    frequencies = dataset.item_frequencies(run_dir / DATASET_COPY)
+    clusters = item_clusters(RunLayout(run_dir).dataset)
+    frequencies = dataset.item_frequencies(RunLayout(run_dir).dataset)
     real = frequencies > 0
     if clusters is not None:
         real &= clusters >= 0

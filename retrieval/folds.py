@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from funnel import schema
+from funnel.runs import RunLayout
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +96,13 @@ def train_fold_models(run_dir: str | Path, data_dir: str | Path, out: str | Path
     from retrieval import train as retrieval_train
     from retrieval.config import load as load_config
 
-    config = load_config(Path(run_dir) / "config.json")
+    config = load_config(RunLayout(run_dir).config)
     runs = []
     for fold in range(folds):
         base = fold_dir(out, fold)
         run = base / "run"
         runs.append(run)
-        if reuse and (run / "metrics.json").exists():
+        if reuse and RunLayout(run).metrics.exists():
             logger.info("fold %d/%d: reusing %s", fold + 1, folds, run)
             continue
         if run.exists():

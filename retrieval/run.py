@@ -2,14 +2,12 @@
 
 Everything that reads a trained run (the evaluator, ``funnel candidates``, the
 exporter, experiments) goes through :func:`load_trained`, so none of them
-imports the trainer. Layout::
+imports the trainer. Besides the files of every run (:class:`funnel.runs.RunLayout`:
+``config.json`` the frozen RetrievalConfig with kind "retrieval", ``metrics.json``
+per-phase losses, epochs, time, examples/s, ``weights/``, ``dataset/``)::
 
-    RUN/config.json         the frozen RetrievalConfig
-    RUN/metrics.json        per-phase losses, epochs, time, examples/s
-    RUN/weights/            the final weights (TF checkpoint)
     RUN/idw_history.json    IDW rounds: weight change, silhouette (IDW only)
     RUN/idw_embeddings.npz  item embeddings at every IDW round (IDW only, small catalogs)
-    RUN/dataset/            copy of the data folder's small files (funnel.outdir)
     RUN/logs/, RUN/checkpoints/   TensorBoard logs and per-phase best checkpoints
 """
 
@@ -21,17 +19,13 @@ import numpy as np
 
 from funnel import config as config_lib
 from funnel import dataset, schema
-from funnel.outdir import DATASET_COPY
+from funnel.runs import RunLayout
 from retrieval import weighting as weighting_lib
 from retrieval.config import RetrievalConfig
 from retrieval.config import load as load_config
 from retrieval.model import ItemStatistics, TwoTowerModel
 from retrieval.sasrec import SasRecModel
 
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-WEIGHTS = "weights"
-WEIGHTS_PREFIX = "model"
 IDW_HISTORY = "idw_history.json"
 IDW_EMBEDDINGS = "idw_embeddings.npz"
 
@@ -85,14 +79,13 @@ def load_trained(run_dir: str | Path) -> tuple[RetrievalModel, RetrievalConfig]:
     the run's weighting says so. ``model.user_tower`` maps HISTORY ``[B, L]``
     int64 to ``[B, M, D]``; ``model.item_tower`` maps item ids ``[N]`` to ``[N, D]``.
     """
-    run_dir = Path(run_dir)
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.exists():
-        raise FileNotFoundError(f"{config_path} not found: is {run_dir} a `funnel train retrieval` run?")
-    config = load_config(config_path, command="funnel train retrieval")
+    layout = RunLayout(run_dir)
+    if not layout.config.exists():
+        raise FileNotFoundError(f"{layout.config} not found: is {run_dir} a `funnel train retrieval` run?")
+    config = load_config(layout.config, command="funnel train retrieval")
     config = config_lib.from_dict(RetrievalConfig, {**config_lib.to_dict(config), "mixed_precision": False})
-    items = item_statistics(run_dir / DATASET_COPY)
+    items = item_statistics(layout.dataset)
     model, scheme = build_model(config, items)
-    model.load_weights(str(run_dir / WEIGHTS / WEIGHTS_PREFIX)).expect_partial()
+    model.load_weights(str(layout.weights)).expect_partial()
     scheme.finish(model)
     return model, config

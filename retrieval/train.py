@@ -20,14 +20,12 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from funnel import config as config_lib
-from funnel import dataset, distribute, outdir, progress, schema
+from funnel import dataset, distribute, outdir, progress, runs, schema
 from funnel.optimizer import FusedAdam
 from retrieval import weighting as weighting_lib
 from retrieval.config import RetrievalConfig
 from retrieval.sequence_batches import sequence_datasets
-from retrieval.run import (CONFIG_FILE, IDW_EMBEDDINGS, IDW_HISTORY, METRICS_FILE, WEIGHTS,
-                           WEIGHTS_PREFIX, build_model, item_clusters, item_statistics)
+from retrieval.run import IDW_EMBEDDINGS, IDW_HISTORY, build_model, item_clusters, item_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +174,9 @@ def train(config: RetrievalConfig, data_dir: str | Path, out_dir: str | Path,
         trainer.scheme.finish(trainer.model)
     finally:
         distribute.set_mixed_precision(False)
-    trainer.model.save_weights(str(out_dir / WEIGHTS / WEIGHTS_PREFIX))
-    config_lib.save(config, out_dir / CONFIG_FILE)
+    layout = runs.RunLayout(out_dir)
+    trainer.model.save_weights(str(layout.weights))
+    layout.save_config(config, runs.RETRIEVAL)
     outdir.copy_dataset_files(data_dir, out_dir)
     metrics = {
         "train_examples": trainer.train_examples,
@@ -190,7 +189,7 @@ def train(config: RetrievalConfig, data_dir: str | Path, out_dir: str | Path,
         "replicas": strategy.num_replicas_in_sync,
         "phases": trainer.phases,
     }
-    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    layout.save_metrics(metrics)
     if config.weighting == "idw":
         (out_dir / IDW_HISTORY).write_text(json.dumps(trainer.history, indent=2) + "\n")
         if trainer.arrays:

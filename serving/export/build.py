@@ -25,6 +25,7 @@ import pandas as pd
 
 from funnel import config as config_lib
 from funnel import dataset, schema
+from funnel.runs import RunLayout
 from retrieval import index
 from serving.export import recall, run_kinds, warmup
 from serving.bundle import candidate_inputs
@@ -190,7 +191,7 @@ class Runs:
 
 
 def _dataset_copy(run_dir: Path) -> Path:
-    copy = run_dir / "dataset"
+    copy = RunLayout(run_dir).dataset
     if not (copy / schema.Layout.FEATURE_MAP).exists():
         raise FileNotFoundError(f"{copy} has no {schema.Layout.FEATURE_MAP}: {run_dir} is not a "
                                 "complete training run")
@@ -238,7 +239,7 @@ def held_out_histories(runs: Runs, options: ExportOptions) -> tuple[np.ndarray, 
         histories = examples[schema.HISTORY][:options.held_out_queries]
         return histories.astype(np.int64), f"test split of {options.data_dir}"
     rng = np.random.default_rng(options.seed)
-    frequencies = dataset.item_frequencies(runs.retrieval_dir / "dataset")[runs.item_index] + 1.0
+    frequencies = dataset.item_frequencies(RunLayout(runs.retrieval_dir).dataset)[runs.item_index] + 1.0
     histories = np.zeros((options.held_out_queries, schema.MAX_SEQUENCE_LENGTH), np.int64)
     for row in histories:
         length = rng.integers(1, schema.MAX_SEQUENCE_LENGTH + 1)
@@ -426,8 +427,8 @@ def sample_histories(runs: Runs, count: int, seed: int) -> np.ndarray:
 def sample_ranking_inputs(runs: Runs, count: int, seed: int) -> dict[str, np.ndarray]:
     """Raw ranking rows: known users and items with their attributes, varied context."""
     rng = np.random.default_rng(seed + 1)
-    users = dataset.user_table(runs.ranking_dir / "dataset")
-    items = dataset.item_table(runs.ranking_dir / "dataset")
+    users = dataset.user_table(RunLayout(runs.ranking_dir).dataset)
+    items = dataset.item_table(RunLayout(runs.ranking_dir).dataset)
     user_rows = users.iloc[rng.integers(0, len(users), count)] if len(users) else None
     item_rows = items.iloc[rng.integers(0, len(items), count)]
     raw = {}
@@ -493,7 +494,7 @@ def warmup_inputs(runs: Runs, options: ExportOptions) -> dict[str, list[tuple[st
 def _write_features(runs: Runs, folder: Path, options: ExportOptions) -> None:
     """Item and user tables keyed by raw id, and the most popular items."""
     folder.mkdir(parents=True)
-    source = runs.ranking_dir / "dataset"
+    source = RunLayout(runs.ranking_dir).dataset
     items = dataset.item_table(source).reset_index(drop=True)
     items.to_csv(folder / schema.Layout.ITEMS, index=False)
     users = dataset.user_table(source).reset_index(drop=True)
@@ -548,7 +549,7 @@ def encode_ranking_rows(runs: Runs, raw: dict[str, np.ndarray]) -> dict[str, np.
     schema's rules (the reference the exported lookups are checked against)."""
     encoded = {}
     vocab_ids = {name: {v: schema.FIRST_VALUE_ID + i for i, v in
-                        enumerate(dataset.read_vocabulary(runs.ranking_dir / "dataset", name))}
+                        enumerate(dataset.read_vocabulary(RunLayout(runs.ranking_dir).dataset, name))}
                  for name in schema.CATEGORICAL_VOCABULARIES}
     for f in schema.RANKING_FEATURES:
         values = raw[f.name]
@@ -577,7 +578,7 @@ def _manifest(runs: Runs, version: int, checked: index.RecallReport, held_out_so
               options: ExportOptions, vocabularies: dict[str, Path],
               signatures: dict[str, list[str]]) -> dict:
     def run_info(run_dir: Path, config) -> dict:
-        metrics_path = run_dir / "metrics.json"
+        metrics_path = RunLayout(run_dir).metrics
         return {"run": str(run_dir.resolve()), "config": config_lib.to_dict(config),
                 "metrics": json.loads(metrics_path.read_text()) if metrics_path.exists() else None}
 

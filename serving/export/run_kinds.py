@@ -9,33 +9,39 @@ config error listing every option of the wrong stage.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
+from funnel import config as config_lib
+from funnel import runs
 from ranking.config import RankingConfig
 from retrieval.config import RetrievalConfig
 
-CONFIG_FILE = "config.json"
-RUN_CONFIGS = {"retrieval": RetrievalConfig, "ranking": RankingConfig}
+RUN_CONFIGS = {runs.RETRIEVAL: RetrievalConfig, runs.RANKING: RankingConfig}
 """Run kind -> the config its trainer saves as ``RUN/config.json``."""
 
 
 def run_kind(run_dir: str | Path) -> str:
-    """``"retrieval"`` or ``"ranking"``: the config whose fields hold every key of ``config.json``.
+    """``"retrieval"`` or ``"ranking"``: the ``kind`` its ``config.json`` records.
+
+    Runs saved before configs recorded their kind are told by their keys: the
+    config whose fields hold every key of ``config.json``.
 
     Raises:
         FileNotFoundError: ``run_dir`` has no ``config.json`` (not a finished training run).
-        ValueError: its keys fit neither config.
+        ValueError: the recorded kind is unknown, or (without one) its keys fit neither config.
     """
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {run_dir} is not a finished run of "
+    layout = runs.RunLayout(run_dir)
+    if not layout.config.is_file():
+        raise FileNotFoundError(f"{layout.config} not found: {run_dir} is not a finished run of "
                                 "`funnel train retrieval` or `funnel train ranking`")
-    keys = set(json.loads(path.read_text()))
+    recorded = layout.kind()
+    if recorded is not None:
+        return recorded
+    keys = set(config_lib.saved_values(layout.config))
     for kind, config in RUN_CONFIGS.items():
         if keys <= {field.name for field in dataclasses.fields(config)}:
             return kind
-    raise ValueError(f"{path}: its keys fit neither a retrieval nor a ranking config")
+    raise ValueError(f"{layout.config}: its keys fit neither a retrieval nor a ranking config")
 
 
 def require(run_dir: str | Path, kind: str, flag: str) -> None:

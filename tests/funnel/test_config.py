@@ -28,3 +28,13 @@ def test_choice_lists_valid_names():
     with pytest.raises(ValueError, match=r"\['a', 'b'\]"):
         config.choice("--model", "c", {"a": 1, "b": 2})
     assert config.choice("--model", "b", {"a": 1, "b": 2}) == 2
+
+
+def test_kind_is_accepted_beside_the_fields_and_other_unknown_keys_still_named(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"kind": "retrieval", "rate": 0.5}')
+    assert config.saved_values(path) == {"rate": 0.5}
+    assert config.load(Example, path, command="funnel train x") == Example(rate=0.5)
+    path.write_text('{"kind": "retrieval", "rate": 0.5, "depth": 2}')
+    with pytest.raises(ValueError, match=r"unknown option\(s\) depth\)"):
+        config.load(Example, path, command="funnel train x")

@@ -9,7 +9,7 @@ import tensorflow as tf
 from funnel import cli, schema
 from ranking import data
 from ranking.features import input_signature
-from ranking.run import load_trained
+from ranking.run import load_config, load_trained
 from ranking.train import train
 
 
@@ -29,6 +29,10 @@ def test_run_folder_and_load_trained_reproduce_predictions(tiny_data, tmp_path, 
     assert metrics["loss"] == "tf" and 1 <= metrics["best_epoch"] <= metrics["epochs_trained"] <= 2
     model, loaded_config = load_trained(tmp_path / "run")
     assert loaded_config == config
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved.pop("kind") == "ranking"
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))  # as saved before runs had a kind
+    assert load_config(tmp_path / "run") == config
     features = _batch(tiny_data, config)
     probabilities = model(features).numpy()
     assert probabilities.shape == (16,) and np.all((probabilities > 0) & (probabilities < 1))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from funnel import schema, tfrecord
-from retrieval.candidate_job import OPTIONS_FILE, STATS_FILE, build_candidate_lists
+from retrieval.candidate_job import OPTIONS_FILE, build_candidate_lists
 from retrieval.candidate_lists import ListOptions
 from retrieval.candidate_pipeline import sum_bucket_counts
 
@@ -68,7 +68,7 @@ def assert_same_lists(a, b):
 def test_stats_count_the_lists_written(direct):
     out, stats = direct
     lists = read_lists(out)
-    assert json.loads((out / STATS_FILE).read_text()) == stats
+    assert json.loads(schema.Layout(out).stats.read_text()) == stats
     assert json.loads((out / OPTIONS_FILE).read_text())["candidates"] == OPTIONS.candidates
     assert not [p for p in out.iterdir() if p.name.startswith(".")]        # the counts file is gone
     for split in schema.SPLITS:

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import funnel  # noqa: F401
 from funnel import cli, schema
+from retrieval.config import load as load_config
 from retrieval.run import load_trained
 from retrieval.train import train
 
@@ -31,6 +32,12 @@ def test_run_folder_is_self_contained_and_reloads_the_same_model(tiny_data, tmp_
     assert metrics["phases"][0]["examples_per_second"] > 0
     model, config = load_trained(run)
     assert config == make_config(weighting="none")
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["kind"] == "retrieval"
+    assert load_config(run / "config.json", command="funnel train retrieval") == config
+    del saved["kind"]                       # a run saved before configs recorded their kind
+    (run / "config.json").write_text(json.dumps(saved))
+    assert load_config(run / "config.json", command="funnel train retrieval") == config
     users = model.user_tower(_history())
     assert users.shape == (3, 5, 8) and users.dtype == tf.float32
     assert model.item_tower(tf.constant([2, 3], tf.int64)).shape == (2, 8)

@@ -1,4 +1,5 @@
-"""Guards serving/export/build.py's pure pieces and serving/export/warmup.py without training anything."""
+"""Guards serving/export/build.py's pure pieces, serving/export/warmup.py and
+serving/export/run_kinds.py without training anything."""
 
 import json
 
@@ -6,7 +7,11 @@ import numpy as np
 import pytest
 
 from serving import contract
-from serving.export import build as export, recall, warmup
+from funnel import config as config_lib
+from funnel import runs
+from ranking.config import RankingConfig
+from retrieval.config import RetrievalConfig
+from serving.export import build as export, recall, run_kinds, warmup
 
 
 def test_models_config_is_tf_serving_text_proto():
@@ -55,6 +60,37 @@ def test_write_atomic_replaces_whole_file(tmp_path):
     export.write_atomic(path, json.dumps({"version": 2}))
     assert json.loads(path.read_text()) == {"version": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temp file left
+
+
+def test_run_kind_is_the_kind_the_config_records_even_where_keys_fit_both(tmp_path):
+    layout = runs.RunLayout(tmp_path)
+    layout.config.write_text(json.dumps({"kind": "ranking", "seed": 0, "epochs": 3}))
+    assert run_kinds.run_kind(tmp_path) == "ranking"
+    layout.config.write_text(json.dumps({"seed": 0, "epochs": 3}))
+    assert run_kinds.run_kind(tmp_path) == "retrieval"  # matched by keys: the first config that fits
+
+
+@pytest.mark.parametrize("kind, config", [("retrieval", RetrievalConfig()), ("ranking", RankingConfig())])
+def test_run_kind_of_runs_saved_with_and_before_kinds(tmp_path, kind, config):
+    layout = runs.RunLayout(tmp_path)
+    layout.save_config(config, kind)
+    assert json.loads(layout.config.read_text())["kind"] == kind
+    assert run_kinds.run_kind(tmp_path) == kind
+    config_lib.save(config, layout.config)  # as trainers saved it before runs recorded a kind
+    assert run_kinds.run_kind(tmp_path) == kind
+    other = "ranking" if kind == "retrieval" else "retrieval"
+    with pytest.raises(ValueError, match=f"is a {kind} run; --{other} needs a {other} run"):
+        run_kinds.require(tmp_path, other, f"--{other}")
+
+
+def test_run_kind_refuses_an_unknown_kind_and_keys_of_no_config(tmp_path):
+    layout = runs.RunLayout(tmp_path)
+    layout.config.write_text(json.dumps({"kind": "scoring", "seed": 0}))
+    with pytest.raises(ValueError, match="kind 'scoring' is not a run kind"):
+        run_kinds.run_kind(tmp_path)
+    layout.config.write_text(json.dumps({"seed": 0, "num_cross_layers": 3}))
+    with pytest.raises(ValueError, match="fit neither"):
+        run_kinds.run_kind(tmp_path)
 
 
 def test_options_reject_bad_values():
