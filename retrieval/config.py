@@ -7,9 +7,10 @@ validation users of MovieLens 100K and amazon-games (docs/quality.md, "Choosing
 retrieval's defaults"): MUR (M = 5) with two self-attention layers of four
 heads as in the IDW paper (Mehta et al. 2023, §4.4), but 64-wide embeddings and
 a one-layer item MLP of 64 instead of 16, one item-id table shared by both
-towers, the last position's state added to every interest, in-batch negatives with the logQ correction, batches of 512 at
-learning rate 0.003. ``--preset idw-paper`` restores the paper's settings
-(embedding 16, item MLP 16-16, learning rate 0.01, batch 256) for its Table-1
+towers, the last position's state added to every interest, dropout 0.2,
+in-batch negatives with the logQ correction, batches of 512 at learning rate
+0.001. ``--preset idw-paper`` restores the paper's settings (embedding 16,
+item MLP 16-16, no dropout, learning rate 0.01, batch 256) for its Table-1
 comparison; IDW keeps momentum 0.9 and eta = 4e-4.
 """
 
@@ -52,7 +53,8 @@ IDW_UPDATES = ("paper", "official")
 
 PRESETS: dict[str, dict] = {
     "idw-paper": {
-        "embedding_dim": 16, "item_hidden": (16, 16), "recency": "none", "learning_rate": 0.01,
+        "embedding_dim": 16, "item_hidden": (16, 16), "recency": "none", "dropout": 0.0,
+        "learning_rate": 0.01,
         "batch_size": 256, "epochs": 20, "bucket_by_length": False, "share_item_embedding": False,
     },
     "idw-official": {
@@ -61,12 +63,12 @@ PRESETS: dict[str, dict] = {
     },
     "idw-movielens": {
         "num_interests": 3, "embedding_dim": 4, "item_hidden": (4,), "encoder_layers": 1,
-        "encoder_heads": 1, "learning_rate": 0.001, "batch_size": 512, "epochs": 10,
+        "encoder_heads": 1, "dropout": 0.0, "learning_rate": 0.001, "batch_size": 512, "epochs": 10,
         "temperature": 0.01,
     },
     "idw-synthetic": {
         "model": "mur", "num_interests": 3, "embedding_dim": 2, "item_hidden": (),
-        "encoder_layers": 0, "learning_rate": 0.1, "batch_size": 128, "epochs": 10,
+        "encoder_layers": 0, "dropout": 0.0, "learning_rate": 0.1, "batch_size": 128, "epochs": 10,
         "temperature": 1.0,
     },
     "sasrec": {
@@ -78,7 +80,7 @@ PRESETS: dict[str, dict] = {
 """Named groups of settings for ``--preset``; flags given next to it win.
 
 ``idw-paper``: the IDW paper's towers and training (§4.4): 16-wide embeddings, an item
-MLP of 16-16, a table per tower, no recency term, Adam 0.01, batches of 256 drawn at random; the
+MLP of 16-16, a table per tower, no recency term, no dropout, Adam 0.01, batches of 256 drawn at random; the
 two towers' defaults before they were chosen by measurement.
 ``idw-official``: the authors' IDW loop (``density_smoothed_retrieval.py``,
 ``train.py``): their density update, m = 0.8, max-norm stop at 2e-4, 5 rounds.
@@ -185,7 +187,7 @@ class RetrievalConfig:
     encoder_layers: int = 2
     encoder_heads: int = 4
     encoder_ffn_multiplier: int = 2
-    dropout: float = 0.0
+    dropout: float = 0.2
     recency: str = "last-state"
     share_item_embedding: bool = True
     use_item_category: bool = False
@@ -200,7 +202,7 @@ class RetrievalConfig:
     # training
     train_on: str = AUTO
     bucket_by_length: bool = True
-    learning_rate: float = 0.003
+    learning_rate: float = 0.001
     batch_size: int = 512
     epochs: int = 12
     patience: int = 2

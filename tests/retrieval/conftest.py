@@ -114,8 +114,8 @@ def tiny_config(**overrides):
     from retrieval.config import RetrievalConfig
 
     values = dict(embedding_dim=8, item_hidden=(8, 8), encoder_layers=1, encoder_heads=2, epochs=1,
-                  batch_size=64, verbose=0, idw_max_rounds=2, idw_wake_epochs=1,
-                  idw_calibration_epochs=1, patience=1)
+                  batch_size=64, learning_rate=0.003, dropout=0.0, verbose=0, idw_max_rounds=2,
+                  idw_wake_epochs=1, idw_calibration_epochs=1, patience=1)
     values.update(overrides)
     return RetrievalConfig(**values)
 

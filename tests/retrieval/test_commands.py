@@ -83,7 +83,7 @@ def test_sasrec_trains_with_its_own_defaults_unless_a_flag_says_otherwise():
     from retrieval.config import PRESETS, RetrievalConfig
 
     sasrec = _parse(["--model", "sasrec"])
-    assert sasrec.learning_rate == PRESETS["sasrec"]["learning_rate"] != RetrievalConfig().learning_rate
-    assert sasrec.dropout == PRESETS["sasrec"]["dropout"] != RetrievalConfig().dropout
-    assert _parse(["--model", "sasrec", "--learning-rate", "0.5"]).learning_rate == 0.5
-    assert _parse([]).learning_rate == RetrievalConfig().learning_rate      # the two towers keep theirs
+    assert sasrec.batch_size == PRESETS["sasrec"]["batch_size"] != RetrievalConfig().batch_size
+    assert sasrec.encoder_heads == PRESETS["sasrec"]["encoder_heads"] != RetrievalConfig().encoder_heads
+    assert _parse(["--model", "sasrec", "--batch-size", "7"]).batch_size == 7
+    assert _parse([]).batch_size == RetrievalConfig().batch_size      # the two towers keep theirs
