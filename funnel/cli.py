@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "retrieval.candidate_commands",
     "ranking.commands",
     "serving.export.commands",
+    "serving.evaluation.commands",
     "serving.commands",
     "funnel.build",
 )

@@ -1,7 +1,7 @@
 """Loading one export version for the service: SavedModels, the ScaNN index, the tables.
 
 ``load_export(EXPORT)`` picks the newest complete version (one whose
-``manifests/<v>.json`` exists), refuses it with :class:`SchemaMismatchError`
+``manifests/<v>.json`` exists), refuses it with :class:`serving.contract.SchemaMismatchError`
 when its models disagree with each other or with this code on the schema
 fingerprint, and returns a :class:`LoadedExport` whose callables take and
 return NumPy arrays of raw values.
@@ -20,55 +20,19 @@ import pandas as pd
 from funnel import schema
 from retrieval.index import ScannIndex
 from serving import contract
-from serving.bundle import RankScores, expand_candidates
+from serving.bundle import RankScores
+from serving.ranking_rows import expand_candidates
 from serving.signature_runner import SessionModel
 
 logger = logging.getLogger(__name__)
 
-FINGERPRINTED = (contract.QUERY, contract.CANDIDATE, contract.RETRIEVAL,
-                 contract.RETRIEVAL_SCANN, contract.RANKING)
-
-
-class SchemaMismatchError(ValueError):
-    """The export's models were built under a different feature contract."""
-
-
-def resolve_version(export_dir: str | Path, version: int | None = None) -> int:
-    """``version`` if it is complete in ``export_dir``, else the newest complete one."""
-    versions = contract.complete_versions(export_dir)
-    if not versions:
-        raise FileNotFoundError(f"{export_dir}: no complete export version "
-                                f"({contract.MANIFEST_DIR}/<version>.json); run `funnel export`")
-    if version is None:
-        return versions[-1]
-    if int(version) not in versions:
-        raise FileNotFoundError(f"{export_dir}: version {version} is not a complete export; "
-                                f"complete versions: {versions}")
-    return int(version)
-
-
-def read_manifest(export_dir: str | Path, version: int) -> dict:
-    return json.loads((Path(export_dir) / contract.MANIFEST_DIR / f"{version}.json").read_text())
-
-
-def model_fingerprints(export_dir: str | Path, version: int) -> dict[str, str]:
-    """The schema fingerprint each SavedModel of ``version`` carries in ``assets/schema.json``."""
-    found = {}
-    for name in FINGERPRINTED:
-        path = Path(export_dir) / name / str(version) / "assets" / contract.SCHEMA_ASSET
-        if not path.exists():
-            raise SchemaMismatchError(f"{path} missing: {name} carries no schema; re-export")
-        found[name] = json.loads(path.read_text())["fingerprint"]
-    return found
-
-
 def check_fingerprints(export_dir: str | Path, version: int) -> str:
     """The shared fingerprint of the version's models; raises when any differs from this code's."""
     expected = schema.fingerprint()
-    found = model_fingerprints(export_dir, version)
+    found = contract.model_fingerprints(export_dir, version)
     wrong = {name: value for name, value in found.items() if value != expected}
     if wrong:
-        raise SchemaMismatchError(
+        raise contract.SchemaMismatchError(
             f"{export_dir} version {version}: schema fingerprint mismatch {wrong}; this funnel's "
             f"schema is {expected} (schema version {schema.SCHEMA_VERSION}). The models were "
             "exported under another feature contract: re-export them with this code")
@@ -147,8 +111,8 @@ class LoadedExport:
     def rank_candidates(self, features: dict, owner: np.ndarray) -> RankScores:
         """The candidates of several requests in one call (a ``bundle.RankFn``).
 
-        ``features``: ``bundle.REQUEST_FEATURES`` one row per request (``HISTORY``
-        ``[B, L]``), ``bundle.ITEM_FEATURES`` one row per candidate ``[N]``;
+        ``features``: ``ranking_rows.REQUEST_FEATURES`` one row per request (``HISTORY``
+        ``[B, L]``), ``ranking_rows.ITEM_FEATURES`` one row per candidate ``[N]``;
         ``owner [N]``: the request row of each candidate. Returns the ``[N]``
         float32 probabilities and logits (None from an export without the
         ``logit`` output). Exports without the ranking ``candidates`` signature
@@ -178,14 +142,14 @@ def load_export(export_dir: str | Path, version: int | None = None,
 
     Raises:
         FileNotFoundError: no complete version (or not the one asked for).
-        SchemaMismatchError: a model's schema fingerprint differs from this code's.
+        contract.SchemaMismatchError: a model's schema fingerprint differs from this code's.
     """
     root = Path(export_dir)
-    version = resolve_version(root, version)
-    manifest = read_manifest(root, version)
+    version = contract.resolve_version(root, version)
+    manifest = contract.read_manifest(root, version)
     check_fingerprints(root, version)
     if manifest["schema"]["fingerprint"] != schema.fingerprint():
-        raise SchemaMismatchError(f"{root} version {version}: manifest fingerprint "
+        raise contract.SchemaMismatchError(f"{root} version {version}: manifest fingerprint "
                                   f"{manifest['schema']['fingerprint']} != {schema.fingerprint()}")
     models = {name: SessionModel(root / name / str(version), *(threads or ())) for name in load_models}
     scann_index = ScannIndex.load(root / contract.SCANN / str(version))

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Optional
 import numpy as np
 
 from funnel import schema
-from serving.contract import FEATURES, OWNER, QUERY, RANKING, SCANN, default_candidates
+from serving.contract import FEATURES, QUERY, RANKING, SCANN, default_candidates
 
 QueryFn = Callable[[np.ndarray], np.ndarray]
 """Raw item-id history ``[B, L]`` (str, left-padded with ``""``) -> interests ``[B, M, D]``."""
@@ -45,46 +45,13 @@ class RankScores:
 RankFn = Callable[[Mapping[str, np.ndarray], np.ndarray], RankScores]
 """Raw ranking features of B requests and their N candidates, and ``owner [N]``
 (the request row of each candidate) -> :class:`RankScores` of the N candidates.
-``REQUEST_FEATURES`` have one row per request (``HISTORY`` ``[B, L]``), ``ITEM_FEATURES``
-one per candidate ``[N]``."""
+``serving.ranking_rows.REQUEST_FEATURES`` have one row per request (``HISTORY`` ``[B, L]``),
+``ITEM_FEATURES`` one per candidate ``[N]``."""
 
 SERVED_MODELS = (QUERY, RANKING, SCANN, FEATURES)
 """Models an answer's ``model_versions`` reports: the ones a recommendation used."""
 ORDERS = ("ranking", "retrieval")
 """How an answer's items are ordered."""
-REQUEST_FEATURES = tuple(f for f in schema.RANKING_FEATURES if f.source is not schema.Source.ITEM)
-"""Ranking features shared by every candidate of one request: profile, context, history."""
-ITEM_FEATURES = tuple(f for f in schema.RANKING_FEATURES if f.source is schema.Source.ITEM)
-"""Ranking features of the candidate item itself."""
-
-
-def expand_candidates(features: Mapping[str, np.ndarray], owner: np.ndarray) -> dict[str, np.ndarray]:
-    """One row per candidate: each request's ``REQUEST_FEATURES`` repeated for its candidates.
-
-    Turns the input of a :data:`RankFn` into per-row ranking features (every
-    ``schema.RANKING_FEATURES`` name ``[N]``, ``HISTORY`` ``[N, L]``, and the
-    ``schema.CANDIDATE_FEATURES`` where given), for ranking models that score
-    rows one by one.
-    """
-    owner = np.asarray(owner, dtype=np.int64)
-    rows = {f.name: np.asarray(features[f.name])[owner] for f in REQUEST_FEATURES}
-    rows.update({f.name: np.asarray(features[f.name]) for f in ITEM_FEATURES})
-    rows.update({name: np.asarray(features[name]) for name in schema.CANDIDATE_FEATURES if name in features})
-    return rows
-
-
-def candidate_inputs(rows: dict[str, np.ndarray], requests: int) -> dict[str, np.ndarray]:
-    """Raw ranking rows regrouped for the ``candidates`` signature.
-
-    The first ``requests`` rows give the request features; every row gives a
-    candidate, owned by request ``row % requests``.
-    """
-    count = len(rows[schema.ITEM_ID])
-    inputs = {f.name: rows[f.name][:requests] for f in REQUEST_FEATURES}
-    inputs.update({f.name: rows[f.name] for f in ITEM_FEATURES})
-    inputs.update({name: rows[name] for name in schema.CANDIDATE_FEATURES if name in rows})
-    inputs[OWNER] = np.arange(count, dtype=np.int64) % requests
-    return inputs
 
 
 @dataclasses.dataclass(frozen=True)

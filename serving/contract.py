@@ -26,12 +26,17 @@ shapes) are named by :data:`SERVING_DEFAULT`, :data:`HISTORY_INT64`,
 :data:`K`, :data:`OWNER`, :data:`EMBEDDINGS`, :data:`ITEM_IDS`,
 :data:`SCORES`, :data:`PROBABILITY` and :data:`LOGIT` (feature inputs by
 ``funnel.schema``); :func:`ranking_inputs` lists the ranking signatures' inputs.
+
+Reading a version by name, without loading a model: :func:`resolve_version`,
+:func:`read_manifest` and :func:`model_fingerprints` (verify checks an export
+with them, and the service before it loads one).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import types
 from pathlib import Path
 from typing import Mapping
@@ -84,6 +89,44 @@ def complete_versions(export_dir: str | Path) -> list[int]:
     if not folder.is_dir():
         return []
     return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+
+
+FINGERPRINTED = (QUERY, CANDIDATE, RETRIEVAL, RETRIEVAL_SCANN, RANKING)
+"""SavedModels carrying the schema fingerprint they were built under (``assets/schema.json``)."""
+
+
+class SchemaMismatchError(ValueError):
+    """The export's models were built under a different feature contract."""
+
+
+def resolve_version(export_dir: str | Path, version: int | None = None) -> int:
+    """``version`` if it is complete in ``export_dir``, else the newest complete one."""
+    versions = complete_versions(export_dir)
+    if not versions:
+        raise FileNotFoundError(f"{export_dir}: no complete export version "
+                                f"({MANIFEST_DIR}/<version>.json); run `funnel export`")
+    if version is None:
+        return versions[-1]
+    if int(version) not in versions:
+        raise FileNotFoundError(f"{export_dir}: version {version} is not a complete export; "
+                                f"complete versions: {versions}")
+    return int(version)
+
+
+def read_manifest(export_dir: str | Path, version: int) -> dict:
+    """``EXPORT/manifests/<version>.json``."""
+    return json.loads((Path(export_dir) / MANIFEST_DIR / f"{version}.json").read_text())
+
+
+def model_fingerprints(export_dir: str | Path, version: int) -> dict[str, str]:
+    """The schema fingerprint each SavedModel of ``version`` carries in ``assets/schema.json``."""
+    found = {}
+    for name in FINGERPRINTED:
+        path = Path(export_dir) / name / str(version) / "assets" / SCHEMA_ASSET
+        if not path.exists():
+            raise SchemaMismatchError(f"{path} missing: {name} carries no schema; re-export")
+        found[name] = json.loads(path.read_text())["fingerprint"]
+    return found
 
 
 SERVING_DEFAULT = "serving_default"

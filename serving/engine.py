@@ -31,8 +31,9 @@ from funnel import schema
 from retrieval import candidates as candidates_lib
 from retrieval import interests
 from serving.api import Candidate, HistoryItem, Recommendation, RecommendedItem, RecommendRequest
-from serving.bundle import ITEM_FEATURES, ModelBundle, RankScores
+from serving.bundle import ModelBundle, RankScores
 from serving.item_search import ItemSearch
+from serving.ranking_rows import ITEM_FEATURES
 from serving.steps import ResolvedHistory, RetrievedCandidates, ScoredCandidates
 
 log = logging.getLogger(__name__)

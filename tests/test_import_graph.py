@@ -5,6 +5,10 @@ The layers, lowest first: ``funnel/`` (schema, config, metrics, I/O) <-
 ``pipelines/`` <- ``retrieval/``, ``ranking/`` (side by side, neither imports
 the other) <- ``serving/`` (export and service) <- the CLI (``funnel.cli``,
 ``funnel.build``, ``funnel.demo``, which live in ``funnel/`` but drive every stage).
+Inside ``serving/`` the exporter (``serving/export/``) and the service are
+siblings that share only ``serving.contract`` and ``serving.ranking_rows``;
+``serving/evaluation/`` (the funnel evaluation and the gate) sits above both,
+and ``funnel export``'s CLI module hands the build its gate.
 
 The graph is read from the source with ``ast`` (nothing is imported), counting
 every ``import`` and ``from ... import`` wherever it stands, since an import
@@ -172,14 +176,79 @@ def _within(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
 
-def test_the_service_never_imports_the_exporter():
-    """What both need (folder, signature and input names) is in ``serving.contract``; the
-    service loads no export code (TensorFlow, TFRS, the training models), not even in a function."""
-    graph = import_graph(ROOT)
-    found = [f"{module} imports {target}" for module, targets in sorted(graph.items())
-             if _within(module, "serving") and not _within(module, "serving.export")
-             for target in sorted(targets) if _within(target, "serving.export")]
-    assert not found, "; ".join(found)
+SHARED = ("serving.contract", "serving.ranking_rows")
+"""What the exporter and the service both read (names, layouts; no TensorFlow): either side may import it."""
+EXPORTER = "serving.export"
+ABOVE_BOTH = "serving.evaluation"
+"""Runs the service's engine on an export (the funnel evaluation, the gate): it may import both
+sides, and neither side imports it."""
+ORCHESTRATING = ("serving.export.commands",)
+"""``funnel export``'s CLI: it hands the build the gate, so it may import every side."""
+
+
+def serving_side(module: str) -> str | None:
+    """``"the exporter"``, ``"the service"`` or ``"the evaluation"`` for a module of ``serving``;
+    None for the shared modules, the ``serving`` package itself and anything outside it."""
+    if not _within(module, "serving") or module == "serving" or any(_within(module, m) for m in SHARED):
+        return None
+    if _within(module, ABOVE_BOTH):
+        return "the evaluation"
+    return "the exporter" if _within(module, EXPORTER) else "the service"
+
+
+def sibling_imports(root: Path, packages=PACKAGES) -> list[str]:
+    """Every import between the exporter and the service, or from either into the evaluation
+    above them, as ``"serving.export.verify imports serving.engine: the exporter may not import
+    the service"``; the ``ORCHESTRATING`` modules are exempt."""
+    found = []
+    for module, targets in sorted(import_graph(root, packages).items()):
+        side = serving_side(module)
+        if side not in ("the exporter", "the service") or module in ORCHESTRATING:
+            continue
+        for target in sorted(targets):
+            other = serving_side(target)
+            if other is not None and other != side:
+                found.append(f"{module} imports {target}: {side} may not import {other}")
+    return found
+
+
+def test_the_exporter_and_the_service_import_only_what_they_share():
+    """Export and service are siblings: what both need (folder, signature and input names, the
+    ranking rows' layouts) is in ``SHARED``, so the service loads no export code (TensorFlow, TFRS,
+    the training models) and the exporter runs no service code, not even in a function."""
+    found = sibling_imports(ROOT)
+    assert not found, "\n".join(found)
+
+
+def plant(root: Path, files: dict[str, str]) -> None:
+    """Write a small source tree below ``root``: ``{relative path: text}``."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_an_import_between_the_siblings_is_reported_by_pair(tmp_path):
+    files = {
+        "serving/__init__.py": "",
+        "serving/contract.py": "",
+        "serving/ranking_rows.py": "from serving.contract import OWNER\n",
+        "serving/engine.py": "from serving import ranking_rows\n\ndef f():\n    from serving.export import modules\n",
+        "serving/backends/__init__.py": "",
+        "serving/backends/tf.py": "from ..evaluation.gate import choose_order\n",
+        "serving/export/__init__.py": "",
+        "serving/export/modules.py": "from serving.contract import OWNER\nfrom serving.ranking_rows import ITEM_FEATURES\n",
+        "serving/export/verify.py": "def f():\n    import serving.engine\n",
+        "serving/export/commands.py": "from serving.evaluation import gate\nfrom serving import engine\n",
+        "serving/evaluation/__init__.py": "",
+        "serving/evaluation/gate.py": "from serving.engine import x\nfrom serving.export import modules\n",
+    }
+    plant(tmp_path, files)
+    assert sibling_imports(tmp_path, ("serving",)) == [
+        "serving.backends.tf imports serving.evaluation.gate: the service may not import the evaluation",
+        "serving.engine imports serving.export.modules: the service may not import the exporter",
+        "serving.export.verify imports serving.engine: the exporter may not import the service",
+    ]
+
 
 def test_an_upward_import_hidden_in_a_function_is_reported(tmp_path):
     files = {
@@ -198,9 +267,7 @@ def test_an_upward_import_hidden_in_a_function_is_reported(tmp_path):
         "serving/__init__.py": "",
         "serving/app.py": "from retrieval import index\nfrom ..ranking import m\nfrom funnel import config\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    plant(tmp_path, files)
     assert upward_imports(tmp_path) == [
         "funnel/config.py imports funnel.cli: funnel may not import the CLI",
         "pipelines/read.py imports retrieval: pipelines may not import retrieval",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from serving import artifacts
+from serving import artifacts, contract
 from serving.backends.export_bundle import bundle_from_export, latest_version
 from serving.bundle import ModelBundle
 
@@ -47,7 +47,7 @@ class EmbeddedBackend:
 
     def preflight(self) -> None:
         """Fail before serving when the newest version's models disagree on the schema."""
-        artifacts.check_fingerprints(self.export_dir, artifacts.resolve_version(self.export_dir))
+        artifacts.check_fingerprints(self.export_dir, contract.resolve_version(self.export_dir))
 
     def latest_version(self) -> int | None:
         return latest_version(self.export_dir)

@@ -22,7 +22,8 @@ from serving import artifacts
 from serving import contract
 from serving.backends.export_bundle import bundle_from_export, latest_version
 from serving.backends.rest import PredictClient, TFServingError
-from serving.bundle import ModelBundle, RankScores, expand_candidates
+from serving.bundle import ModelBundle, RankScores
+from serving.ranking_rows import expand_candidates
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class TFServingBackend:
         """Nothing to tune in-process: TF Serving owns the TensorFlow threads."""
 
     def preflight(self) -> None:
-        artifacts.check_fingerprints(self.export_dir, artifacts.resolve_version(self.export_dir))
+        artifacts.check_fingerprints(self.export_dir, contract.resolve_version(self.export_dir))
 
     def latest_version(self) -> int | None:
         return latest_version(self.export_dir)

@@ -28,13 +28,13 @@ from funnel import dataset, schema
 from funnel.runs import RunLayout
 from retrieval import index
 from serving.export import recall, run_kinds, warmup
-from serving.bundle import candidate_inputs
 from serving.contract import (CANDIDATE, FEATURES, FOLDERS, MANIFEST, MANIFEST_CANDIDATES, MANIFEST_DIR, MODELS_CONFIG,
                               MODELS_SCANN_CONFIG, POPULAR_FILE, QUERY, RANKING, RETRIEVAL, RETRIEVAL_SCANN,
                               SAMPLES, SAMPLES_FILE, SAVEDMODELS, SCANN, SCHEMA_ASSET, STOCK_SERVABLES,
                               complete_versions)
 from serving.export.staging import Staging, VerificationFailedError, remove_abandoned
 from serving.export.verify_log import write_verify_log
+from serving.ranking_rows import candidate_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def export(retrieval_run: str | Path, ranking_run: str | Path, out: str | Path,
     fresh process, and only then published (:mod:`serving.export.staging`).
     ``gate(staged_export_dir, version) -> dict``, when given, runs on the staged
     version after verify and before publishing; its result is the manifest's
-    ``gate`` (:mod:`serving.export.gate`: ranking or retrieval order for the service).
+    ``gate`` (:mod:`serving.evaluation.gate`: ranking or retrieval order for the service).
 
     Raises:
         index.RecallTooLowError: the ScaNN index misses the recall bar.

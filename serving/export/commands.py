@@ -1,14 +1,18 @@
-"""CLI of the export stage: ``funnel export ...`` and ``funnel evaluate funnel``.
+"""CLI of the export stage: ``funnel export ...``.
 
 ``funnel export --retrieval RUN --ranking RUN --out EXPORT`` (also spelt
 ``funnel export build ...``) writes the next export version;
 ``funnel export verify EXPORT`` checks it in a fresh process.
+
+This is the one module of ``serving.export`` that reaches above it: with
+``--data`` it hands the build the gate (``serving.evaluation.gate``, which runs
+the service's engine on the staged version), so build, gate and publish are
+orchestrated here and the exporter's other modules import no service code.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from funnel import flags, preflight, schema
@@ -58,7 +62,7 @@ def _gate(args):
     """The export's gate on ``--data``'s validation users, or None without ``--data``."""
     if not args.data:
         return None
-    from serving.export.gate import evaluate_gate
+    from serving.evaluation.gate import evaluate_gate
 
     return lambda staged, version: evaluate_gate(staged, version, args.data, args.gate_candidates)
 
@@ -145,28 +149,6 @@ def run_export(args) -> int:
     return build_export(args)
 
 
-def evaluate_funnel(args) -> int:
-    preflight.data_folder(args.data)
-    contract.require_export(args.export)
-    from serving.export.evaluate import evaluate_funnel as evaluate
-
-    result = evaluate(args.export, args.data, candidates=args.candidates, split=args.split,
-                      version=args.version, ranks_out=args.ranks_out)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"export version {result['export_version']}, {result['examples']} {result['split']} examples, "
-          f"full catalog, {result['candidates']} candidates; candidate recall "
-          f"{result['candidate_recall']:.4f}")
-    names = ("hr@5", "hr@10", "hr@20", "ndcg@10", "ndcg@20", "mrr")
-    for order in ("retrieval", "funnel"):
-        print(f"  {order:10s} " + "  ".join(f"{k} {result[order][k]:.4f}" for k in names))
-    for name, interval in result["bootstrap"].items():
-        print(f"  funnel - retrieval {name}: {interval['mean']:+.4f} "
-              f"(95% CI {interval['low']:+.4f} .. {interval['high']:+.4f})")
-    return 0
-
-
 def register(groups) -> None:
     group = groups["export"]
     group.add_argument("action", nargs="?", choices=(BUILD, VERIFY), default=BUILD,
@@ -175,23 +157,3 @@ def register(groups) -> None:
     _add_build_arguments(group)
     _add_verify_arguments(group)
     group.set_defaults(handler=run_export)
-
-    evaluate = groups["evaluate"].add_parser(
-        "funnel", help="retrieval order vs ranking order of the same candidates, full catalog, as the service answers")
-    evaluate.add_argument("--export", required=True, metavar="EXPORT",
-                          help="folder written by `funnel export`")
-    evaluate.add_argument("--data", required=True, metavar="DIR", help="pipeline output folder")
-    evaluate.add_argument("--candidates", type=flags.positive_int, default=None,
-                          help="retrieved candidates the ranking model re-orders (default: the export's, "
-                               "manifest.json candidates.default)")
-    evaluate.add_argument("--split", choices=("validation", "test"), default="test",
-                          help="whose examples (one per user) are evaluated")
-    evaluate.add_argument("--version", type=flags.positive_int, default=None,
-                          help="export version (default: the newest complete one)")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument("--ranks-out", default=None, metavar="FILE.npz",
-                          help="also write each example's user id and 0-based full-catalog rank in "
-                               "both orders (arrays user_ids, retrieval, funnel; a target outside the "
-                               "candidates gets a huge rank), for benchmarks/compare_ranks.py "
-                               "(default: none, no file)")
-    evaluate.set_defaults(handler=evaluate_funnel)

@@ -51,10 +51,10 @@ from ranking.embedding import HISTORY_OWNER
 from retrieval.index import ScannParams
 from retrieval.model import SCORE_REDUCTIONS, interest_scores
 from serving import contract
-from serving.export import raw_inputs
-from serving.bundle import ITEM_FEATURES, REQUEST_FEATURES
 from serving.contract import (CANDIDATES, CONTEXT_INT64, EMBEDDINGS, HISTORY_INT64, ITEM_IDS, K, LOGIT, OWNER,
                               PROBABILITY, SCORES, SERVING_DEFAULT)
+from serving.export import raw_inputs
+from serving.ranking_rows import ITEM_FEATURES, REQUEST_FEATURES
 
 NUMERIC_DTYPE = tf.as_dtype(contract.NUMERIC_DTYPE)
 """Raw numbers arrive as float64 so bucket edges match ``schema.log_square_bucket``."""

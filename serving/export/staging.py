@@ -5,7 +5,7 @@ the export's own layout (``<model>/<v>/``, ``manifests/<v>.json``), so
 ``python -m serving.export.verify`` checks the staging folder exactly as it would
 check ``EXPORT``. Only when every check passes are the version folders renamed
 into ``EXPORT`` (one ``rename`` each, atomic within a filesystem); the version
-becomes visible to ``artifacts.resolve_version`` and the service last, when
+becomes visible to ``contract.resolve_version`` and the service last, when
 the exporter writes ``EXPORT/manifests/<v>.json``. A failed verify, or any
 other failure, removes the staging folder and whatever was already renamed, so
 the previous version stays the newest.

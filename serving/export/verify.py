@@ -40,7 +40,7 @@ import numpy as np
 import funnel  # noqa: F401
 from funnel import schema
 from serving import contract
-from serving.bundle import candidate_inputs, expand_candidates
+from serving.ranking_rows import candidate_inputs, expand_candidates
 
 DEFAULT_TOLERANCE = 1e-5
 LARGE_BATCH = 500
@@ -353,9 +353,7 @@ def check_recall(check: Checker, root: Path, version: int, manifest: dict, loade
 
 def check_fingerprints(check: Checker, root: Path, version: int, manifest: dict) -> None:
     """The SavedModels and the manifest carry one schema fingerprint, and it is this code's."""
-    from serving import artifacts
-
-    fingerprints = check.run("schema fingerprints", lambda: artifacts.model_fingerprints(root, version))
+    fingerprints = check.run("schema fingerprints", lambda: contract.model_fingerprints(root, version))
     if fingerprints is None:
         return
     values = set(fingerprints.values()) | {manifest["schema"]["fingerprint"]}
@@ -566,12 +564,10 @@ def verify_export(export_dir: str | Path, version: int | None = None,
     ``recall`` (each :mod:`serving.export.recall` measure): what the exporter writes
     into the manifest.
     """
-    from serving import artifacts
-
     root = Path(export_dir)
     check = Checker(tolerance, out)
-    version = artifacts.resolve_version(root, version)
-    manifest = artifacts.read_manifest(root, version)
+    version = contract.resolve_version(root, version)
+    manifest = contract.read_manifest(root, version)
     print(f"export {root} version {version}", file=out)
     check_fingerprints(check, root, version, manifest)
     samples = dict(np.load(root / contract.SAMPLES / str(version) / contract.SAMPLES_FILE))

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from funnel import cli
-from serving.export import commands
+from serving.evaluation import commands
 
 
 def fail_with(error):

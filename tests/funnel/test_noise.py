@@ -58,7 +58,7 @@ NATIVE_LINES = (  # as TensorFlow 2.20 and ScaNN printed them during `funnel exp
 )
 KEPT_LINES = (
     b"E0000 00:00:1796532222.411285   14074 scann.cc:12] a native error\n",
-    b"04:43:53 INFO serving.export.gate: gate on 40 validation users\n",
+    b"04:43:53 INFO serving.evaluation.gate: gate on 40 validation users\n",
     b"Traceback (most recent call last):\n",
 )
 

@@ -195,7 +195,7 @@ def test_schema_mismatch_stops_startup_with_a_clear_message(tiny_export, tmp_pat
     asset.write_text(json.dumps(document))
     assert cli.main(["serve", "--export", str(export_dir), "--port", "1"]) == 2
     assert "schema fingerprint mismatch" in capsys.readouterr().err
-    with pytest.raises(artifacts.SchemaMismatchError):
+    with pytest.raises(contract.SchemaMismatchError):
         with TestClient(create_app(ServiceSettings(export_dir=str(export_dir), reload_interval_s=0))):
             pass
 

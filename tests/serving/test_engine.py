@@ -11,7 +11,8 @@ import pytest
 from funnel import schema
 from retrieval import interests
 from serving.api import RecommendRequest
-from serving.bundle import RankScores, expand_candidates
+from serving.bundle import RankScores
+from serving.ranking_rows import expand_candidates
 from serving.engine import Engine, filled_columns, logits_of, ranking_logits
 from serving.steps import ScoredCandidates
 

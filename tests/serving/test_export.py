@@ -19,7 +19,7 @@ import pytest
 
 from funnel import schema
 from retrieval import index
-from serving import artifacts, bundle, contract
+from serving import artifacts, contract, ranking_rows
 from serving.export import build as export, recall, staging, verify, warmup
 
 pytestmark = pytest.mark.slow
@@ -122,9 +122,9 @@ def test_candidates_signature_scores_like_rows_expanded_per_candidate(exported, 
     rows = export.sample_ranking_inputs(loaded_runs := export.load_runs(runs["retrieval"], runs["ranking"]), 5, 3)
     rows[schema.HISTORY] = export.sample_histories(loaded_runs, 5, 4)
     owner = np.array([1, 0, 1, 1, 0])
-    grouped = {f.name: rows[f.name][:2] for f in bundle.REQUEST_FEATURES}
-    grouped.update({f.name: rows[f.name] for f in bundle.ITEM_FEATURES})
-    expected = loaded.rank(bundle.expand_candidates(grouped, owner))
+    grouped = {f.name: rows[f.name][:2] for f in ranking_rows.REQUEST_FEATURES}
+    grouped.update({f.name: rows[f.name] for f in ranking_rows.ITEM_FEATURES})
+    expected = loaded.rank(ranking_rows.expand_candidates(grouped, owner))
     assert len(set(np.round(expected, 6))) > 1
     ranked = loaded.rank_candidates(grouped, owner)
     np.testing.assert_allclose(ranked.probability, expected, rtol=1e-6, atol=1e-7)
@@ -217,7 +217,7 @@ def test_load_export_refuses_a_schema_mismatch(exported, tmp_path):
     schema_file = copy / "ranking" / "1" / "assets" / contract.SCHEMA_ASSET
     document = json.loads(schema_file.read_text())
     schema_file.write_text(json.dumps({**document, "fingerprint": "0000000000000000"}))
-    with pytest.raises(artifacts.SchemaMismatchError, match="ranking.*0000000000000000"):
+    with pytest.raises(contract.SchemaMismatchError, match="ranking.*0000000000000000"):
         artifacts.load_export(copy)
 
 
@@ -269,13 +269,13 @@ def test_interrupted_export_leaves_the_previous_version_intact(exported, runs, t
     assert tree_digest(root) == before  # version 1, manifest.json and models.config untouched
     assert not any((root / name / "2").exists() for name in contract.FOLDERS)
     assert not list(root.glob(".staging-*"))
-    assert artifacts.resolve_version(root) == 1
+    assert contract.resolve_version(root) == 1
 
     monkeypatch.setattr(staging.os, "rename", real_rename)
     second = export.export(runs["retrieval"], runs["ranking"], root, export.ExportOptions(verify=False))
     assert second.manifest["verify"] == {"verified": False}
     assert second.version == 2
-    assert artifacts.resolve_version(root) == 2
+    assert contract.resolve_version(root) == 2
     config = (root / "models.config").read_text()
     assert 'key: "stable" value: 2' in config and "specific { versions: 1 versions: 2 }" in config
     assert json.loads((root / "manifest.json").read_text())["version"] == 2
@@ -312,7 +312,7 @@ def test_a_version_failing_verify_is_never_published(exported, runs, tmp_path, m
     assert "  FAIL ranking: probability vs training-time model" in err
     assert tree_digest(root) == before
     assert not list(root.glob(".staging-*"))
-    assert artifacts.resolve_version(root) == 1
+    assert contract.resolve_version(root) == 1
     assert EmbeddedBackend(ServiceSettings(export_dir=str(root))).latest_version() == 1
 
 

@@ -1,4 +1,4 @@
-"""Guards serving/export/gate.py and the order the service answers in: the export's gate picks
+"""Guards serving/evaluation/gate.py and the order the service answers in: the export's gate picks
 retrieval order when ranking loses on validation users, and the engine follows it."""
 
 import dataclasses
@@ -9,7 +9,7 @@ import pytest
 from serving.api import RecommendRequest
 from serving.backends.export_bundle import served_order
 from serving.engine import Engine
-from serving.export.gate import choose_order
+from serving.evaluation.gate import choose_order
 
 from tests.serving.conftest import toy_bundle
 

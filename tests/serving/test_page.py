@@ -31,7 +31,7 @@ def browser():
 GATE = {"order": "ranking", "split": "validation", "examples": 943, "candidates": 100,
         "retrieval": {"hr@10": 0.1177, "ndcg@10": 0.0612}, "funnel": {"hr@10": 0.1431, "ndcg@10": 0.0755},
         "candidate_recall": 0.4512}
-"""A manifest ``gate`` entry as ``funnel export --data`` writes it (serving/export/gate.py)."""
+"""A manifest ``gate`` entry as ``funnel export --data`` writes it (serving/evaluation/gate.py)."""
 
 
 @pytest.fixture

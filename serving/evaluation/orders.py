@@ -35,10 +35,10 @@ from funnel import dataset, metrics, schema
 from funnel import ranks as ranks_lib
 from retrieval.evaluate import items_seen_before
 from serving import artifacts
-from serving.export import build as export_lib
 from serving.api import RecommendRequest
 from serving.backends.export_bundle import bundle_from_export
 from serving.engine import Engine, ranking_logits
+from serving.export import build as export_lib
 from serving.settings import MAX_HISTORY
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 ``funnel export`` (with ``--data``) evaluates both orders of the same
 candidates on the validation users of the staged, verified version, through
-the service's own engine (:mod:`serving.export.evaluate`), and writes the result to
+the service's own engine (:mod:`serving.evaluation.orders`), and writes the result to
 its ``manifest.json`` as ``gate`` before publishing it. With ``funnel serve --order auto`` (the default) the service then
 orders answers by ranking score only when ranking won (higher NDCG@10; HR@10
 breaks a tie), else by retrieval score. Test users are never looked at, so
@@ -36,7 +36,7 @@ def evaluate_gate(export_dir: str | Path, version: int, data_dir: str | Path,
 
     ``candidates`` defaults to the staged manifest's (the ranker's list width); the
     manifest's ``candidates.default`` becomes what the gate evaluated."""
-    from serving.export.evaluate import evaluate_funnel
+    from serving.evaluation.orders import evaluate_funnel
 
     result = evaluate_funnel(export_dir, data_dir, candidates=candidates, split=schema.VALIDATION,
                              version=version)
