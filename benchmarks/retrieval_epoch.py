@@ -1,9 +1,11 @@
-"""Training time per epoch of each retrieval negatives mode (and SASRec) on a data folder.
+"""Training time per epoch of each retrieval negatives mode, of whole-sequence training
+and of SASRec on a data folder.
 
-Each variant is the default config (``retrieval.config.build``) with one change.
+Each variant is the default config (``retrieval.config.build``) with one change
+(``sequences``: two; whole sequences come in batches of 64).
 It is trained for ``--warm-steps`` steps (tracing), then timed over ``--steps``
 steps of its own training data (``retrieval.train.TRAINING_DATA``: examples
-batched by history length for the two towers, whole sequences for SASRec); the
+batched by history length, or whole sequences); the
 epoch estimate is the measured time per step times the epoch's steps.
 
 Usage::
@@ -29,6 +31,7 @@ VARIANTS = {
     "full": {"negatives": "full"},
     "mixed": {"negatives": "mixed"},
     "sampled": {"negatives": "sampled"},
+    "sequences": {"train_on": "sequences", "batch_size": 64},
     "sasrec": {"model": "sasrec"},
 }
 """Variant name -> the config values it changes from the defaults."""
