@@ -191,7 +191,7 @@ def test_weighted_loss_at_the_frequency_start_is_the_unweighted_loss():
 
     tf.keras.utils.set_random_seed(5)
     model = TwoTowerModel(RetrievalConfig(embedding_dim=4, item_hidden=(4,), encoder_layers=1,
-                                          encoder_heads=1), ItemStatistics(FREQUENCIES))
+                                          encoder_heads=1, dropout=0.0), ItemStatistics(FREQUENCIES))
     model.build_towers()
     history = np.zeros((4, schema.MAX_SEQUENCE_LENGTH), np.int64)
     history[:, -2:] = [[2, 3], [4, 5], [6, 2], [3, 7]]

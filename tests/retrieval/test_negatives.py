@@ -20,7 +20,7 @@ SAMPLED = [3, 6]
 def _model(**overrides):
     tf.keras.utils.set_random_seed(5)
     config = RetrievalConfig(model="mur", num_interests=2, embedding_dim=4, item_hidden=(4,),
-                             encoder_layers=1, encoder_heads=1, **overrides)
+                             encoder_layers=1, encoder_heads=1, dropout=0.0, **overrides)
     model = TwoTowerModel(config, ItemStatistics(FREQUENCIES))
     model.build_towers()
     return model
