@@ -463,7 +463,7 @@ def main(argv=None) -> int:
         for started in (process, floor_process):
             if started is not None:
                 launch.stop(started)
-    manifest = (models.get("active") or {}).get("manifest", {})
+    manifest = (models.get("active") or {}).get("manifest") or {}
     notes = [f"- machine: {machine()}; load average at the end {os.getloadavg()[0]:.2f}",
              f"- server: `{' '.join(['funnel serve --workers', str(args.workers), '--max-batch', str(args.max_batch), *args.serve_args.split()])}` "
              f"(uvicorn, uvloop, httptools), ready {startup:.1f} s after start",
