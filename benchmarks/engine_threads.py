@@ -3,7 +3,7 @@
 Load tables on this VM move by up to 2x between minutes for the same server
 (docs/benchmarks.md), too much to compare thread settings run after
 run. This script loads one export once per setting, each as the service loads
-it (``artifacts.load_export(threads=...)``, the ``Engine``), and answers the
+it (``embedded.load_bundle(threads=...)``, the ``Engine``), and answers the
 same request bodies ``benchmarks/serve_load.py`` sends with each engine in
 turn, round after round, so every setting sees the same machine. It reports
 the median wall milliseconds of ``Engine.recommend`` and CPU milliseconds per
@@ -31,13 +31,10 @@ import serve_load  # noqa: E402  (same request bodies as the load benchmark)
 
 def load_engine(export: str, threads: tuple[int, int], batches: list[int]):
     """An ``Engine`` on ``export`` whose sessions use ``threads`` (intra-op, inter-op), warmed."""
-    from serving import artifacts
-    from serving.backends.export_bundle import bundle_from_export
+    from serving.backends.embedded import load_bundle
     from serving.engine import Engine
 
-    loaded = artifacts.load_export(export, threads=threads)
-    engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates),
-                    warm_batch_sizes=batches)
+    engine = Engine(load_bundle(export, threads=threads), warm_batch_sizes=batches)
     engine.warm()
     return engine
 

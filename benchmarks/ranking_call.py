@@ -5,7 +5,7 @@ tell two versions of the ranking model apart. This script loads every export
 given in one process, builds the ranking inputs of the same requests once
 (through the first export's engine, as the service does: retrieval, candidate
 features, request and item features), and calls each export's
-``rank_candidates`` (the service's ranking call: its inputs, then the
+ranking call (the bundle's ``rank``, as the service calls it: its inputs, then the
 ``candidates`` signature) on them in turn, round after round, so every export
 sees the same load. The exports must take the same ranking inputs. It
 reports CPU milliseconds per call (``time.process_time``: every thread of the
@@ -17,6 +17,7 @@ process), the median and the minimum over the rounds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -29,19 +30,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve_load  # noqa: E402  (same request bodies as the load benchmark)
 
 
-def ranking_inputs(loaded, bodies: list[bytes]) -> tuple[dict, object]:
-    """The ``(features, owner)`` the engine passes to the ranking call for ``bodies``."""
+def ranking_inputs(bundle, bodies: list[bytes]) -> tuple[dict, object]:
+    """The ``(features, owner)`` the engine passes to ``bundle``'s ranking call for ``bodies``."""
     from serving.api import RecommendRequest
-    from serving.backends.export_bundle import bundle_from_export
     from serving.engine import Engine
 
     seen = {}
 
     def capture(features, owner):
         seen.update(features=features, owner=owner)
-        return loaded.rank_candidates(features, owner)
+        return bundle.rank(features, owner)
 
-    engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=capture))
+    engine = Engine(dataclasses.replace(bundle, rank=capture))
     engine.recommend([RecommendRequest.model_validate_json(body) for body in bodies])
     return seen["features"], seen["owner"]
 
@@ -62,9 +62,9 @@ def main(argv=None) -> int:
     parser.add_argument("--calls", type=int, default=100, help="calls per round at batch 1 (fewer for larger)")
     args = parser.parse_args(argv)
 
-    from serving import artifacts
+    from serving.backends.embedded import load_bundle
 
-    exports = [artifacts.load_export(path) for path in args.export]
+    exports = [load_bundle(path) for path in args.export]
     batches = [int(b) for b in args.batches.split(",")]
     bodies = serve_load.recommend_bodies(serve_load.catalog_ids(args.export[0]), 64, 0, args.history, 10,
                                          args.candidates)
@@ -78,11 +78,11 @@ def main(argv=None) -> int:
         features, owner = ranking_inputs(exports[0], bodies[:batch])
         calls = max(5, args.calls // batch)
         rounds = {path: [] for path in args.export}
-        for loaded in exports:
-            cpu_ms_per_call(lambda: loaded.rank_candidates(features, owner), 5)  # warm
+        for bundle in exports:
+            cpu_ms_per_call(lambda: bundle.rank(features, owner), 5)  # warm
         for _ in range(args.rounds):
-            for path, loaded in zip(args.export, exports):
-                rounds[path].append(cpu_ms_per_call(lambda: loaded.rank_candidates(features, owner), calls))
+            for path, bundle in zip(args.export, exports):
+                rounds[path].append(cpu_ms_per_call(lambda: bundle.rank(features, owner), calls))
         for path in args.export:
             results[path] += [statistics.median(rounds[path]), min(rounds[path])]
     for path in args.export:

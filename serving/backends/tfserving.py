@@ -20,7 +20,6 @@ import numpy as np
 from funnel import schema
 from serving import artifacts
 from serving import contract
-from serving.backends.export_bundle import bundle_from_export, latest_version
 from serving.backends.rest import PredictClient, TFServingError
 from serving.bundle import ModelBundle, RankScores
 from serving.ranking_rows import expand_candidates
@@ -47,7 +46,7 @@ class TFServingBackend:
         artifacts.check_fingerprints(self.export_dir, contract.resolve_version(self.export_dir))
 
     def latest_version(self) -> int | None:
-        return latest_version(self.export_dir)
+        return artifacts.latest_version(self.export_dir)
 
     def _wait_available(self, client: PredictClient) -> None:
         deadline = time.monotonic() + self.wait_for_version_s
@@ -66,19 +65,13 @@ class TFServingBackend:
             time.sleep(POLL_S)
 
     def load(self, version: int) -> ModelBundle:
-        loaded = artifacts.load_export(self.export_dir, version, load_models=())
+        root, version, manifest = artifacts.open_version(self.export_dir, version)
         http = httpx.Client(timeout=self.settings.tfserving_timeout_s,
                             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
-        query_client = PredictClient(self.url, contract.QUERY, version=str(loaded.version), client=http)
-        candidates = contract.CANDIDATES in loaded.manifest["models"][contract.RANKING].get("signatures", ())
-        rank_client = PredictClient(self.url, contract.RANKING, version=str(loaded.version), client=http,
+        query_client = PredictClient(self.url, contract.QUERY, version=str(version), client=http)
+        candidates = contract.CANDIDATES in manifest["models"][contract.RANKING].get("signatures", ())
+        rank_client = PredictClient(self.url, contract.RANKING, version=str(version), client=http,
                                     signature=contract.CANDIDATES if candidates else contract.SERVING_DEFAULT)
-        try:
-            for client in (query_client, rank_client):
-                self._wait_available(client)
-        except Exception:
-            http.close()
-            raise
 
         def query(history: np.ndarray) -> np.ndarray:
             out = query_client.predict({schema.HISTORY: history}, output=contract.EMBEDDINGS)
@@ -92,5 +85,12 @@ class TFServingBackend:
             return RankScores(out[contract.PROBABILITY].astype(np.float32).reshape(-1),
                               None if logit is None else logit.astype(np.float32).reshape(-1))
 
-        return bundle_from_export(loaded, query=query, rank=rank, close=http.close,
-                                  order=self.settings.order)
+        try:
+            bundle = artifacts.load_bundle(root, version, manifest, query=query, rank=rank, close=http.close,
+                                           order=self.settings.order)
+            for client in (query_client, rank_client):
+                self._wait_available(client)
+        except Exception:
+            http.close()
+            raise
+        return bundle

@@ -34,9 +34,8 @@ import numpy as np
 from funnel import dataset, metrics, schema
 from funnel import ranks as ranks_lib
 from retrieval.evaluate import items_seen_before
-from serving import artifacts
 from serving.api import RecommendRequest
-from serving.backends.export_bundle import bundle_from_export
+from serving.backends.embedded import load_bundle
 from serving.engine import Engine, ranking_logits
 from serving.export import build as export_lib
 from serving.settings import MAX_HISTORY
@@ -137,14 +136,13 @@ def evaluate_funnel(export_dir: str | Path, data_dir: str | Path, candidates: in
     if split not in (schema.VALIDATION, schema.TEST):
         raise ValueError(f"split: unknown value {split!r}; choose validation or test")
     schema.FeatureMap.load(data_dir)  # a `funnel preprocess` output, or one line saying it is not
-    loaded = artifacts.load_export(export_dir, version)
-    expected = loaded.manifest["vocabularies"][schema.ITEM_ID]["sha256"]
+    bundle = load_bundle(export_dir, version)
+    expected = bundle.manifest["vocabularies"][schema.ITEM_ID]["sha256"]
     vocab_file = schema.Layout(data_dir).vocab_file(schema.ITEM_ID)
     if export_lib.sha256_file(vocab_file) != expected:
         raise ValueError(f"{vocab_file} differs from the item vocabulary the export was trained on; "
                          "evaluate on the same `funnel preprocess` output")
-    engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates),
-                    clock=_unknown_time)
+    engine = Engine(bundle, clock=_unknown_time)
     if candidates is None:
         candidates = engine.bundle.default_candidates
     requests, targets, user_ids = split_requests(data_dir, split, candidates, max_examples)
@@ -153,7 +151,7 @@ def evaluate_funnel(export_dir: str | Path, data_dir: str | Path, candidates: in
         ranks_lib.save(ranks_out, user_ids, **ranks)
     result = summarise(ranks)
     result.update({"split": split, "examples": int(len(targets)), "candidates": int(candidates),
-                   "export_version": loaded.version})
+                   "export_version": bundle.version})
     logger.info("funnel evaluation on %d %s examples: %s", len(targets), split, result)
     return result
 

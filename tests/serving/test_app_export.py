@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from funnel import cli, schema
 from retrieval import interests
-from serving import artifacts, signature_runner
-from serving import contract
+from serving import contract, signature_runner
+from serving.backends.embedded import load_bundle
 from serving.app import create_app
 from serving.settings import ServiceSettings
 
@@ -64,9 +64,9 @@ def test_an_export_without_a_gate_is_answered_in_retrieval_order(export_dir, loa
 
 @pytest.fixture(scope="module")
 def loaded(export_dir):
-    """The export as the service loads it by default (``ServiceSettings``' session threads)."""
+    """The export's bundle as the service loads it by default (``ServiceSettings``' session threads)."""
     defaults = ServiceSettings(export_dir=str(export_dir))
-    return artifacts.load_export(export_dir, threads=(defaults.tf_intra_op_threads, defaults.tf_inter_op_threads))
+    return load_bundle(export_dir, threads=(defaults.tf_intra_op_threads, defaults.tf_inter_op_threads))
 
 
 def test_recommendations_come_from_the_export(client, loaded):
@@ -104,25 +104,27 @@ def test_ranking_scores_are_the_exported_models_probabilities(client, loaded):
     history = [str(x) for x in loaded.item_ids[20:23]]
     body = client.post("/v1/recommend", json={"history": history, "k": 3, "user_id": "u2",
                                               "context": {schema.HOUR: 7, schema.WEEKDAY: 4}}).json()
-    profile = loaded.users.loc["u2"]
-    rows = loaded.items.loc[[item["item_id"] for item in body["items"]]]
+    profile = loaded.user_attributes["u2"]
+    row_of = {item_id: row for row, item_id in enumerate(loaded.item_ids)}
+    rows = [row_of[item["item_id"]] for item in body["items"]]
     padded = np.array([[""] * (schema.MAX_SEQUENCE_LENGTH - 3) + history] * 3, dtype=object)
-    features = {schema.HISTORY: padded, schema.ITEM_ID: rows[schema.ITEM_ID].to_numpy(object),
-                schema.ITEM_CATEGORY: rows[schema.ITEM_CATEGORY].to_numpy(object),
+    features = {schema.HISTORY: padded, schema.ITEM_ID: np.asarray(loaded.item_ids)[rows].astype(object),
+                schema.ITEM_CATEGORY: loaded.item_attributes[schema.ITEM_CATEGORY][rows],
                 schema.ITEM_AGE: np.zeros(3), schema.HOUR: np.array(["7"] * 3, dtype=object),
                 schema.WEEKDAY: np.array(["4"] * 3, dtype=object), schema.USER_ID: np.array(["u2"] * 3, dtype=object)}
     for name in schema.USER_ATTRIBUTES:
         value = profile[name]
         features[name] = (np.full(3, float(value)) if schema.feature(name).kind is schema.Kind.NUMERIC
                           else np.array([value] * 3, dtype=object))
-    expected = loaded.rank(features)
+    expected = loaded.rank(features, np.arange(3)).probability  # one candidate per request row
     np.testing.assert_allclose([item["score"] for item in body["items"]], expected, rtol=1e-5, atol=1e-6)
 
 
-def test_unknown_history_falls_back_to_the_exports_popular_items(client, loaded):
+def test_unknown_history_falls_back_to_the_exports_popular_items(client, export_dir):
     body = client.post("/v1/recommend", json={"history": ["no-such-item"], "k": 3}).json()
     assert body["fallback"] is True and "'no-such-item'" in body["warnings"][0]
-    assert [item["item_id"] for item in body["items"]] == [str(x) for x in loaded.popular_item_ids[:3]]
+    popular = json.loads((export_dir / contract.FEATURES / "1" / contract.POPULAR_FILE).read_text())
+    assert [item["item_id"] for item in body["items"]] == [str(x) for x in popular["item_ids"][:3]]
 
 
 def test_samples_offer_personas_and_a_new_user(client):
@@ -238,11 +240,9 @@ def test_two_batch_threads_answer_like_one(loaded):
     from concurrent.futures import ThreadPoolExecutor
 
     from serving.api import RecommendRequest
-    from serving.backends.export_bundle import bundle_from_export
     from serving.engine import Engine
 
-    engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates),
-                    clock=lambda: datetime.datetime(2024, 1, 1, 12))
+    engine = Engine(loaded, clock=lambda: datetime.datetime(2024, 1, 1, 12))
     ids = [str(x) for x in loaded.item_ids]
     batches = [[RecommendRequest(history=ids[b + i: b + i + 5], k=5) for i in range(3)]
                for b in range(0, 40, 2)]
@@ -255,13 +255,11 @@ def test_two_batch_threads_answer_like_one(loaded):
 def test_sessions_without_an_inter_op_pool_answer_as_with_one(export_dir, loaded):
     """``funnel serve --tf-inter-threads 0`` runs the same graphs on the batch thread: same answers."""
     from serving.api import RecommendRequest
-    from serving.backends.export_bundle import bundle_from_export
     from serving.engine import Engine
 
-    inline = artifacts.load_export(export_dir, threads=(1, signature_runner.INLINE))
+    inline = load_bundle(export_dir, threads=(1, signature_runner.INLINE))
     clock = lambda: datetime.datetime(2024, 1, 1, 12)
-    engines = [Engine(bundle_from_export(x, query=x.query, rank=x.rank_candidates), clock=clock)
-               for x in (loaded, inline)]
+    engines = [Engine(x, clock=clock) for x in (loaded, inline)]
     ids = [str(x) for x in loaded.item_ids]
     requests = [RecommendRequest(history=ids[b: b + 4], k=5) for b in range(0, 24, 3)]
     expected, _ = engines[0].recommend(requests)

@@ -1,4 +1,5 @@
-"""Guards serving/export/build.py and serving/artifacts.py on tiny REAL trained runs.
+"""Guards serving/export/build.py and the service's loader (serving/artifacts.py, the embedded
+backend's signatures) on tiny REAL trained runs.
 
 One retrieval run and one ranking run are trained once per session
 (tests/serving/tiny_runs.py) and exported once; the tests read that export,
@@ -20,6 +21,7 @@ import pytest
 from funnel import schema
 from retrieval import index
 from serving import artifacts, contract, ranking_rows
+from serving.backends.embedded import SignatureModels, load_bundle
 from serving.export import build as export, recall, staging, verify, warmup
 
 pytestmark = pytest.mark.slow
@@ -118,23 +120,23 @@ def test_candidates_signature_scores_like_rows_expanded_per_candidate(exported, 
     equal serving_default on every candidate's full row, and an export without
     the signature (older versions) is scored through that row path instead; one
     without the ``logit`` output answers ``logit`` None (the engine then inverts the probability)."""
-    loaded = artifacts.load_export(exported.root)
+    models = SignatureModels.load(*artifacts.open_version(exported.root))
     rows = export.sample_ranking_inputs(loaded_runs := export.load_runs(runs["retrieval"], runs["ranking"]), 5, 3)
     rows[schema.HISTORY] = export.sample_histories(loaded_runs, 5, 4)
     owner = np.array([1, 0, 1, 1, 0])
     grouped = {f.name: rows[f.name][:2] for f in ranking_rows.REQUEST_FEATURES}
     grouped.update({f.name: rows[f.name] for f in ranking_rows.ITEM_FEATURES})
-    expected = loaded.rank(ranking_rows.expand_candidates(grouped, owner))
+    expected = models.rank(ranking_rows.expand_candidates(grouped, owner))
     assert len(set(np.round(expected, 6))) > 1
-    ranked = loaded.rank_candidates(grouped, owner)
+    ranked = models.rank_candidates(grouped, owner)
     np.testing.assert_allclose(ranked.probability, expected, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(ranked.logit, np.log(expected / (1.0 - expected)), rtol=1e-4, atol=1e-4)
-    signature = loaded.rank_candidates_fn
-    by_rows = dataclasses.replace(loaded, rank_candidates_fn=None).rank_candidates(grouped, owner)
+    signature = models.rank_candidates_fn
+    by_rows = dataclasses.replace(models, rank_candidates_fn=None).rank_candidates(grouped, owner)
     np.testing.assert_array_equal(by_rows.probability, expected)
     np.testing.assert_array_equal(by_rows.logit, ranked.logit)
     without_logit = lambda **inputs: {"probability": signature(**inputs)["probability"]}
-    older = dataclasses.replace(loaded, rank_candidates_fn=without_logit).rank_candidates(grouped, owner)
+    older = dataclasses.replace(models, rank_candidates_fn=without_logit).rank_candidates(grouped, owner)
     assert older.logit is None and np.array_equal(older.probability, ranked.probability)
 
 
@@ -158,23 +160,23 @@ def test_each_savedmodel_carries_vocabularies_schema_and_warmup(exported):
 
 HERMETIC_CHECK = """
 import sys, numpy as np, funnel
-from serving import artifacts
-loaded = artifacts.load_export(sys.argv[1])
+from serving.backends.embedded import load_bundle
+bundle = load_bundle(sys.argv[1])
 history = np.array([["", "i3", "i17"], ["i40", "nope", ""]], dtype=object)
-interests = loaded.query(history)
-rows, scores = loaded.search(interests.reshape(-1, interests.shape[-1]), 5)
+interests = bundle.query(history)
+rows, scores = bundle.search(interests.reshape(-1, interests.shape[-1]), 5)
 features = {name: np.array(["u1", "u2"], dtype=object) for name in ["user_id"]}
 features.update({"user_gender": np.array(["F", "M"], dtype=object),
                  "user_occupation": np.array(["writer", ""], dtype=object),
                  "user_region": np.array(["north", "south"], dtype=object),
-                 "user_age": np.array([30.0, np.nan]), "item_id": loaded.item_ids[rows[:2, 0]],
+                 "user_age": np.array([30.0, np.nan]), "item_id": bundle.item_ids[rows[:2, 0]],
                  "item_category": np.array(["c0", "c9"], dtype=object), "item_age": np.array([3.0, 1.0]),
                  "hour": np.array(["5", "23"], dtype=object), "weekday": np.array(["0", "6"], dtype=object),
                  "history": history})
-probability = loaded.rank(features)
+probability = bundle.rank(features, np.arange(2)).probability
 assert interests.shape == (2, 3, 8) and rows.shape == (6, 5)
 assert probability.shape == (2,) and np.all((probability > 0) & (probability < 1))
-print("answered", loaded.version, probability.round(4).tolist())
+print("answered", bundle.version, probability.round(4).tolist())
 """
 
 
@@ -195,30 +197,30 @@ def test_export_is_hermetic(exported, runs, tmp_path):
     assert "answered 1" in completed.stdout
 
 
-def test_load_export_matches_manifest_and_tables(exported):
-    loaded = artifacts.load_export(exported.root)
-    assert loaded.version == 1 and loaded.model_versions["query"] == 1
-    assert loaded.item_ids.tolist() == [f"i{n}" for n in range(60)]
-    assert loaded.item_embeddings.shape == (60, 8)
-    assert loaded.items.loc["i16", schema.ITEM_CATEGORY] == "c1"  # items 15..29 are category c1
-    assert loaded.users.loc["u3", schema.USER_OCCUPATION] == "writer"  # u % 3 == 0 -> writer
-    counts = loaded.popular_counts
-    assert np.all(np.diff(counts) <= 0) and len(loaded.popular_item_ids) == 60
-    interests = loaded.query(np.array([["i1", "i2"]], dtype=object))
-    rows, scores = loaded.search(interests[0], 60)
+def test_load_bundle_matches_manifest_and_tables(exported):
+    bundle = load_bundle(exported.root)
+    assert bundle.version == 1 and bundle.model_versions["query"] == 1
+    assert bundle.item_ids.tolist() == [f"i{n}" for n in range(60)]
+    assert bundle.item_embeddings.shape == (60, 8)
+    assert bundle.item_attributes[schema.ITEM_CATEGORY][16] == "c1"  # items 15..29 are category c1
+    assert bundle.user_attributes["u3"][schema.USER_OCCUPATION] == "writer"  # u % 3 == 0 -> writer
+    shares = bundle.popularity
+    assert np.all(np.diff(shares) <= 0) and len(bundle.popular_rows) == 60
+    interests = bundle.query(np.array([["i1", "i2"]], dtype=object))
+    rows, scores = bundle.search(interests[0], 60)
     # Exact reordering: the scores are the dot products of the returned rows.
-    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", interests[0], loaded.item_embeddings[rows]),
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", interests[0], bundle.item_embeddings[rows]),
                                rtol=1e-4, atol=1e-5)
 
 
-def test_load_export_refuses_a_schema_mismatch(exported, tmp_path):
+def test_load_bundle_refuses_a_schema_mismatch(exported, tmp_path):
     copy = tmp_path / "export"
     shutil.copytree(exported.root, copy)
     schema_file = copy / "ranking" / "1" / "assets" / contract.SCHEMA_ASSET
     document = json.loads(schema_file.read_text())
     schema_file.write_text(json.dumps({**document, "fingerprint": "0000000000000000"}))
     with pytest.raises(contract.SchemaMismatchError, match="ranking.*0000000000000000"):
-        artifacts.load_export(copy)
+        load_bundle(copy)
 
 
 def test_recall_below_the_bar_fails_before_anything_is_written(runs, tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ from funnel import ranks, schema
 from funnel.cli import main as cli_main
 from serving import artifacts
 from serving.api import RecommendRequest
-from serving.backends.export_bundle import bundle_from_export
+from serving.backends.embedded import SignatureModels, load_bundle
 from serving.engine import Engine
 
 pytestmark = pytest.mark.slow
@@ -60,8 +60,7 @@ def test_manifest_carries_the_list_width_the_ranker_trained_on_and_the_gates_def
     assert json.loads((runs["candidates"] / "stats.json").read_text())["candidates"] == 20
     assert manifest["candidates"] == {"list_width": 20, "default": 20}
     assert manifest["gate"]["candidates"] == 20
-    loaded = artifacts.load_export(export_dir)
-    engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates))
+    engine = Engine(load_bundle(export_dir))
     request = RecommendRequest(history=["i1", "i2", "i17"], k=5)
     assert engine.candidates(request) == 20
     assert len(engine.score([request])[0][0].rows) == 20
@@ -89,8 +88,8 @@ def test_evaluate_funnel_reports_both_orders(list_export, capsys, tmp_path):
 
 def test_service_scores_equal_the_savedmodel_called_with_the_same_features(list_export):
     export_dir, _ = list_export
-    loaded = artifacts.load_export(export_dir)
-    engine = Engine(bundle_from_export(loaded, query=loaded.query, rank=loaded.rank_candidates, order="ranking"))
+    bundle = load_bundle(export_dir, order="ranking")
+    engine = Engine(bundle)
     request = RecommendRequest(history=["i1", "i2", "i17"], k=5, candidates=12)
     scored, _ = engine.score([request])
     found = scored[0]
@@ -98,11 +97,11 @@ def test_service_scores_equal_the_savedmodel_called_with_the_same_features(list_
             for f in schema.RANKING_FEATURES if f.kind is schema.Kind.CATEGORICAL}
     rows.update({f.name: np.full(len(found.rows), np.nan) for f in schema.RANKING_FEATURES
                  if f.kind is schema.Kind.NUMERIC})
-    rows[schema.ITEM_ID] = np.asarray(loaded.item_ids)[found.rows].astype(object)
-    rows[schema.ITEM_CATEGORY] = loaded.items.reindex(rows[schema.ITEM_ID])[schema.ITEM_CATEGORY].to_numpy(object)
+    rows[schema.ITEM_ID] = np.asarray(bundle.item_ids)[found.rows].astype(object)
+    rows[schema.ITEM_CATEGORY] = bundle.item_attributes[schema.ITEM_CATEGORY][found.rows]
     rows[schema.HISTORY] = np.repeat(found.history[None], len(found.rows), axis=0)
     rows.update(found.features)
-    direct = loaded.rank(rows)
+    direct = SignatureModels.load(*artifacts.open_version(export_dir)).rank(rows)  # serving_default
     np.testing.assert_allclose(found.probabilities, direct, rtol=1e-5, atol=1e-6)
     answer = engine.recommend([request])[0][0]
     assert answer.order == "ranking" and len(answer.items) == 5

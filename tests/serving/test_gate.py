@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from serving.api import RecommendRequest
-from serving.backends.export_bundle import served_order
+from serving.artifacts import served_order
 from serving.engine import Engine
 from serving.evaluation.gate import choose_order
 
