@@ -14,7 +14,7 @@ import typing
 
 from funnel import distribute, flags, outdir, preflight
 from retrieval import names
-from retrieval.config import (AUTO, AUTO_NEGATIVES, IDW_UPDATES, LOSSES, MODEL_NEGATIVES,
+from retrieval.config import (AUTO, IDW_UPDATES, LOSSES, MODEL_NEGATIVES,
                               MODEL_TRAIN_ON, MODELS, NEGATIVES, PRESETS, RECENCIES, SCORINGS,
                               TRAIN_ON, RetrievalConfig)
 
@@ -72,14 +72,14 @@ HELP = {
 }
 """Help of every ``RetrievalConfig`` field's flag (``test_every_flag_has_help`` checks all have one)."""
 DEFAULT_TEXT = {"num_interests": f"{MODELS['mur']} for mur",
-                "negatives": f"{AUTO_NEGATIVES}: " + ", ".join(f"{choices[0]} for {model}" for model, choices
+                "negatives": f"{AUTO}: " + ", ".join(f"{choices[0]} for {model}" for model, choices
                                                           in MODEL_NEGATIVES.items()),
                 "train_on": f"{AUTO}: " + ", ".join(f"{choices[0]} for {model}" for model, choices
                                                     in MODEL_TRAIN_ON.items())}
 """Defaults said in words where the field's value is a placeholder (0 = the model's own)."""
 CHOICES = {"model": sorted(MODELS), "scoring": list(SCORINGS), "weighting": list(names.WEIGHTINGS),
            "idw_initial_weights": list(names.IDW_INITIAL_WEIGHTS), "verbose": [0, 1, 2],
-           "idw_update": list(IDW_UPDATES), "negatives": [AUTO_NEGATIVES, *NEGATIVES], "loss": list(LOSSES),
+           "idw_update": list(IDW_UPDATES), "negatives": [AUTO, *NEGATIVES], "loss": list(LOSSES),
            "recency": list(RECENCIES), "train_on": [AUTO, *TRAIN_ON]}
 FLAG_TYPES = {
     "embedding_dim": flags.positive_int, "encoder_layers": flags.non_negative_int,

@@ -27,7 +27,6 @@ the batch's other targets (logQ-corrected), every item of the catalog, the batch
 ``sampled_negatives`` uniform items alone."""
 AUTO = "auto"
 """An option left to the model: the first entry of its ``MODEL_NEGATIVES`` or ``MODEL_TRAIN_ON``."""
-AUTO_NEGATIVES = AUTO
 MODEL_NEGATIVES = {"sur": NEGATIVES, "mur": NEGATIVES, "sasrec": ("full", "sampled")}
 """Model -> the negatives it trains with, its default first: in-batch for the two towers, the
 full softmax for SASRec (Klenitskiy & Vasilev 2023: full cross-entropy beats SASRec's sampled
@@ -196,7 +195,7 @@ class RetrievalConfig:
     logq_correction: bool = True
     remove_accidental_hits: bool = True
     temperature: float = 1.0
-    negatives: str = AUTO_NEGATIVES
+    negatives: str = AUTO
     sampled_negatives: int = 256
     loss: str = "softmax"
     # training
@@ -237,9 +236,9 @@ class RetrievalConfig:
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model: unknown value {self.model!r}; choose one of {sorted(MODELS)}")
-        if self.negatives != AUTO_NEGATIVES and self.negatives not in NEGATIVES:
+        if self.negatives != AUTO and self.negatives not in NEGATIVES:
             raise ValueError(f"negatives: unknown value {self.negatives!r}; choose one of "
-                             f"{[AUTO_NEGATIVES, *NEGATIVES]}")
+                             f"{[AUTO, *NEGATIVES]}")
         if self.negatives_for_model not in MODEL_NEGATIVES[self.model]:
             raise ValueError(f"negatives: model {self.model} trains with one of "
                              f"{list(MODEL_NEGATIVES[self.model])} (default "
@@ -292,7 +291,7 @@ class RetrievalConfig:
     @property
     def negatives_for_model(self) -> str:
         """The negatives training uses: ``negatives``, or the model's default when ``"auto"``."""
-        return MODEL_NEGATIVES[self.model][0] if self.negatives == AUTO_NEGATIVES else self.negatives
+        return MODEL_NEGATIVES[self.model][0] if self.negatives == AUTO else self.negatives
 
     @property
     def interests(self) -> int:

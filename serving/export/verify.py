@@ -370,10 +370,7 @@ def load_models(check: Checker, root: Path, version: int, out) -> tuple[dict, di
     """
     import tensorflow as tf
 
-    try:  # registers the Scann ops retrieval_scann's graph holds (as tfrs' ScaNN layer does)
-        from scann import scann_ops  # noqa: F401
-    except ImportError:
-        pass
+    from scann import scann_ops  # noqa: F401  registers the ScaNN ops retrieval_scann's graph holds
 
     loaded, signatures = {}, {}
     for name in contract.SAVEDMODELS:
