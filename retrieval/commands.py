@@ -22,7 +22,8 @@ HELP = {
     "model": "sur (one user representation), mur (M of them) or sasrec (causal self-attention, the last position's state; Kang & McAuley 2018)",
     "num_interests": "M, the user representations of mur (sur has one)",
     "embedding_dim": "size of the item-id embeddings inside both towers",
-    "item_hidden": "item MLP sizes, comma separated; the last is the representation size D",
+    "item_hidden": "item MLP sizes, comma separated; the last is the representation size D; "
+                   "none: no MLP, the item-id embedding is the representation",
     "encoder_layers": "self-attention layers of the user tower",
     "encoder_heads": "attention heads per encoder layer",
     "encoder_ffn_multiplier": "encoder feed-forward width, as a multiple of --embedding-dim",
@@ -103,6 +104,9 @@ FLAG_NAMES = {"num_interests": "--interests", "use_item_category": "--item-categ
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
+    """``--item-hidden``: comma-separated sizes, or ``none`` for no MLP (the embedding itself)."""
+    if text.strip().lower() == "none":
+        return ()
     try:
         values = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
@@ -136,7 +140,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         kind = hints[field.name]
         default = DEFAULT_TEXT.get(field.name, field.default)
         if typing.get_origin(kind) is tuple:
-            default = ",".join(str(size) for size in field.default)
+            default = ",".join(str(size) for size in field.default) or "none"
         options = dict(dest=f"config_{field.name}", default=argparse.SUPPRESS,
                        help=f"{HELP[field.name]} (default: {default})")
         if kind is bool:

@@ -5,13 +5,16 @@ trainer saves it as ``RUN/config.json`` and :func:`retrieval.run.load_trained`
 rebuilds the same model from it. The defaults are the product's, chosen on the
 validation users of MovieLens 100K and amazon-games (docs/quality.md, "Choosing
 retrieval's defaults"): MUR (M = 5) with two self-attention layers of four
-heads as in the IDW paper (Mehta et al. 2023, §4.4), but 64-wide embeddings and
-a one-layer item MLP of 64 instead of 16, one item-id table shared by both
-towers, the last position's state added to every interest, dropout 0.2,
-in-batch negatives with the logQ correction, batches of 512 at learning rate
-0.001. ``--preset idw-paper`` restores the paper's settings (embedding 16,
-item MLP 16-16, no dropout, learning rate 0.01, batch 256) for its Table-1
-comparison; IDW keeps momentum 0.9 and eta = 4e-4.
+heads as in the IDW paper (Mehta et al. 2023, §4.4), but 64-wide embeddings
+instead of 16 and no item MLP: the item representation is the item-id
+embedding the user tower reads (one table, tied as in SASRec), the last
+position's state added to every interest, dropout 0.2, in-batch negatives
+with the logQ correction, batches of 1,024 at learning rate 0.001.
+``--item-hidden N`` puts an MLP back on the item side (needed for item
+features such as the category). ``--preset idw-paper`` restores the paper's
+settings (embedding 16, item MLP 16-16, a table per tower, no dropout,
+learning rate 0.01, batch 256) for its Table-1 comparison; IDW keeps
+momentum 0.9 and eta = 4e-4.
 """
 
 from __future__ import annotations
@@ -147,8 +150,8 @@ class RetrievalConfig:
         num_interests: M for MUR; 0 means the model's default (5). SUR ignores it.
         embedding_dim: Size of item-id embeddings inside both towers.
         item_hidden: Output sizes of the item MLP; the last one is the shared
-            user/item representation size D. Empty: the identity item tower
-            (D = ``embedding_dim``; the authors' synthetic setting).
+            user/item representation size D. Empty (the default): no MLP, the
+            item-id embedding is the representation (D = ``embedding_dim``).
         encoder_layers, encoder_heads: Transformer encoder of the user tower
             (0 layers: parametric attention over the item embeddings directly).
         encoder_ffn_multiplier: Feed-forward width of each encoder layer, as a
@@ -182,7 +185,7 @@ class RetrievalConfig:
     model: str = "mur"
     num_interests: int = 0
     embedding_dim: int = 64
-    item_hidden: tuple[int, ...] = (64,)
+    item_hidden: tuple[int, ...] = ()
     encoder_layers: int = 2
     encoder_heads: int = 4
     encoder_ffn_multiplier: int = 2
@@ -202,7 +205,7 @@ class RetrievalConfig:
     train_on: str = AUTO
     bucket_by_length: bool = True
     learning_rate: float = 0.001
-    batch_size: int = 512
+    batch_size: int = 1024
     epochs: int = 12
     patience: int = 2
     seed: int = 0
@@ -246,9 +249,16 @@ class RetrievalConfig:
         if self.model in MODEL_WEIGHTINGS and self.weighting not in MODEL_WEIGHTINGS[self.model]:
             raise ValueError(f"weighting: model {self.model} supports only "
                              f"{list(MODEL_WEIGHTINGS[self.model])}, got {self.weighting!r}")
+        if self.model == "sasrec":
+            # SASRec's item representation is its input table: no item MLP, whatever the
+            # two towers' default, so a run is the same config before and after it changes.
+            object.__setattr__(self, "item_hidden", ())
         if self.model == "sasrec" and self.use_item_category:
             raise ValueError("use_item_category: sasrec scores items by its item-id embedding "
                              "table alone; drop --item-category")
+        if self.use_item_category and not self.item_hidden and self.model != "sasrec":
+            raise ValueError("use_item_category: the category embedding is merged into the item "
+                             "representation by the item MLP; give --item-hidden N")
         if self.train_on == AUTO:
             object.__setattr__(self, "train_on", MODEL_TRAIN_ON[self.model][0])
         if self.train_on not in MODEL_TRAIN_ON[self.model]:

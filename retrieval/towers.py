@@ -16,7 +16,8 @@ sequence at once.
 
 ``ItemTower``: item ids ``[N]`` -> item-id embedding (optionally concatenated with
 the item's category embedding, looked up inside the tower) -> MLP -> ``[N, D]``
-(no MLP sizes: the embedding itself, the authors' synthetic setting).
+(no MLP sizes, the product's default: the embedding itself, which with a shared
+table is the user tower's input embedding, tied as in SASRec).
 """
 
 from __future__ import annotations

@@ -58,6 +58,16 @@ def test_idw_synthetic_preset_is_the_authors_synthetic_config_and_flags_win():
     assert config.epochs == 3
 
 
+def test_item_hidden_none_is_the_identity_item_tower_and_bad_sizes_are_refused(capsys):
+    config = _parse(["--item-hidden", "none", "--embedding-dim", "32"])
+    assert (config.item_hidden, config.output_dim) == ((), 32)
+    assert _parse(["--item-hidden", "64,32"]).item_hidden == (64, 32)
+    for bad in ("", "0", "a,b"):
+        with pytest.raises(SystemExit):
+            _parse(["--item-hidden", bad])
+        assert "--item-hidden" in capsys.readouterr().err
+
+
 def test_idw_official_preset_sets_the_authors_loop():
     config = _parse(["--preset", "idw-official"])
     assert (config.weighting, config.idw_update, config.idw_momentum, config.idw_eta,

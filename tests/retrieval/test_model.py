@@ -113,6 +113,12 @@ def test_temperature_must_be_positive():
         RetrievalConfig(temperature=0.0)
 
 
+def test_item_category_without_an_item_mlp_is_refused():
+    with pytest.raises(ValueError, match="use_item_category: .* give --item-hidden N"):
+        RetrievalConfig(item_hidden=(), use_item_category=True)
+    assert RetrievalConfig(item_hidden=(8,), use_item_category=True).output_dim == 8
+
+
 def test_identity_item_tower_returns_the_embedding_itself():
     config = RetrievalConfig(embedding_dim=4, item_hidden=(), encoder_layers=0, encoder_heads=1)
     model = TwoTowerModel(config, ItemStatistics(np.array([0, 0, 10, 5, 3, 2, 1], dtype=np.float64)))
