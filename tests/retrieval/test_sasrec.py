@@ -153,6 +153,8 @@ def test_sasrec_defaults_to_the_full_softmax_and_refuses_in_batch_negatives():
     assert RetrievalConfig(model="sur").negatives_for_model == "in-batch"
     assert RetrievalConfig(model="sasrec").interests == 1
     assert RetrievalConfig(model="sasrec", item_hidden=(4, 4), embedding_dim=8).output_dim == 8
+    # SASRec has no item MLP: a run saved under another two-tower default equals a fresh config
+    assert RetrievalConfig(model="sasrec", item_hidden=(64,)) == RetrievalConfig(model="sasrec")
     for negatives in ("in-batch", "mixed"):
         with pytest.raises(ValueError, match=r"negatives: model sasrec trains with one of \['full', 'sampled'\]"):
             RetrievalConfig(model="sasrec", negatives=negatives)
