@@ -250,13 +250,13 @@ class RetrievalConfig:
             raise ValueError(f"weighting: model {self.model} supports only "
                              f"{list(MODEL_WEIGHTINGS[self.model])}, got {self.weighting!r}")
         if self.model == "sasrec":
+            if self.use_item_category:
+                raise ValueError("use_item_category: sasrec scores items by its item-id embedding "
+                                 "table alone; drop --item-category")
             # SASRec's item representation is its input table: no item MLP, whatever the
             # two towers' default, so a run is the same config before and after it changes.
             object.__setattr__(self, "item_hidden", ())
-        if self.model == "sasrec" and self.use_item_category:
-            raise ValueError("use_item_category: sasrec scores items by its item-id embedding "
-                             "table alone; drop --item-category")
-        if self.use_item_category and not self.item_hidden and self.model != "sasrec":
+        if self.use_item_category and not self.item_hidden:
             raise ValueError("use_item_category: the category embedding is merged into the item "
                              "representation by the item MLP; give --item-hidden N")
         if self.train_on == AUTO:
